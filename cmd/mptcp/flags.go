@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// newFlagSet returns a FlagSet for a subcommand whose help text starts with
+// the given usage line and description.
+func newFlagSet(env *cmdEnv, name, usageLine, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet("mptcp "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: mptcp %s %s\n\n", name, usageLine)
+		if description != "" {
+			fmt.Fprintln(w, strings.TrimSpace(description))
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w, "Flags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args allowing flags and positional arguments to be
+// interleaved ("decode HEX --json" and "decode --json HEX" both work). A
+// lone "--" ends flag parsing. It returns the positional arguments, and the
+// exit code to return at once if parsing ended the command (help or error).
+func parseFlags(fs *flag.FlagSet, env *cmdEnv, args []string) (positional []string, exit int, done bool) {
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(env.stdout)
+			fs.Usage()
+			return nil, exitOK, true
+		}
+		if err != nil {
+			return nil, exitUsage, true
+		}
+		rest := fs.Args()
+		// fs.Parse stops at the first non-flag; collect it and go on.
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), 0, false
+		}
+		if len(rest) == 0 {
+			return positional, 0, false
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
