@@ -53,4 +53,3 @@ func parseFlags(fs *flag.FlagSet, env *cmdEnv, args []string) (positional []stri
 		args = rest[1:]
 	}
 }
-
