@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# test.sh runs the whole test suite on a fresh machine: it installs what the
+# tests need (Debian packages), then checks formatting, vets, runs every test
+# with the race detector and runs each fuzz target for a bounded time.
+#
+#   ./test.sh                 everything (what CI runs)
+#   FUZZTIME=30s ./test.sh    longer fuzzing
+#   SKIP_FUZZ=1 ./test.sh     no fuzzing
+#   ./test.sh ./option/...    only these packages (tests and their fuzz targets)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+FUZZTIME=${FUZZTIME:-10s}
+PKGS=("$@")
+[ ${#PKGS[@]} -gt 0 ] || PKGS=(./...)
+
+step() { printf '\n=== %s\n' "$*"; }
+
+# Debian packages the tests use: tshark and tcpdump are the independent check
+# of what we put on the wire; iproute2/ethtool/iperf3 build and measure the lab.
+need=()
+for pair in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool iperf3:iperf3 \
+	editcap:tshark capinfos:tshark nstat:iproute2 ss:iproute2 ping:iputils-ping; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		step "installing ${need[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+	else
+		echo "test.sh: missing ${need[*]} and not root: tests that need them will skip" >&2
+	fi
+fi
+
+step "go version"
+go version
+
+step "gofmt -l"
+unformatted=$(gofmt -l . | grep -v '^vendor/' || true)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet "${PKGS[@]}"
+
+step "go test -race"
+go test -race -count=1 -timeout 40m "${PKGS[@]}"
+
+if [ -z "${SKIP_FUZZ:-}" ]; then
+	step "fuzz targets, $FUZZTIME each"
+	for pkg in $(go list "${PKGS[@]}"); do
+		for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+			echo "--- $pkg $target"
+			go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+		done
+	done
+fi
+step "all checks passed"
