@@ -40,6 +40,7 @@ type cmdEnv struct {
 func commands() []command {
 	return []command{
 		// Subcommands are added here, one line each, as their issues land.
+		{"lab", "network-namespace labs with the link emulator (up, down, exec, status, list)", runLab},
 	}
 }
 

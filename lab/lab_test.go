@@ -1,0 +1,221 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var labSeq atomic.Uint32
+
+// needRoot skips tests that need root, network namespaces and the tools.
+func needRoot(t testing.TB, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	for _, tool := range append([]string{"ip", "sysctl", "ethtool"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+}
+
+// testConfig returns a config with a unique name and a private state dir.
+func testConfig(t testing.TB, paths ...PathSpec) Config {
+	t.Helper()
+	return Config{
+		Name:     fmt.Sprintf("lt%d-%d", os.Getpid()%100000, labSeq.Add(1)),
+		Paths:    paths,
+		StateDir: filepath.Join(os.TempDir(), "mptcp-lab-test"),
+	}
+}
+
+// startLab brings a lab up and removes it when the test ends.
+func startLab(t testing.TB, cfg Config) *Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := Up(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		for _, ns := range listNamespaces() {
+			if ownedBy(ns, cfg.Name) {
+				t.Errorf("namespace %s left after Close", ns)
+			}
+		}
+	})
+	return l
+}
+
+func TestUpBridgedKernel(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	l := startLab(t, cfg)
+	if got := l.NumPaths(); got != 2 {
+		t.Fatalf("NumPaths = %d, want 2", got)
+	}
+	for _, ns := range []string{cfg.Name + "-cli", cfg.Name + "-srv", cfg.Name + "-p1", cfg.Name + "-p2"} {
+		if !nsExists(ns) {
+			t.Errorf("namespace %s missing", ns)
+		}
+	}
+	if l.Iface(Client, 1) != "wifi" || l.Iface(Server, 2) != "cellular" {
+		t.Errorf("ifaces = %s, %s", l.Iface(Client, 1), l.Iface(Server, 2))
+	}
+	ctx := context.Background()
+	for i := 1; i <= 2; i++ {
+		// Dial from each path's address to path 1's server address: policy
+		// routing must send it out of path i's interface.
+		before := ifaceBytes(t, l, Server, i)
+		if err := l.Do(Client, func() error {
+			d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: l.ClientAddr(i).AsSlice()}}
+			c, err := d.Dial("tcp", net.JoinHostPort(l.ServerAddr(1).String(), "9")) // RST expected
+			if err == nil {
+				c.Close()
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if after := ifaceBytes(t, l, Server, i); after <= before {
+			t.Errorf("path %d: SYN from %s did not arrive on %s (rx bytes %d -> %d)", i, l.ClientAddr(i),
+				l.Iface(Server, i), before, after)
+		}
+	}
+	// A TCP connection made inside Do, served from an ordinary goroutine.
+	var ln net.Listener
+	if err := l.Do(Server, func() error {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(l.ServerAddr(1).String(), "0"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+	var c net.Conn
+	if err := l.Do(Client, func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("echo = %q, %v", buf, err)
+	}
+	// The same listener address is not reachable from the host's namespace.
+	if hc, err := net.DialTimeout("tcp", ln.Addr().String(), 300*time.Millisecond); err == nil {
+		hc.Close()
+		t.Errorf("lab address reachable from the host namespace")
+	}
+	// Endpoints and limits for kernel MPTCP.
+	out, err := l.Command(ctx, Client, "ip", "mptcp", "endpoint", "show").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "198.18.2.1") || !strings.Contains(string(out), "subflow") {
+		t.Errorf("client endpoints: %v\n%s", err, out)
+	}
+	st, err := l.Status(ctx)
+	if err != nil || len(st.Missing) != 0 || len(st.Paths) != 2 {
+		t.Errorf("Status = %+v, %v", st, err)
+	}
+}
+
+func TestUpUserMode(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t, PathSpec{Name: "a"}, PathSpec{Name: "b"}, PathSpec{})
+	cfg.ClientMode, cfg.ServerMode = User, Kernel
+	l := startLab(t, cfg)
+	out, err := l.Command(context.Background(), Client, "ip", "-4", "-o", "addr", "show").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "198.18.") {
+		t.Errorf("user-mode client has kernel addresses:\n%s", out)
+	}
+	out, err = l.Command(context.Background(), Server, "ip", "-4", "-o", "addr", "show", "dev", "path3").Output()
+	if err != nil || !strings.Contains(string(out), "198.18.3.2/24") {
+		t.Errorf("server path3: %v\n%s", err, out)
+	}
+	if got := l.ClientAddr(2).String(); got != "198.18.2.1" {
+		t.Errorf("ClientAddr(2) = %s", got)
+	}
+}
+
+// A crashed run leaves namespaces and a state dir; the next Up of the same
+// name must remove them and succeed.
+func TestUpRemovesLeftovers(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	ctx := context.Background()
+	for _, ns := range []string{cfg.Name + "-cli", cfg.Name + "-p1", cfg.Name + "-p7"} {
+		if _, err := run(ctx, "ip", "netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { Down(ctx, cfg.StateDir, cfg.Name) })
+	if _, err := run(ctx, "ip", "-n", cfg.Name+"-cli", "link", "add", "name", "wifi", "type", "veth", "peer", "name", "x"); err != nil {
+		t.Fatal(err)
+	}
+	l := startLab(t, cfg)
+	if nsExists(cfg.Name + "-p7") {
+		t.Errorf("leftover namespace p7 survived Up")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if names, _ := List(cfg.StateDir); contains(names, cfg.Name) {
+		t.Errorf("state of %s left after Close", cfg.Name)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ifaceBytes returns the received bytes of path i's interface on a side.
+func ifaceBytes(t testing.TB, l *Lab, side Side, path int) uint64 {
+	t.Helper()
+	out, err := l.Command(context.Background(), side, "cat",
+		"/sys/class/net/"+l.Iface(side, path)+"/statistics/rx_bytes").Output()
+	if err != nil {
+		t.Fatalf("rx_bytes: %v", err)
+	}
+	var n uint64
+	fmt.Sscan(string(out), &n)
+	return n
+}
