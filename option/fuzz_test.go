@@ -6,18 +6,25 @@ import (
 	"testing"
 )
 
-// fuzzSeeds are real options: the 2013 iPhone SYN, options taken from a
-// Linux 6.x kernel MPTCP v1 transfer (see kernel_test.go), and the table of
-// parse cases.
+// fuzzSeeds are real options: the 2013 iPhone SYN and options captured
+// from Linux 6.18 kernel MPTCP v1 connections between two namespaces (the
+// same captures as ../mpcrypto/testdata/linux-v1.json). addSeeds adds the
+// table of parse cases too.
 var fuzzSeeds = []string{
 	"1e0c00017acdc123cc42a7ec", // iPhone MP_CAPABLE v0 SYN
-	// Linux v1 handshake, join, data and address signalling.
-	"1e040181", "1e0c0181d1a1f4b7c1c8ab35",
-	"1e16018192e7c5ff3d18b12ad1a1f4b7c1c8ab350005",
-	"1e0c1000d6ff10bc4ce8a9c1", "1e1010008ef2a8c1d1bd2f0f0e29a79e",
-	"1e1810008b16f0b55c2eb99b1b77b0b3a53c3a25b5a4adc4",
-	"1e08200100000000", "1e1620050000000000000000000000010000000580",
-	"1e12300ac6120201270f1122334455667788", "1e083101c6120201",
+	// Linux: MP_CAPABLE SYN, SYN/ACK, ACK (checksums off and on).
+	"1e040101", "1e0c0101a8b0213669e295cb", "1e140101242c57b018658b10a8b0213669e295cb",
+	"1e040181", "1e1401810ccdf2049b771792abe26e7952601652",
+	// Linux: ADD_ADDR with HMAC and its echo.
+	"1e103001c61202022c0054bb4c9e5cfc", "1e083101c6120202",
+	// Linux: MP_JOIN SYN, SYN/ACK, ACK.
+	"1e0c10017b980801f987526d", "1e1010009475a12dc7e05e8fcb2dd5f7",
+	"1e1810001120db87907667cdb9cb342c1f66a84acaaf535e",
+	// Linux: DSS Data ACK only, ACK+64-bit mapping, with checksum.
+	"1e082001966ecf6f", "1e0c2003e77210d9966ed4ff",
+	"1e16200da7b2f8ace77210d9966ecf6f000000014e20",
+	"1e18200df8597545fa1515ed19d3b3d1000000010014e2af",
+	"1e1c200ffa1515ed19d3b6e653160562f8597545000000010002ca79",
 }
 
 func addSeeds(f *testing.F) {
