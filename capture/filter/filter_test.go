@@ -197,7 +197,9 @@ func TestFilterCrafted(t *testing.T) {
 		}
 		return b
 	}
-	tcp4 := func(flags byte, opts []byte) []byte { return mkIPv4(6, segment(flags, opts, 0, []byte("data")), nil, 0) }
+	tcp4 := func(flags byte, opts []byte) []byte {
+		return mkIPv4(6, segment(flags, opts, 0, []byte("data")), nil, 0)
+	}
 	cases := []struct {
 		name string
 		ip   []byte
