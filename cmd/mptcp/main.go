@@ -40,6 +40,7 @@ type cmdEnv struct {
 func commands() []command {
 	return []command{
 		// Subcommands are added here, one line each, as their issues land.
+		{"decode", "decode MPTCP option bytes (hex) into fields, with derived tokens and IDSNs", runDecode},
 		{"lab", "network-namespace labs with the link emulator (up, down, exec, status, list)", runLab},
 		{"filter", "print the classic BPF filter that keeps MPTCP segments", runFilter},
 	}
