@@ -1,0 +1,297 @@
+package tcp
+
+import (
+	"github.com/mptcp-go/mptcp/header"
+)
+
+// HandleSegment processes one incoming segment for this connection
+// (RFC 9293 §3.10.7 "SEGMENT ARRIVES"). The segment's memory is only read
+// during the call. Segments for no connection are the owner's business
+// (it answers them with RST, §3.10.7.1).
+func (e *Endpoint) HandleSegment(seg *Segment) {
+	e.enter()
+	defer e.leave()
+	e.stats.SegsIn++
+	e.lastRecv = e.now
+	e.kaProbes = 0
+	if e.cfg.Keepalive && e.state.synchronized() {
+		e.keepaliveAt = e.now + e.cfg.KeepaliveIdle
+	}
+	// Malformed options of a known kind are ignored; a broken option
+	// list keeps what parsed before the break.
+	_ = header.ParseTCPOptions(seg.Options, &e.opts)
+	switch e.state {
+	case StateClosed:
+		return
+	case StateListen:
+		e.inputListen(seg)
+	case StateSynSent:
+		e.inputSynSent(seg)
+	default:
+		e.inputSynchronized(seg)
+	}
+}
+
+func (e *Endpoint) hookIncoming(seg *Segment) error {
+	if e.hooks == nil {
+		return nil
+	}
+	e.segInfo = SegmentInfo{Seq: seg.Seq, Ack: seg.Ack, Flags: seg.Flags, Window: seg.Window,
+		Len: len(seg.Payload), State: e.state}
+	return e.hooks.Incoming(&e.segInfo, seg.Options)
+}
+
+// negotiate records the SYN's options (RFC 9293 §3.7.1, RFC 7323 §2-3, RFC 2018 §2).
+func (e *Endpoint) negotiate(seg *Segment, o *header.TCPOptions) {
+	if o.MSS != 0 {
+		e.peerMSS = int(o.MSS)
+	}
+	e.sackOK = o.SACKPermitted && !e.cfg.DisableSACK
+	e.tsOK = o.HasTimestamps && !e.cfg.DisableTimestamps
+	if e.tsOK {
+		e.tsRecent = o.TSVal
+	}
+	e.wsOK = o.WindowScale >= 0 && !e.cfg.DisableWindowScale
+	if e.wsOK {
+		e.sndWS = uint8(o.WindowScale)
+	} else {
+		e.sndWS, e.rcvWS = 0, 0
+	}
+	e.irs = seg.Seq
+	e.rcvNxt = seg.Seq + 1
+	e.rcvEpochSeq = e.rcvNxt
+	e.rcvEpoch = e.now
+	// RFC 7323 §2.2: the window in a SYN is never scaled.
+	e.sndWnd = uint32(seg.Window)
+	e.maxSndWnd = e.sndWnd
+	e.sndWl1 = seg.Seq
+	e.ccs.MSS = e.sendMSS()
+	// RFC 5681 §3.1 / RFC 6928: initial window of 10 segments.
+	e.ccs.Cwnd = 10 * e.segDataMax()
+	e.ccs.Ssthresh = 1 << 30
+}
+
+// inputListen: RFC 9293 §3.10.7.2.
+func (e *Endpoint) inputListen(seg *Segment) {
+	if seg.Flags&header.TCPFlagRST != 0 {
+		return
+	}
+	if seg.Flags&header.TCPFlagACK != 0 {
+		e.sendRST(seg.Ack, 0, false)
+		return
+	}
+	if seg.Flags&header.TCPFlagSYN == 0 {
+		return
+	}
+	o := e.opts
+	e.negotiate(seg, &o)
+	e.setState(StateSynReceived)
+	if err := e.hookIncoming(seg); err != nil {
+		e.sendRST(0, seg.Seq+seg.seqLen(), true)
+		e.fail(err)
+		return
+	}
+	// Data on a SYN is not queued (no TFO); the peer will resend it.
+	e.sendSYN()
+}
+
+// inputSynSent: RFC 9293 §3.10.7.3.
+func (e *Endpoint) inputSynSent(seg *Segment) {
+	f := seg.Flags
+	if f&header.TCPFlagACK != 0 {
+		if seqLEQ(seg.Ack, e.iss) || seqGT(seg.Ack, e.sndNxt) {
+			if f&header.TCPFlagRST == 0 {
+				e.sendRST(seg.Ack, 0, false)
+			}
+			return
+		}
+	}
+	if f&header.TCPFlagRST != 0 {
+		if f&header.TCPFlagACK != 0 {
+			e.fail(ErrConnectionRefused)
+		}
+		return
+	}
+	if f&header.TCPFlagSYN == 0 {
+		return
+	}
+	o := e.opts
+	e.negotiate(seg, &o)
+	if f&header.TCPFlagACK != 0 {
+		if err := e.hookIncoming(seg); err != nil {
+			e.sendRST(seg.Ack, 0, false)
+			e.fail(err)
+			return
+		}
+		e.sndUna = seg.Ack
+		e.rtxAt = 0
+		e.retries, e.backoff = 0, 0
+		if !e.synRetrans { // Karn: no sample from a retransmitted SYN
+			e.rttSample(e.now - e.synXmit)
+		}
+		e.sndWl2 = seg.Ack
+		e.setState(StateEstablished)
+		e.sendAck()
+		if len(seg.Payload) > 0 || f&header.TCPFlagFIN != 0 {
+			e.receiveData(seg)
+		}
+		e.trySend()
+		if e.shutWr {
+			e.setState(StateFinWait1)
+			e.trySend()
+		}
+		return
+	}
+	// Simultaneous open (RFC 9293 §3.10.7.3, figure 8).
+	if err := e.hookIncoming(seg); err != nil {
+		e.sendRST(0, seg.Seq+1, true)
+		e.fail(err)
+		return
+	}
+	e.setState(StateSynReceived)
+	e.rtxAt = 0
+	e.sendSYN()
+}
+
+// acceptable is the RFC 9293 §3.10.7.4 sequence number test.
+func (e *Endpoint) acceptable(seg *Segment) bool {
+	wnd := uint32(e.rcvBuf.free())
+	l := seg.seqLen()
+	if l == 0 {
+		if wnd == 0 {
+			return seg.Seq == e.rcvNxt
+		}
+		return inWindow(seg.Seq, e.rcvNxt, wnd)
+	}
+	if wnd == 0 {
+		return false
+	}
+	return inWindow(seg.Seq, e.rcvNxt, wnd) || inWindow(seg.Seq+l-1, e.rcvNxt, wnd)
+}
+
+// inputSynchronized handles SYN-RECEIVED and the synchronized states
+// (RFC 9293 §3.10.7.4).
+func (e *Endpoint) inputSynchronized(seg *Segment) {
+	f := seg.Flags
+	// A retransmitted SYN in SYN-RECEIVED: resend our SYN-ACK.
+	if e.state == StateSynReceived && f&header.TCPFlagSYN != 0 && f&header.TCPFlagACK == 0 && seg.Seq == e.irs {
+		e.emit(e.iss, header.TCPFlagSYN|header.TCPFlagACK, 0, true)
+		return
+	}
+	// RFC 7323 §5.3 PAWS: drop a segment whose timestamp is older than
+	// TS.Recent (and ACK it), unless it is a RST.
+	if e.tsOK && e.opts.HasTimestamps && f&header.TCPFlagRST == 0 && seqLT(e.opts.TSVal, e.tsRecent) {
+		e.stats.PAWSDrops++
+		e.sendAck()
+		return
+	}
+	// First: sequence number check.
+	if !e.acceptable(seg) {
+		if f&header.TCPFlagRST == 0 {
+			e.stats.DupSegs++
+			if e.state == StateTimeWait && f&header.TCPFlagFIN != 0 {
+				e.closeAt = e.now + e.cfg.TimeWait
+			}
+			e.sendAck()
+		}
+		return
+	}
+	// Second: RST (RFC 5961 §3.2: exact match resets, otherwise challenge).
+	if f&header.TCPFlagRST != 0 {
+		if seg.Seq != e.rcvNxt {
+			e.stats.ChallengeACKs++
+			e.sendAck()
+			return
+		}
+		switch e.state {
+		case StateSynReceived:
+			if e.passive {
+				e.fail(ErrConnectionReset) // back to LISTEN: the owner drops it
+			} else {
+				e.fail(ErrConnectionRefused)
+			}
+		case StateClosing, StateLastAck, StateTimeWait:
+			e.setState(StateClosed)
+		default:
+			e.fail(ErrConnectionReset)
+		}
+		return
+	}
+	// Fourth: SYN in a synchronized state: challenge ACK (RFC 5961 §4).
+	if f&header.TCPFlagSYN != 0 {
+		if e.state == StateSynReceived && e.passive {
+			e.fail(ErrConnectionReset)
+			return
+		}
+		e.stats.ChallengeACKs++
+		e.sendAck()
+		return
+	}
+	// Fifth: ACK.
+	if f&header.TCPFlagACK == 0 {
+		return
+	}
+	// RFC 7323 §4.3: update TS.Recent from a segment covering RCV.NXT.
+	if e.tsOK && e.opts.HasTimestamps && seqLEQ(seg.Seq, e.rcvNxt) {
+		e.tsRecent = e.opts.TSVal
+	}
+	if e.state == StateSynReceived {
+		if seqLEQ(seg.Ack, e.sndUna) || seqGT(seg.Ack, e.sndNxt) {
+			e.sendRST(seg.Ack, 0, false)
+			return
+		}
+		if err := e.hookIncoming(seg); err != nil {
+			e.sendRST(seg.Ack, 0, false)
+			e.fail(err)
+			return
+		}
+		e.sndUna = seg.Ack
+		e.sndWnd = uint32(seg.Window) << e.sndWS
+		e.maxSndWnd = max(e.maxSndWnd, e.sndWnd)
+		e.sndWl1, e.sndWl2 = seg.Seq, seg.Ack
+		e.rtxAt = 0
+		if !e.synRetrans {
+			e.rttSample(e.now - e.synXmit)
+		}
+		e.retries, e.backoff = 0, 0
+		e.setState(StateEstablished)
+		if e.shutWr {
+			e.setState(StateFinWait1)
+		}
+	} else if err := e.hookIncoming(seg); err != nil {
+		_ = err // errors on established segments are the hook's business
+	}
+	if !e.processAck(seg) {
+		return
+	}
+	if e.state == StateClosed {
+		return
+	}
+	// Seventh: segment text; eighth: FIN.
+	if len(seg.Payload) > 0 || f&header.TCPFlagFIN != 0 {
+		switch e.state {
+		case StateEstablished, StateFinWait1, StateFinWait2, StateSynReceived:
+			if e.appClosed && len(seg.Payload) > 0 && seqGEQ(seg.Seq+uint32(len(seg.Payload)), e.rcvNxt+1) {
+				// Data for a fully closed connection: reset (RFC 9293
+				// §3.10.4 allows it; Linux does so).
+				e.sendRST(e.sndNxt, 0, false)
+				e.fail(ErrConnectionAborted)
+				return
+			}
+			e.receiveData(seg)
+		default:
+			// CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already
+			// sent its FIN; a retransmitted FIN is ACKed.
+			if f&header.TCPFlagFIN != 0 {
+				if e.state == StateTimeWait {
+					e.closeAt = e.now + e.cfg.TimeWait
+				}
+				e.sendAck()
+			}
+		}
+	}
+	e.trySend()
+	if e.ackNow {
+		e.sendAck()
+	}
+}

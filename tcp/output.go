@@ -1,0 +1,341 @@
+package tcp
+
+import (
+	"github.com/mptcp-go/mptcp/header"
+)
+
+// rcvWindow is the receive window we can offer: free buffer space.
+func (e *Endpoint) rcvWindow() int {
+	w := e.rcvBuf.free()
+	if !e.wsOK {
+		w = min(w, 65535)
+	}
+	return w
+}
+
+// windowField computes the window field for an outgoing segment and
+// records the right edge it announces. RFC 9293 §3.8.6.2.2: the receiver
+// avoids silly window syndrome by not opening the window in small steps,
+// and never moves the right edge left (§3.8.6: shrinking is discouraged).
+func (e *Endpoint) windowField(syn bool) uint16 {
+	w := e.rcvWindow()
+	if syn {
+		return uint16(min(w, 65535))
+	}
+	mss := e.advMSS()
+	prev := 0
+	if seqGT(e.rcvAdvEdge, e.rcvNxt) {
+		prev = int(e.rcvAdvEdge - e.rcvNxt)
+	}
+	if w < prev {
+		w = prev // never shrink
+	} else if w-prev < min(e.rcvBuf.cap()/4, mss) && w < e.rcvBuf.cap()/2 && prev > 0 {
+		w = prev // SWS avoidance: do not announce a tiny opening
+	}
+	f := w >> e.rcvWS
+	if f > 65535 {
+		f = 65535
+	}
+	edge := e.rcvNxt + uint32(f<<e.rcvWS)
+	if seqGT(edge, e.rcvAdvEdge) {
+		e.rcvAdvEdge = edge
+	}
+	return uint16(f)
+}
+
+// tsVal is the timestamp clock: milliseconds plus a per-connection offset
+// (RFC 7323 §5.4).
+func (e *Endpoint) tsVal() uint32 { return uint32(e.now.Milliseconds()) + e.tsOffset }
+
+// emit builds and outputs one segment. dataLen bytes of payload start at
+// sequence seq (they come from the send buffer).
+func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans bool) {
+	opts := e.optBuf[:0]
+	syn := flags&header.TCPFlagSYN != 0
+	if syn {
+		opts = header.AppendMSS(opts, uint16(e.advMSS()))
+		offerSACK := !e.cfg.DisableSACK && (!e.passive || e.sackOK)
+		offerTS := !e.cfg.DisableTimestamps && (!e.passive || e.tsOK)
+		offerWS := !e.cfg.DisableWindowScale && (!e.passive || e.wsOK)
+		if offerSACK && offerTS {
+			opts = header.AppendSACKPermitted(opts)
+			opts = header.AppendTimestamps(opts, e.tsVal(), e.tsEchoFor(flags))
+		} else if offerTS {
+			opts = header.AppendNOP(opts, 2)
+			opts = header.AppendTimestamps(opts, e.tsVal(), e.tsEchoFor(flags))
+		} else if offerSACK {
+			opts = header.AppendNOP(opts, 2)
+			opts = header.AppendSACKPermitted(opts)
+		}
+		if offerWS {
+			opts = header.AppendNOP(opts, 1)
+			opts = header.AppendWindowScale(opts, e.rcvWS)
+		}
+	} else if e.tsOK {
+		opts = header.AppendNOP(opts, 2)
+		opts = header.AppendTimestamps(opts, e.tsVal(), e.tsRecent)
+	}
+	// PMTU safety: header and payload must fit the path MTU.
+	space := min(header.TCPMaxOptionsLen, e.mtu-e.cfg.IPHeaderLen-header.TCPMinHeaderLen-dataLen)
+	if e.hooks != nil {
+		e.segInfo = SegmentInfo{Seq: seq, Ack: e.rcvNxt, Flags: flags, Len: dataLen,
+			Retransmit: retrans, Budget: max(space-len(opts), 0), State: e.state}
+		base := len(opts)
+		out := e.hooks.OutgoingOptions(&e.segInfo, opts[base:base:header.TCPMaxOptionsLen])
+		if len(out) <= e.segInfo.Budget && len(out) > 0 {
+			opts = opts[:base+len(out)]
+			// out may alias optBuf (the normal case); copy handles both.
+			copy(opts[base:], out)
+		}
+	}
+	if flags&header.TCPFlagACK != 0 && e.sackOK && e.nooo > 0 && !syn {
+		opts = e.appendSACKBlocks(opts, space)
+	}
+	for len(opts)%4 != 0 {
+		opts = append(opts, header.TCPOptNOP)
+	}
+	hl := header.TCPMinHeaderLen + len(opts)
+	h := header.TCP(e.hdr[:hl])
+	var ack uint32
+	if flags&header.TCPFlagACK != 0 {
+		ack = e.rcvNxt
+	}
+	h.Encode(&header.TCPFields{SrcPort: e.cfg.LocalPort, DstPort: e.cfg.RemotePort, Seq: seq, Ack: ack,
+		DataOffset: hl, Flags: flags, Window: e.windowField(syn)})
+	copy(h[header.TCPMinHeaderLen:], opts)
+	var p1, p2 []byte
+	if dataLen > 0 {
+		off := int(seq - e.sndUna)
+		if e.state == StateSynSent || e.state == StateSynReceived {
+			off = 0
+		}
+		p1, p2 = e.sndBuf.peek(off, dataLen)
+	}
+	e.stats.SegsOut++
+	e.stats.BytesSent += uint64(dataLen)
+	if flags&header.TCPFlagACK != 0 {
+		e.delackAt = 0
+		e.unackedSegs = 0
+		e.ackNow = false
+	}
+	e.out.OutputSegment(h, p1, p2)
+}
+
+// tsEchoFor returns TSecr for a SYN or SYN-ACK: zero on a SYN (RFC 7323 §3.2).
+func (e *Endpoint) tsEchoFor(flags header.TCPFlags) uint32 {
+	if flags&header.TCPFlagACK == 0 {
+		return 0
+	}
+	return e.tsRecent
+}
+
+// appendSACKBlocks adds SACK blocks for the out-of-order ranges, most
+// recent first (RFC 2018 §4), as many as fit in space.
+func (e *Endpoint) appendSACKBlocks(opts []byte, space int) []byte {
+	room := space - len(opts) - 4 // two NOPs, kind and length
+	nb := min(room/8, e.nooo, header.MaxSACKBlocks)
+	if nb <= 0 {
+		return opts
+	}
+	opts = header.AppendNOP(opts, 2)
+	opts = append(opts, header.TCPOptSACK, byte(2+8*nb))
+	var used uint32 // bit set of ranges already written
+	for k := 0; k < nb; k++ {
+		best := -1
+		for i := 0; i < e.nooo; i++ {
+			if used&(1<<i) == 0 && (best < 0 || e.ooo[i].stamp > e.ooo[best].stamp) {
+				best = i
+			}
+		}
+		used |= 1 << best
+		r := e.ooo[best]
+		opts = append(opts, byte(r.start>>24), byte(r.start>>16), byte(r.start>>8), byte(r.start),
+			byte(r.end>>24), byte(r.end>>16), byte(r.end>>8), byte(r.end))
+	}
+	return opts
+}
+
+// sendSYN sends (or resends) our SYN or SYN-ACK and arms the timer.
+func (e *Endpoint) sendSYN() {
+	flags := header.TCPFlagSYN
+	if e.state == StateSynReceived {
+		flags |= header.TCPFlagACK
+	}
+	if e.sndNxt == e.iss {
+		e.synXmit = e.now
+	} else {
+		e.synRetrans = true
+	}
+	e.emit(e.iss, flags, 0, e.sndNxt != e.iss)
+	e.sndNxt = e.iss + 1
+	if e.rtxAt == 0 {
+		e.armRTO()
+	}
+}
+
+func (e *Endpoint) sendAck() {
+	e.emit(e.sndNxt, header.TCPFlagACK, 0, false)
+}
+
+// sendRST sends a reset. With ack set it acknowledges ackNum (RFC 9293
+// §3.10.7.1: the reply to a segment without ACK).
+func (e *Endpoint) sendRST(seq, ackNum uint32, ack bool) {
+	flags := header.TCPFlagRST
+	h := header.TCP(e.hdr[:header.TCPMinHeaderLen])
+	if ack {
+		flags |= header.TCPFlagACK
+	}
+	h.Encode(&header.TCPFields{SrcPort: e.cfg.LocalPort, DstPort: e.cfg.RemotePort, Seq: seq, Ack: ackNum,
+		DataOffset: header.TCPMinHeaderLen, Flags: flags})
+	e.stats.SegsOut++
+	e.out.OutputSegment(h, nil, nil)
+}
+
+// inflight is the RFC 6675 "pipe": bytes sent and not yet acknowledged,
+// SACKed or deemed lost, plus retransmissions in flight.
+func (e *Endpoint) inflight() int {
+	return int(e.sndNxt-e.sndUna) - e.sackedB - e.lostB + e.retransB
+}
+
+// trySend sends what the windows allow: retransmissions of lost segments
+// first, then new data, then a FIN.
+func (e *Endpoint) trySend() {
+	switch e.state {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
+	default:
+		return
+	}
+	segMax := e.segDataMax()
+	sent := false
+	for {
+		inflight := e.inflight()
+		if e.lostB > 0 {
+			if r, i := e.nextLost(); r != nil {
+				if inflight >= e.ccs.Cwnd {
+					e.cwndLimited = true
+					break
+				}
+				e.retransmit(r, i, segMax)
+				sent = true
+				continue
+			}
+		}
+		off := int(e.sndNxt - e.sndUna)
+		if e.finSent {
+			break
+		}
+		avail := e.sndBuf.n - off
+		if avail <= 0 {
+			if e.shutWr && !e.finSent {
+				e.sendData(0, true)
+				sent = true
+			}
+			break
+		}
+		want := min(avail, segMax)
+		wnd := int(int32(e.sndUna + e.sndWnd - e.sndNxt))
+		if wnd <= 0 {
+			// Zero window (RFC 9293 §3.8.6.1): probe when nothing is in flight.
+			if e.sndNxt == e.sndUna && e.persistAt == 0 {
+				e.armPersist()
+			}
+			break
+		}
+		if wnd < want {
+			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a partial
+			// segment only if it is at least half the largest window seen.
+			if wnd < int(e.maxSndWnd/2) && e.sndNxt != e.sndUna {
+				break
+			}
+			want = wnd
+		}
+		cwndRoom := e.ccs.Cwnd - inflight
+		if cwndRoom < want {
+			e.cwndLimited = true
+			if e.recovery == recoveryFast && cwndRoom > 0 {
+				want = cwndRoom // PRR may allow less than a segment
+			} else {
+				break
+			}
+		}
+		if e.cfg.Nagle && want < segMax && e.sndNxt != e.sndUna {
+			break // Nagle (RFC 9293 §3.7.4): one small segment in flight at a time
+		}
+		fin := e.shutWr && want == avail
+		e.sendData(want, fin)
+		sent = true
+	}
+	if sent {
+		e.persistAt = 0
+		e.persistBackoff = 0
+	}
+}
+
+// sendData sends n new bytes at SND.NXT (and a FIN if fin).
+func (e *Endpoint) sendData(n int, fin bool) {
+	flags := header.TCPFlagACK
+	if n > 0 && (fin || int(e.sndNxt-e.sndUna)+n == e.sndBuf.n) {
+		flags |= header.TCPFlagPSH
+	}
+	r := txRec{start: e.sndNxt, end: e.sndNxt + uint32(n), xmit: e.now}
+	if fin {
+		flags |= header.TCPFlagFIN
+		r.end++
+		r.flags |= recFIN
+		e.finSent = true
+	}
+	e.emit(e.sndNxt, flags, n, false)
+	e.recs.push(r)
+	e.sndNxt = r.end
+	if e.recovery == recoveryFast {
+		e.prrOut += r.len()
+	}
+	e.armTimerAfterSend()
+}
+
+// nextLost returns the first record marked lost and not yet retransmitted.
+func (e *Endpoint) nextLost() (*txRec, int) {
+	for i := e.lostHint; i < e.recs.len(); i++ {
+		r := e.recs.at(i)
+		if r.flags&(recLost|recRetrans|recSacked) == recLost {
+			e.lostHint = i
+			return r, i
+		}
+	}
+	e.lostHint = e.recs.len()
+	return nil, 0
+}
+
+// retransmit resends record r (index i), splitting it if it exceeds the
+// current segment size.
+func (e *Endpoint) retransmit(r *txRec, i int, segMax int) {
+	dataLen := r.len()
+	if r.flags&recFIN != 0 {
+		dataLen--
+	}
+	if dataLen > segMax {
+		// Split: the tail becomes its own record, still lost.
+		tail := txRec{start: r.start + uint32(segMax), end: r.end, xmit: r.xmit, flags: r.flags &^ recRetrans}
+		r.end = tail.start
+		r.flags &^= recFIN
+		e.recs.insertAfter(i, tail)
+		r = e.recs.at(i)
+		dataLen = segMax
+	}
+	flags := header.TCPFlagACK
+	if r.flags&recFIN != 0 {
+		flags |= header.TCPFlagFIN
+	}
+	e.emit(r.start, flags, dataLen, true)
+	r.flags |= recRetrans | recEverRetrans
+	r.xmit = e.now
+	e.retransB += r.len()
+	e.stats.RetransSegs++
+	if e.recovery == recoveryFast {
+		e.stats.FastRetrans++
+		e.prrOut += r.len()
+	}
+	if e.rtxAt == 0 || e.rtxKind != rtxRTO {
+		e.armRTO()
+	}
+}

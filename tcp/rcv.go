@@ -1,0 +1,205 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/mptcp-go/mptcp/header"
+)
+
+// receiveData places the segment's payload in the receive buffer, in order
+// or out of order, and handles its FIN (RFC 9293 §3.10.7.4, seventh and
+// eighth steps). It decides whether to ACK now or delay.
+func (e *Endpoint) receiveData(seg *Segment) {
+	seq := seg.Seq
+	data := seg.Payload
+	fin := seg.Flags&header.TCPFlagFIN != 0
+	// Trim what we already have.
+	if seqLT(seq, e.rcvNxt) {
+		d := e.rcvNxt - seq
+		if int(d) >= len(data) {
+			if fin && int(d) == len(data) {
+				data = nil
+				seq = e.rcvNxt
+			} else {
+				e.stats.DupSegs++
+				e.ackNow = true // duplicate: ACK at once (RFC 9293 §3.10.7.4)
+				return
+			}
+		} else {
+			data = data[d:]
+			seq = e.rcvNxt
+		}
+	}
+	// Trim what does not fit the buffer.
+	off := int(seq - e.rcvNxt)
+	room := e.rcvBuf.free() - off
+	if room < len(data) {
+		if room <= 0 {
+			e.ackNow = true
+			return
+		}
+		data = data[:room]
+		fin = false
+	}
+	if fin && !e.finRcvd {
+		e.finRcvd = true
+		e.finRcvSeq = seq + uint32(len(data))
+	}
+	if len(data) > 0 {
+		if off == 0 {
+			e.rcvBuf.writeAt(e.rcvBuf.n, data)
+			e.rcvBuf.n += len(data)
+			e.rcvNxt += uint32(len(data))
+			e.stats.BytesReceived += uint64(len(data))
+			if e.nooo > 0 {
+				e.mergeOOO()
+				e.ackNow = true // a hole was (partly) filled: ACK at once (RFC 5681 §4.2)
+			}
+			e.notify |= NotifyReadable
+		} else {
+			if !e.addOOO(seq, seq+uint32(len(data))) {
+				e.ackNow = true
+				return // too fragmented; the sender will retransmit
+			}
+			e.rcvBuf.writeAt(e.rcvBuf.n+off, data)
+			e.stats.OutOfOrderSegs++
+			e.ackNow = true // out of order: immediate duplicate ACK with SACK
+		}
+	}
+	if e.finRcvd && e.rcvNxt == e.finRcvSeq && !e.rcvEOF {
+		e.rcvNxt++
+		e.rcvEOF = true
+		e.ackNow = true
+		e.notify |= NotifyReadable
+		switch e.state {
+		case StateSynReceived, StateEstablished:
+			e.setState(StateCloseWait)
+		case StateFinWait1:
+			// Our FIN is not yet ACKed (else we would be in FIN-WAIT-2).
+			e.setState(StateClosing)
+		case StateFinWait2:
+			e.ackNow = false
+			e.sendAck()
+			e.setState(StateTimeWait)
+			return
+		}
+	}
+	e.autotuneReceive()
+	if len(data) > 0 && !e.ackNow {
+		e.unackedSegs++
+		if e.unackedSegs >= 2 || e.quickAcks > 0 || e.cfg.DelayedAckTimeout < 0 {
+			// RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second
+			// full-sized segment; quick ACKs early on help slow start.
+			if e.quickAcks > 0 {
+				e.quickAcks--
+			}
+			e.ackNow = true
+		} else if e.delackAt == 0 {
+			e.delackAt = e.now + e.cfg.DelayedAckTimeout
+		}
+	}
+}
+
+// addOOO records [start, end) as received out of order, merging overlaps.
+func (e *Endpoint) addOOO(start, end uint32) bool {
+	e.oooStamp++
+	for i := 0; i < e.nooo; i++ {
+		r := &e.ooo[i]
+		if seqLEQ(start, r.end) && seqGEQ(end, r.start) {
+			r.start = seqMin(r.start, start)
+			r.end = seqMax(r.end, end)
+			r.stamp = e.oooStamp
+			// The grown range may now touch its neighbours.
+			e.coalesceOOO()
+			return true
+		}
+	}
+	if e.nooo == maxOOO {
+		return false
+	}
+	// Insert in order.
+	i := e.nooo
+	for i > 0 && seqGT(e.ooo[i-1].start, start) {
+		e.ooo[i] = e.ooo[i-1]
+		i--
+	}
+	e.ooo[i] = oooRange{start: start, end: end, stamp: e.oooStamp}
+	e.nooo++
+	return true
+}
+
+func (e *Endpoint) coalesceOOO() {
+	for i := 0; i+1 < e.nooo; {
+		a, b := &e.ooo[i], &e.ooo[i+1]
+		if seqGEQ(a.end, b.start) {
+			a.end = seqMax(a.end, b.end)
+			a.stamp = max(a.stamp, b.stamp)
+			copy(e.ooo[i+1:e.nooo], e.ooo[i+2:e.nooo])
+			e.nooo--
+			continue
+		}
+		i++
+	}
+}
+
+// mergeOOO advances RCV.NXT over out-of-order ranges it now reaches.
+func (e *Endpoint) mergeOOO() {
+	for e.nooo > 0 && seqLEQ(e.ooo[0].start, e.rcvNxt) {
+		end := e.ooo[0].end
+		if seqGT(end, e.rcvNxt) {
+			d := int(end - e.rcvNxt)
+			e.rcvBuf.n += d
+			e.rcvNxt = end
+			e.stats.BytesReceived += uint64(d)
+		}
+		copy(e.ooo[:e.nooo], e.ooo[1:e.nooo])
+		e.nooo--
+	}
+}
+
+// autotuneReceive grows the receive buffer when the sender fills more than
+// half of it per round trip, in the spirit of Linux's
+// tcp_rcv_space_adjust (dynamic right-sizing): the window must exceed the
+// bandwidth-delay product for the sender not to be window-limited.
+func (e *Endpoint) autotuneReceive() {
+	if e.rcvBuf.cap() >= e.cfg.ReceiveBufferMax || (!e.wsOK && e.rcvBuf.cap() >= 65535) {
+		return
+	}
+	rtt := e.rcvRTT
+	if e.hasRTT && (rtt == 0 || e.srtt < rtt) {
+		rtt = e.srtt
+	}
+	if rtt == 0 {
+		rtt = 100 * time.Millisecond
+	}
+	rtt = max(rtt, time.Millisecond)
+	if e.now-e.rcvEpoch < rtt {
+		return
+	}
+	got := int(e.rcvNxt - e.rcvEpochSeq)
+	e.rcvEpoch, e.rcvEpochSeq = e.now, e.rcvNxt
+	if 2*got > e.rcvBuf.cap() {
+		size := e.rcvBuf.cap()
+		for size < 2*got {
+			size *= 2
+		}
+		e.rcvBuf.grow(min(size*2, e.cfg.ReceiveBufferMax))
+	}
+}
+
+// maybeWindowUpdate sends a window update after the application read,
+// when the window opened by at least two segments or half the buffer
+// (RFC 9293 §3.8.6.2.2), so a sender stalled on our window resumes.
+func (e *Endpoint) maybeWindowUpdate(prevWnd int) {
+	if !e.state.synchronized() || e.state == StateTimeWait || e.rcvEOF {
+		return
+	}
+	announced := 0
+	if seqGT(e.rcvAdvEdge, e.rcvNxt) {
+		announced = int(e.rcvAdvEdge - e.rcvNxt)
+	}
+	w := e.rcvWindow()
+	if w-announced >= 2*e.advMSS() || (w-announced >= e.rcvBuf.cap()/2) || (announced == 0 && w >= e.advMSS()) {
+		e.sendAck()
+	}
+}
