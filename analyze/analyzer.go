@@ -1,0 +1,307 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/mptcp-go/mptcp/option"
+)
+
+// Config tunes an Analyzer. The zero value is usable.
+type Config struct {
+	// MaxBuffer caps the out-of-order data held across all streams, in
+	// bytes (default DefaultMaxBuffer). When it is exceeded the analyzer
+	// gives up waiting for the missing data of the stream that holds the
+	// most, reports a hole and moves on: memory stays bounded whatever the
+	// capture's size.
+	MaxBuffer int64
+	// History is how many already-delivered bytes each stream keeps to
+	// compare later copies (retransmissions, reinjections) with (default
+	// DefaultHistory). Copies older than that are counted, not compared.
+	History int
+	// Hash computes the SHA-256 of each stream's delivered bytes.
+	Hash bool
+	// Sink, if set, receives each stream's data as it becomes contiguous.
+	Sink Sink
+	// OnPacket, if set, is called for every TCP segment after it has been
+	// analyzed (the per-packet view). The PacketInfo is reused.
+	OnPacket func(*PacketInfo)
+	// Logger receives debug logs (nil: discard).
+	Logger *slog.Logger
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxBuffer = 256 << 20
+	DefaultHistory   = 256 << 10
+)
+
+// ConnInfo identifies a connection to a Sink.
+type ConnInfo struct {
+	ID     int
+	Client netip.AddrPort
+	Server netip.AddrPort
+}
+
+// Sink receives reassembled data as it becomes contiguous, so that whole
+// streams never need to be held in memory. Calls for one stream come in
+// offset order: Data and Hole cover the stream without overlap, then End.
+// b is only valid during the call.
+type Sink interface {
+	Data(c *ConnInfo, dir int, ts time.Time, off uint64, b []byte)
+	Hole(c *ConnInfo, dir int, ts time.Time, off, size uint64)
+	End(c *ConnInfo, dir int, ts time.Time)
+}
+
+// PacketInfo describes one analyzed TCP segment for the per-packet view.
+type PacketInfo struct {
+	Index    uint64
+	Time     time.Time
+	Src, Dst netip.AddrPort
+	Flags    uint8
+	// Seq and Ack are relative to the subflow's initial sequence numbers
+	// (or to the first seen, without a SYN).
+	Seq, Ack uint32
+	Len      int
+	// Conn and Subflow are IDs (0: none); Dir is the connection-level
+	// direction (0 client to server).
+	Conn, Subflow int
+	Dir           int
+	// HasDSN: the payload was mapped; DSN is the data-level offset of its
+	// first byte (relative, like Stream offsets).
+	HasDSN bool
+	DSN    uint64
+	// Options is the raw TCP options block (aliases the packet).
+	Options []byte
+	// Rejected: the subflow's join did not verify.
+	Rejected bool
+}
+
+// TCP flags.
+const (
+	flagFIN = 0x01
+	flagSYN = 0x02
+	flagRST = 0x04
+	flagACK = 0x10
+)
+
+// flowKey is a TCP 4-tuple in canonical order (a < b), so both directions
+// find the same entry.
+type flowKey struct {
+	a, b netip.AddrPort
+}
+
+// Analyzer owns all state of one analysis. Feed it packets in capture order
+// with Packet, then call Finish. It is not safe for concurrent use.
+type Analyzer struct {
+	cfg      Config
+	log      *slog.Logger
+	flows    map[flowKey]*subflow
+	tokens   map[uint32]*conn
+	conns    []*conn
+	nextSF   int
+	nextConn int
+
+	res      Result
+	rejected []*subflow
+
+	buffered int64
+	pool     bufPool
+
+	opts [maxOpts]option.Option
+	pi   PacketInfo
+	seg  segment
+}
+
+// maxOpts bounds the MPTCP options looked at in one segment: 40 option
+// bytes hold at most ten of the shortest (4-byte) MPTCP options.
+const maxOpts = 10
+
+// New returns an Analyzer.
+func New(cfg Config) *Analyzer {
+	if cfg.MaxBuffer <= 0 {
+		cfg.MaxBuffer = DefaultMaxBuffer
+	}
+	if cfg.History <= 0 {
+		cfg.History = DefaultHistory
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Analyzer{
+		cfg:    cfg,
+		log:    log,
+		flows:  make(map[flowKey]*subflow),
+		tokens: make(map[uint32]*conn),
+	}
+}
+
+// segment is the parsed view of the packet being analyzed.
+type segment struct {
+	ts       time.Time
+	src, dst netip.AddrPort
+	seq, ack uint32
+	flags    uint8
+	opts     []byte
+	payload  []byte
+	nopts    int
+	badOpt   error
+}
+
+// Packet analyzes one IP packet (IPv4 or IPv6, starting at the IP header)
+// captured at ts. It never fails: packets that are not TCP or are malformed
+// are counted. On the steady path (a known subflow) it allocates nothing.
+func (a *Analyzer) Packet(ts time.Time, pkt []byte) {
+	a.res.Packets++
+	if a.res.First.IsZero() || ts.Before(a.res.First) {
+		a.res.First = ts
+	}
+	if ts.After(a.res.Last) {
+		a.res.Last = ts
+	}
+	s := &a.seg
+	ok, isTCP := a.parseIP(pkt, s)
+	if !isTCP {
+		a.res.NotTCP++
+		return
+	}
+	if !ok {
+		a.res.Malformed++
+		return
+	}
+	a.res.TCP++
+	s.ts = ts
+	a.parseOptions(s)
+	if s.nopts > 0 || s.badOpt != nil {
+		a.res.MPTCP++
+	}
+	a.segment(s)
+}
+
+// parseIP fills s from an IPv4 or IPv6 packet. isTCP is false for
+// non-TCP packets and non-first fragments; ok is false when the packet is
+// TCP but too short or inconsistent to use.
+func (a *Analyzer) parseIP(p []byte, s *segment) (ok, isTCP bool) {
+	if len(p) < 1 {
+		return false, false
+	}
+	var tcp []byte
+	switch p[0] >> 4 {
+	case 4:
+		if len(p) < 20 {
+			return false, false
+		}
+		hl := int(p[0]&0x0f) * 4
+		if p[9] != 6 {
+			return false, false
+		}
+		if binary.BigEndian.Uint16(p[6:8])&0x1fff != 0 {
+			return false, false // a later fragment: no TCP header
+		}
+		if hl < 20 || hl > len(p) {
+			return false, true
+		}
+		tl := int(binary.BigEndian.Uint16(p[2:4]))
+		end := len(p)
+		// A total length of 0 is what GRO/TSO super-packets over 64 KiB
+		// carry (BIG TCP); trust the captured length then.
+		if tl != 0 {
+			if tl < hl {
+				return false, true
+			}
+			if tl < end {
+				end = tl // link-layer padding
+			}
+		}
+		s.src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[12:16])), 0)
+		s.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[16:20])), 0)
+		tcp = p[hl:end]
+	case 6:
+		if len(p) < 40 {
+			return false, false
+		}
+		end := 40 + int(binary.BigEndian.Uint16(p[4:6]))
+		if end == 40 || end > len(p) {
+			end = len(p) // jumbogram / GRO super-packet, or truncated
+		}
+		next, off := p[6], 40
+		for i := 0; i < 16 && next != 6; i++ {
+			switch next {
+			case 0, 43, 60, 135: // hop-by-hop, routing, destination, mobility
+				if off+8 > end {
+					return false, false
+				}
+				next, off = p[off], off+(int(p[off+1])+1)*8
+			case 51: // AH
+				if off+8 > end {
+					return false, false
+				}
+				next, off = p[off], off+(int(p[off+1])+2)*4
+			case 44: // fragment
+				if off+8 > end {
+					return false, false
+				}
+				if binary.BigEndian.Uint16(p[off+2:off+4])&0xfff8 != 0 {
+					return false, false
+				}
+				next, off = p[off], off+8
+			default:
+				return false, false
+			}
+		}
+		if next != 6 {
+			return false, false
+		}
+		if off > end {
+			return false, true
+		}
+		s.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(p[8:24])), 0)
+		s.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(p[24:40])), 0)
+		tcp = p[off:end]
+	default:
+		return false, false
+	}
+	if len(tcp) < 20 {
+		return false, true
+	}
+	doff := int(tcp[12]>>4) * 4
+	if doff < 20 || doff > len(tcp) {
+		return false, true
+	}
+	s.src = netip.AddrPortFrom(s.src.Addr(), binary.BigEndian.Uint16(tcp[0:2]))
+	s.dst = netip.AddrPortFrom(s.dst.Addr(), binary.BigEndian.Uint16(tcp[2:4]))
+	s.seq = binary.BigEndian.Uint32(tcp[4:8])
+	s.ack = binary.BigEndian.Uint32(tcp[8:12])
+	s.flags = tcp[13]
+	s.opts = tcp[20:doff]
+	s.payload = tcp[doff:]
+	return true, true
+}
+
+// parseOptions decodes the MPTCP options of s into a.opts.
+func (a *Analyzer) parseOptions(s *segment) {
+	s.nopts, s.badOpt = 0, nil
+	if len(s.opts) == 0 {
+		return
+	}
+	it := option.NewIter(s.opts)
+	var p option.Parser
+	for it.Next() {
+		if s.nopts == maxOpts {
+			break
+		}
+		if err := p.ParseInto(&a.opts[s.nopts], it.Bytes()); err != nil {
+			if s.badOpt == nil {
+				s.badOpt = err
+			}
+			continue
+		}
+		s.nopts++
+	}
+	if err := it.Err(); err != nil && s.badOpt == nil {
+		s.badOpt = err
+	}
+}

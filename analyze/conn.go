@@ -1,0 +1,444 @@
+package analyze
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/mptcp-go/mptcp/mpcrypto"
+	"github.com/mptcp-go/mptcp/option"
+)
+
+// conn is one MPTCP connection being analyzed.
+type conn struct {
+	id      int
+	info    ConnInfo
+	version option.Version
+	hasVer  bool
+	// keys[0] is the client's, keys[1] the server's (RFC 8684 §3.1).
+	keys      [2]uint64
+	haveKey   [2]bool
+	tokens    [2]uint32
+	haveToken [2]bool
+	groupedBy string
+	csum      bool
+	fallback  string
+	fastclose bool
+	reset     bool
+	first     time.Time
+	last      time.Time
+	subflows  []*subflow
+	st        [2]stream
+	events    []Event
+	findings  []Finding
+	done      bool
+	// counters of findings not worth one line each
+	unverifiedNoted bool
+}
+
+// verified reports whether both keys were seen.
+func (c *conn) verified() bool { return c.haveKey[0] && c.haveKey[1] }
+
+// newConn starts a connection whose first subflow is sf.
+func (a *Analyzer) newConn(sf *subflow, ts time.Time, groupedBy string) *conn {
+	a.nextConn++
+	c := &conn{id: a.nextConn, groupedBy: groupedBy, first: ts, last: ts}
+	c.info = ConnInfo{ID: c.id, Client: sf.client, Server: sf.server}
+	for i := range c.st {
+		c.st[i].dir = i
+		if a.cfg.Hash {
+			c.st[i].hash = newHash()
+		}
+	}
+	a.conns = append(a.conns, c)
+	a.attach(c, sf, true)
+	return c
+}
+
+// attach adds sf to c; same says whether sf's client is c's client.
+func (a *Analyzer) attach(c *conn, sf *subflow, same bool) {
+	sf.conn, sf.same = c, same
+	c.subflows = append(c.subflows, sf)
+	c.event(Event{Time: sf.first, Type: "subflow_open", Subflow: sf.id,
+		Detail: fmt.Sprintf("%s %v -> %v", sf.role, sf.client, sf.server)})
+}
+
+// event appends to the timeline, skipping an exact repeat of the last
+// event of the same subflow (options are repeated on retransmissions).
+func (c *conn) event(e Event) {
+	for i := len(c.events) - 1; i >= 0 && i >= len(c.events)-4; i-- {
+		p := &c.events[i]
+		if p.Subflow == e.Subflow && p.Type == e.Type && p.Detail == e.Detail && p.To == e.To {
+			return
+		}
+	}
+	c.events = append(c.events, e)
+}
+
+// finding records a finding on c (or globally when c is nil).
+func (a *Analyzer) finding(c *conn, sf *subflow, ts time.Time, sev Severity, code, msg string) {
+	f := Finding{Time: ts, Severity: sev, Code: code, Message: msg}
+	if sf != nil {
+		f.Subflow = sf.id
+	}
+	if c == nil && sf != nil && sf.claimed != nil {
+		c = sf.claimed
+	}
+	if c == nil {
+		if len(a.res.Findings) < maxFindings {
+			a.res.Findings = append(a.res.Findings, f)
+		}
+		return
+	}
+	if len(c.findings) < maxFindings {
+		c.findings = append(c.findings, f)
+	} else if len(c.findings) == maxFindings {
+		c.findings = append(c.findings, Finding{Time: ts, Severity: Info, Code: "findings_truncated",
+			Message: fmt.Sprintf("more than %d findings; the rest are not listed", maxFindings)})
+	}
+}
+
+// maxFindings bounds the findings kept per connection, so a hostile
+// capture cannot grow memory without bound through them.
+const maxFindings = 256
+
+// setKey records the key of side (0 client, 1 server) of c and registers
+// its token.
+func (a *Analyzer) setKey(c *conn, sf *subflow, side int, key uint64, ts time.Time) {
+	if c.haveKey[side] {
+		if c.keys[side] != key {
+			a.finding(c, sf, ts, Error, "key_mismatch", fmt.Sprintf("%s key 0x%016x differs from the 0x%016x seen before",
+				sideName(side), key, c.keys[side]))
+		}
+		return
+	}
+	c.keys[side], c.haveKey[side] = key, true
+	tok, idsn := mpcrypto.TokenIDSN(c.version, key)
+	if c.haveToken[side] && c.tokens[side] != tok {
+		a.finding(c, sf, ts, Warning, "token_mismatch", fmt.Sprintf("%s key gives token %08x, joins used %08x",
+			sideName(side), tok, c.tokens[side]))
+	}
+	c.tokens[side], c.haveToken[side] = tok, true
+	if o, ok := a.tokens[tok]; ok && o != c {
+		if !a.merge(c, o, side) {
+			a.finding(c, sf, ts, Warning, "token_collision", fmt.Sprintf("token %08x is also connection %d's", tok, o.id))
+		}
+	} else {
+		a.tokens[tok] = c
+	}
+	c.st[side].setIDSN(idsn)
+	if c.verified() {
+		c.groupedBy = "keys"
+	}
+}
+
+func sideName(side int) string {
+	if side == 0 {
+		return "client"
+	}
+	return "server"
+}
+
+// mpCapable handles MP_CAPABLE (RFC 8684 §3.1).
+func (a *Analyzer) mpCapable(sf *subflow, d int, s *segment, o *option.MPCapable, syn, ack bool) {
+	if sf.rejected {
+		return
+	}
+	c := sf.conn
+	switch {
+	case syn && !ack:
+		if c == nil {
+			sf.role = roleInitial
+			c = a.newConn(sf, s.ts, "keys")
+		}
+		if sf.role != roleInitial {
+			return
+		}
+	case syn && ack:
+		if c == nil {
+			sf.role = roleInitial
+			c = a.newConn(sf, s.ts, "keys")
+		}
+		if sf.role != roleInitial {
+			return
+		}
+		sf.capSynAck = true
+	default:
+		if c == nil {
+			if !o.HasReceiverKey {
+				return
+			}
+			// The handshake's third ACK or first data, without the SYNs.
+			sf.role = roleInitial
+			c = a.newConn(sf, s.ts, "keys")
+		}
+		if sf.role != roleInitial {
+			return
+		}
+	}
+	if !c.hasVer || (syn && ack) {
+		c.version, c.hasVer = o.Version, true
+	}
+	if o.Flags&option.CapChecksum != 0 {
+		// RFC 8684 §3.1: checksums are used if either host asks.
+		c.csum = true
+	}
+	side := sf.connDir(d)
+	if o.HasSenderKey {
+		a.setKey(c, sf, side, o.SenderKey, s.ts)
+	}
+	if o.HasReceiverKey {
+		a.setKey(c, sf, 1-side, o.ReceiverKey, s.ts)
+	}
+	if o.HasDataLen && o.HasSenderKey && o.DataLen > 0 {
+		// RFC 8684 §3.1: the first data carries its own mapping, DSN
+		// IDSN+1 at subflow sequence 1.
+		h := &sf.h[d]
+		m := mapping{ssn: uint64(1 - h.shift), n: uint64(o.DataLen), dsn: mpcrypto.IDSN(c.version, o.SenderKey) + 1}
+		if !h.shiftKnown {
+			// Without the SYN the first data is at our relative 1 too.
+			h.shift, h.shiftKnown = 0, true
+			m.ssn = 1
+		}
+		a.addMapping(c, sf, d, s, m)
+		h.sawMapping = true
+		if o.HasChecksum && c.csum {
+			h.startChecksum(m, 1, o.DataLen, o.Checksum)
+		}
+	}
+}
+
+// mpJoin handles MP_JOIN (RFC 8684 §3.2): grouping by token, then the
+// HMACs of both ends.
+func (a *Analyzer) mpJoin(sf *subflow, d int, s *segment, j *option.MPJoin, syn, ack bool) {
+	switch j.Stage {
+	case option.JoinSYN:
+		if !syn || ack || d != 0 {
+			return
+		}
+		if sf.conn == nil && !sf.rejected {
+			sf.role = roleJoin
+			sf.token = j.Token
+			if c, ok := a.tokens[j.Token]; ok {
+				// The token is the receiver's: a join sent to the
+				// server carries the server's token.
+				same := !(c.haveToken[0] && c.tokens[0] == j.Token)
+				a.attach(c, sf, same)
+			} else {
+				c := a.newConn(sf, s.ts, "token")
+				c.tokens[1], c.haveToken[1] = j.Token, true
+				a.tokens[j.Token] = c
+				a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
+					"MP_JOIN to token %08x: the connection's MP_CAPABLE handshake was not captured; subflows are grouped by token and cannot be verified", j.Token))
+			}
+		}
+		sf.nonce[0], sf.haveNonce[0] = j.Nonce, true
+		sf.addrID[0], sf.haveAddrID[0] = j.AddrID, true
+		sf.backup = j.Backup
+	case option.JoinSYNACK:
+		if !syn || !ack || d != 1 || sf.role != roleJoin {
+			return
+		}
+		sf.nonce[1], sf.haveNonce[1] = j.Nonce, true
+		sf.addrID[1], sf.haveAddrID[1] = j.AddrID, true
+		sf.truncHMAC, sf.haveTrunc = j.TruncHMAC, true
+		a.verifyJoin(sf, s, false, j)
+	case option.JoinACK:
+		if syn || d != 0 || sf.role != roleJoin {
+			return
+		}
+		a.verifyJoin(sf, s, true, j)
+	}
+}
+
+// verifyJoin checks the responder's truncated HMAC (SYN/ACK) or the
+// initiator's HMAC (third ACK) when both keys are known. A join that does
+// not verify is rejected: it is a possible forgery (RFC 8684 §3.2 requires
+// the receiver to reset such a subflow) and its data is not merged.
+func (a *Analyzer) verifyJoin(sf *subflow, s *segment, initiator bool, j *option.MPJoin) {
+	c := sf.conn
+	if sf.rejected {
+		c = sf.claimed
+	}
+	if c == nil || !c.verified() || !sf.haveNonce[0] || !sf.haveNonce[1] {
+		return
+	}
+	// Side of the connection that initiated the join.
+	ini := 0
+	if !sf.same {
+		ini = 1
+	}
+	kA, kB := c.keys[ini], c.keys[1-ini]
+	rA, rB := sf.nonce[0], sf.nonce[1]
+	var ok bool
+	var what string
+	if initiator {
+		mac := mpcrypto.JoinHMAC(c.version, kA, kB, rA, rB)
+		ok = subtle.ConstantTimeCompare(mac[:], j.HMAC[:]) == 1
+		what = "third ACK (initiator's HMAC)"
+	} else {
+		ok = mpcrypto.JoinTruncatedHMAC(c.version, kB, kA, rB, rA) == j.TruncHMAC
+		what = "SYN/ACK (responder's truncated HMAC)"
+	}
+	if ok {
+		sf.hmacOK++
+		return
+	}
+	if sf.hmacFailed {
+		return
+	}
+	sf.hmacFailed = true
+	a.finding(c, sf, s.ts, Error, CodeJoinHMAC, fmt.Sprintf(
+		"MP_JOIN %v -> %v: the HMAC in the %s does not verify with the connection's keys: possible forgery; subflow not merged",
+		sf.client, sf.server, what))
+	if !sf.rejected {
+		a.reject(c, sf)
+	}
+}
+
+// reject detaches sf from c.
+func (a *Analyzer) reject(c *conn, sf *subflow) {
+	sf.rejected, sf.claimed, sf.conn = true, c, nil
+	for i, o := range c.subflows {
+		if o == sf {
+			c.subflows = append(c.subflows[:i], c.subflows[i+1:]...)
+			break
+		}
+	}
+	c.event(Event{Time: sf.last, Type: "join_rejected", Subflow: sf.id, Detail: "HMAC does not verify"})
+	a.rejected = append(a.rejected, sf)
+}
+
+// fallback records that c fell back to plain TCP (RFC 8684 §3.7) and maps
+// the rest of sf's data one to one.
+func (a *Analyzer) fallback(c *conn, sf *subflow, ts time.Time, why string) {
+	if c.fallback != "" {
+		return
+	}
+	c.fallback = why
+	c.event(Event{Time: ts, Type: "fallback", Subflow: sf.id, Detail: why})
+	a.finding(c, sf, ts, Warning, CodeFallback, "fallback to TCP: "+why)
+}
+
+// signal handles the options that are events on the timeline.
+func (a *Analyzer) signal(sf *subflow, d int, s *segment, o *option.Option) {
+	c := sf.conn
+	if c == nil {
+		c = sf.claimed
+	}
+	if c == nil {
+		return
+	}
+	switch o.Subtype {
+	case option.SubtypeAddAddr:
+		aa := &o.AddAddr
+		typ := "add_addr"
+		if aa.Echo {
+			typ = "add_addr_echo"
+		}
+		det := fmt.Sprintf("id %d %v", aa.AddrID, aa.Addr)
+		if aa.HasPort {
+			det += fmt.Sprintf(" port %d", aa.Port)
+		}
+		c.event(Event{Time: s.ts, Type: typ, Subflow: sf.id, Detail: det})
+		// RFC 8684 §3.4.1: the HMAC is keyed by the sender's key then
+		// the receiver's.
+		side := sf.connDir(d)
+		if aa.HasHMAC && c.version == option.V1 && c.verified() &&
+			mpcrypto.AddAddrHMAC(c.keys[side], c.keys[1-side], aa.AddrID, aa.Addr, aa.Port) != aa.HMAC {
+			a.finding(c, sf, s.ts, Error, CodeAddAddrHMAC, fmt.Sprintf(
+				"ADD_ADDR %s: the HMAC does not verify with the connection's keys: possible forgery", det))
+		}
+	case option.SubtypeRemoveAddr:
+		c.event(Event{Time: s.ts, Type: "remove_addr", Subflow: sf.id, Detail: fmt.Sprintf("ids %v", o.RemoveAddr.IDs())})
+	case option.SubtypeMPPrio:
+		sf.backup = o.MPPrio.Backup
+		det := "backup off"
+		if o.MPPrio.Backup {
+			det = "backup on"
+		}
+		c.event(Event{Time: s.ts, Type: "mp_prio", Subflow: sf.id, Detail: det})
+	case option.SubtypeMPFail:
+		st := &c.st[1-sf.connDir(d)]
+		det := fmt.Sprintf("dsn %d", o.MPFail.DSN)
+		if st.originSet {
+			det = fmt.Sprintf("data offset %d", o.MPFail.DSN-st.origin)
+		}
+		c.event(Event{Time: s.ts, Type: "mp_fail", Subflow: sf.id, Detail: det})
+		a.finding(c, sf, s.ts, Warning, CodeMPFail, "MP_FAIL at "+det+": the receiver found a checksum failure and falls back")
+	case option.SubtypeMPFastclose:
+		c.fastclose = true
+		c.event(Event{Time: s.ts, Type: "mp_fastclose", Subflow: sf.id})
+		side := 1 - sf.connDir(d) // the key is the receiver's
+		if c.haveKey[side] && c.keys[side] != o.MPFastclose.ReceiverKey {
+			a.finding(c, sf, s.ts, Error, CodeFastclose, fmt.Sprintf(
+				"MP_FASTCLOSE carries key 0x%016x, not the %s's key: possible forgery", o.MPFastclose.ReceiverKey, sideName(side)))
+		} else {
+			a.finding(c, sf, s.ts, Info, CodeFastclose, "connection closed abruptly by MP_FASTCLOSE")
+		}
+		if sf.end == "" {
+			sf.end = "fastclose"
+		}
+	case option.SubtypeMPTCPRst:
+		c.event(Event{Time: s.ts, Type: "mp_tcprst", Subflow: sf.id, Detail: o.MPTCPRst.Reason.String()})
+		if sf.end == "" {
+			sf.end = "mp_tcprst"
+		}
+	}
+}
+
+// maybeClose finishes c when every subflow is closed and the data level is
+// over (both DATA_FINs, MP_FASTCLOSE, or every subflow reset): its streams
+// are flushed and its buffers released.
+func (a *Analyzer) maybeClose(c *conn, ts time.Time) {
+	if c.done {
+		return
+	}
+	allRST := true
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			return
+		}
+		if sf.end == "fin" {
+			allRST = false
+		}
+	}
+	if !(c.st[0].finSeen && c.st[1].finSeen) && !c.fastclose && !allRST && c.fallback == "" {
+		return
+	}
+	a.closeConn(c, ts)
+}
+
+// merge folds o, a connection made of joins to a token whose handshake had
+// not been seen, into c, whose key has that token (side says whose). It
+// only does so while o has delivered no data, so sinks never see a stream
+// change connection; otherwise it reports false.
+func (a *Analyzer) merge(c, o *conn, side int) bool {
+	if o.verified() || o.done || o.st[0].delivered+o.st[1].delivered > 0 || o.st[0].buffered+o.st[1].buffered > 0 {
+		return false
+	}
+	for _, sf := range o.subflows {
+		sf.conn = c
+		if side == 0 {
+			sf.same = !sf.same
+		}
+		c.subflows = append(c.subflows, sf)
+	}
+	c.events = append(c.events, o.events...)
+	for _, f := range o.findings {
+		if f.Code != CodeUnverified {
+			c.findings = append(c.findings, f)
+		}
+	}
+	if o.first.Before(c.first) {
+		c.first = o.first
+	}
+	a.tokens[o.tokens[1]] = c
+	for i, x := range a.conns {
+		if x == o {
+			a.conns = append(a.conns[:i], a.conns[i+1:]...)
+			break
+		}
+	}
+	return true
+}

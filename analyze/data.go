@@ -1,0 +1,327 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/mptcp-go/mptcp/mpcrypto"
+	"github.com/mptcp-go/mptcp/option"
+)
+
+// dsnWindow bounds how far from a stream's current position a data
+// sequence number may be and still be taken as part of that stream: a
+// mapping further away is garbage or another connection's.
+const dsnWindow = 1 << 30
+
+// expand extends a 32-bit DSN or DATA_ACK to 64 bits near the stream's
+// current position (RFC 8684 §3.3: "the upper 32 bits ... are inferred").
+func (st *stream) expand(v uint64, is64 bool) uint64 {
+	if is64 {
+		return v
+	}
+	var ref uint64
+	switch {
+	case st.originSet:
+		ref = st.origin + st.next
+	case st.idsnSet:
+		ref = st.idsn + 1
+	default:
+		return v
+	}
+	return uint64(int64(ref) + int64(int32(uint32(v)-uint32(ref))))
+}
+
+// dss handles a DSS option (RFC 8684 §3.3): the mapping, DATA_ACK and
+// DATA_FIN.
+func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
+	c := sf.conn
+	if c == nil && !sf.rejected && !sf.orphan && o.HasMapping() && o.DataLen > 0 {
+		c = a.attachOrphan(sf, d, s, o)
+	}
+	if c == nil {
+		return
+	}
+	cd := sf.connDir(d)
+	h := &sf.h[d]
+	if o.HasMapping() {
+		st := &c.st[cd]
+		dsn := st.expand(o.DSN, o.Flags&option.DSSDSN8 != 0)
+		fin := o.DataFIN()
+		switch {
+		case o.DataLen == 0:
+			// RFC 8684 §3.3.1: the infinite mapping, after fallback.
+			if !h.shiftKnown {
+				h.shift, h.shiftKnown = o.SubflowSeq-uint32(unwrap(s.seq-h.isn, h.maxEnd)), true
+			}
+			ssn := unwrap(o.SubflowSeq-h.shift, h.maxEnd)
+			a.addMapping(c, sf, d, s, mapping{ssn: ssn, n: infinite, dsn: dsn})
+			h.sawMapping = true
+			a.fallback(c, sf, s.ts, "infinite mapping (data-level length 0)")
+		case fin && o.DataLen == 1 && o.SubflowSeq == 0:
+			// A DATA_FIN alone occupies no subflow byte.
+			st.setFin(dsn)
+		default:
+			n := uint64(o.DataLen)
+			if fin {
+				n-- // the DATA_FIN is counted in the data-level length
+				st.setFin(dsn + n)
+			}
+			if !h.shiftKnown {
+				// Without the SYN, learn the shift from a mapping that
+				// starts at this segment: one that covers exactly its
+				// payload, or the first of a new mapping.
+				if len(s.payload) == 0 || (uint64(len(s.payload)) != n && (!h.lastMapSeen || h.lastMap == (mapping{ssn: uint64(o.SubflowSeq), n: n, dsn: dsn}))) {
+					h.lastMap, h.lastMapSeen = mapping{ssn: uint64(o.SubflowSeq), n: n, dsn: dsn}, true
+					break
+				}
+				start := uint32(unwrap(s.seq-h.isn, h.maxEnd))
+				if s.flags&flagSYN != 0 {
+					start++
+				}
+				h.shift, h.shiftKnown = o.SubflowSeq-start, true
+			}
+			m := mapping{ssn: unwrap(o.SubflowSeq-h.shift, h.maxEnd), n: n, dsn: dsn}
+			if n > 0 {
+				a.addMapping(c, sf, d, s, m)
+				h.sawMapping = true
+			}
+			if o.HasChecksum && c.csum {
+				h.startChecksum(m, o.SubflowSeq, o.DataLen, o.Checksum)
+			}
+		}
+		if fin {
+			c.event(Event{Time: s.ts, Type: "data_fin", Subflow: sf.id, Detail: dirName(cd)})
+		}
+	}
+	if o.HasDataACK() {
+		st := &c.st[1-cd]
+		ack := st.expand(o.DataACK, o.Flags&option.DSSDataACK8 != 0)
+		st.noteAck(ack)
+	}
+}
+
+func dirName(d int) string {
+	if d == 0 {
+		return "client->server"
+	}
+	return "server->client"
+}
+
+// addMapping records a mapping and reports a disagreement with an earlier
+// one for the same subflow bytes.
+func (a *Analyzer) addMapping(c *conn, sf *subflow, d int, s *segment, m mapping) {
+	h := &sf.h[d]
+	if h.addMapping(m) && !h.mapConflictReported {
+		h.mapConflictReported = true
+		st := &c.st[sf.connDir(d)]
+		a.finding(c, sf, s.ts, Error, CodeMappingConflict, fmt.Sprintf(
+			"DSS mapping of subflow bytes %d-%d to data offset %d disagrees with an earlier mapping of the same bytes",
+			m.ssn, m.ssn+min(m.n, 1<<32), m.dsn-st.origin))
+	}
+}
+
+// payload maps a segment's payload to the data sequence space and hands it
+// to the stream. newFrom is the subflow position from which bytes are new
+// on this subflow (below it they are retransmissions).
+func (a *Analyzer) payload(c *conn, sf *subflow, d int, s *segment, start, newFrom uint64) {
+	h := &sf.h[d]
+	cd := sf.connDir(d)
+	st := &c.st[cd]
+	pos, b := start, s.payload
+	for len(b) > 0 {
+		m := h.lookup(pos)
+		if m == nil && !h.sawMapping && c.fallback == "" && sf.role == roleInitial && h.shiftKnown {
+			// RFC 8684 §3.7: data without a mapping on the first subflow
+			// before any mapping means the peer fell back.
+			a.fallback(c, sf, s.ts, "data without a DSS mapping")
+		}
+		if m == nil && c.fallback != "" && (len(c.subflows) == 1 || sf.role == roleInitial) {
+			// After fallback the subflow's bytes are the data stream:
+			// subflow byte 1 is data byte 1 (DSN IDSN+1).
+			origin := uint64(1)
+			if st.idsnSet {
+				origin = st.idsn + 1
+			}
+			if !h.shiftKnown {
+				h.shift, h.shiftKnown = 0, true
+			}
+			h.addMapping(mapping{ssn: 1 - uint64(h.shift), n: infinite, dsn: origin})
+			h.sawMapping = true
+			m = h.lookup(pos)
+		}
+		if m == nil {
+			// Bytes up to the next mapping that starts later are unmapped.
+			n := uint64(len(b))
+			for i := 0; i < h.nmaps; i++ {
+				if o := &h.maps[i]; o.ssn > pos && o.ssn-pos < n {
+					n = o.ssn - pos
+				}
+			}
+			h.unmapped += n
+			if !h.unmappedReported && h.shiftKnown {
+				h.unmappedReported = true
+				a.finding(c, sf, s.ts, Warning, CodeUnmapped, fmt.Sprintf(
+					"%d payload bytes at subflow offset %d (%s) are outside any DSS mapping", n, pos, dirName(cd)))
+			}
+			pos += n
+			b = b[n:]
+			continue
+		}
+		n := min(uint64(len(b)), m.ssn+m.n-pos)
+		subNew := pos >= newFrom
+		if !subNew && pos+n > newFrom {
+			n = newFrom - pos
+		}
+		piece := b[:n]
+		if h.ck.active {
+			a.checksumPiece(c, sf, h, s.ts, pos, piece)
+		}
+		a.deliver(c, st, sf, h, s.ts, m.dsn+(pos-m.ssn), piece, subNew)
+		pos += n
+		b = b[n:]
+	}
+}
+
+// startChecksum begins verifying the DSS checksum of mapping m (RFC 8684
+// §3.3.1); the data is added as it arrives, over as many segments as the
+// mapping spans.
+func (h *half) startChecksum(m mapping, ssn32 uint32, dataLen, csum uint16) {
+	if h.ck.active && h.ck.next > m.ssn && h.ck.end == m.ssn+m.n {
+		return // the same mapping again, already being summed
+	}
+	h.ck = csumAcc{active: true, next: m.ssn, end: m.ssn + m.n, dsn: m.dsn,
+		ssn32: ssn32, dataLen: dataLen, csum: csum,
+		sum: mpcrypto.DSSChecksumStart(m.dsn, ssn32, dataLen)}
+	if m.n == 0 {
+		h.finishChecksum()
+	}
+}
+
+// finishChecksum compares the accumulated checksum with the option's.
+func (h *half) finishChecksum() bool {
+	h.ck.active = false
+	if mpcrypto.DSSChecksumFinish(&h.ck.sum) == h.ck.csum {
+		h.csumOK++
+		return true
+	}
+	h.csumFailures++
+	return false
+}
+
+// checksumPiece adds subflow bytes at pos to the running DSS checksum and
+// verifies it when the mapping is complete.
+func (a *Analyzer) checksumPiece(c *conn, sf *subflow, h *half, ts time.Time, pos uint64, b []byte) {
+	ck := &h.ck
+	if pos+uint64(len(b)) <= ck.next || pos >= ck.end {
+		return
+	}
+	if pos > ck.next {
+		ck.active = false // a gap: this mapping cannot be verified
+		return
+	}
+	b = b[ck.next-pos:]
+	if uint64(len(b)) > ck.end-ck.next {
+		b = b[:ck.end-ck.next]
+	}
+	ck.sum.Add(b)
+	ck.next += uint64(len(b))
+	if ck.next < ck.end || h.finishChecksum() || h.csumFailures > 1 {
+		return
+	}
+	a.finding(c, sf, ts, Error, CodeChecksum, fmt.Sprintf(
+		"DSS checksum of the mapping at DSN %d (subflow seq %d, %d bytes) does not verify", ck.dsn, ck.ssn32, ck.dataLen))
+}
+
+// attachOrphan groups a subflow whose handshake was not captured: with a
+// connection whose stream continues at this DSN, or alone.
+func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *conn {
+	sf.orphan = true
+	is64 := o.Flags&option.DSSDSN8 != 0
+	for _, c := range a.conns {
+		if c.done {
+			continue
+		}
+		for cd := range 2 {
+			st := &c.st[cd]
+			if !st.originSet {
+				continue
+			}
+			cur := st.origin + st.next
+			var dist int64
+			if is64 {
+				dist = int64(o.DSN - cur)
+			} else {
+				dist = int64(int32(uint32(o.DSN) - uint32(cur)))
+			}
+			if dist > -dsnWindow && dist < dsnWindow {
+				sf.viaDSN = true
+				a.attach(c, sf, cd == d)
+				if c.groupedBy != "keys" {
+					c.groupedBy = "dsn"
+				}
+				a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
+					"subflow %v -> %v (handshake not captured) grouped by data sequence continuity; unverified", sf.client, sf.server))
+				return c
+			}
+		}
+	}
+	// A connection known only from joins to a token, with no data yet,
+	// that shares an address with this subflow: if there is exactly one,
+	// this subflow is most likely another of its subflows.
+	var cand *conn
+	n := 0
+	for _, c := range a.conns {
+		if c.done || c.verified() || c.st[0].originSet || c.st[1].originSet {
+			continue
+		}
+		for _, o := range c.subflows {
+			if sharesHost(o, sf) {
+				cand = c
+				n++
+				break
+			}
+		}
+	}
+	if n == 1 {
+		a.attach(cand, sf, sharesSide(cand, sf))
+		a.finding(cand, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
+			"subflow %v -> %v (handshake not captured) grouped with the joins to token %08x by address; unverified",
+			sf.client, sf.server, cand.tokens[1]))
+		return cand
+	}
+	c := a.newConn(sf, s.ts, "alone")
+	a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
+		"subflow %v -> %v: handshake not captured; the connection's keys and other subflows are unknown", sf.client, sf.server))
+	return c
+}
+
+// sharesHost reports whether two subflows have an IP address in common.
+func sharesHost(x, y *subflow) bool {
+	for _, p := range [2]netip.AddrPort{x.client, x.server} {
+		for _, q := range [2]netip.AddrPort{y.client, y.server} {
+			if p.Addr() == q.Addr() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sharesSide guesses whether sf's client is c's client: its client or
+// server address appears on that side of one of c's subflows.
+func sharesSide(c *conn, sf *subflow) bool {
+	for _, o := range c.subflows {
+		oc, os := o.client, o.server
+		if !o.same {
+			oc, os = os, oc
+		}
+		if sf.client.Addr() == oc.Addr() || sf.server.Addr() == os.Addr() {
+			return true
+		}
+		if sf.client.Addr() == os.Addr() || sf.server.Addr() == oc.Addr() {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,255 @@
+package analyze
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// InputError records a problem with the input (a truncated file, a corrupt
+// record) as a finding; where says where it happened.
+func (a *Analyzer) InputError(where string, err error) {
+	a.finding(nil, nil, a.res.Last, Error, CodeInput, fmt.Sprintf("%s: %v", where, err))
+}
+
+// Buffered returns the out-of-order data currently held, in bytes.
+func (a *Analyzer) Buffered() int64 { return a.buffered }
+
+// Snapshot returns what is known so far without finishing the analysis
+// (for periodic summaries of a live capture). Streams still open show
+// what was delivered so far.
+func (a *Analyzer) Snapshot() *Result { return a.result(false) }
+
+// Finish ends the analysis: every stream is flushed (what is still missing
+// becomes a hole) and the result returned. The Analyzer must not be used
+// afterwards.
+func (a *Analyzer) Finish() *Result {
+	for _, c := range a.conns {
+		a.closeConn(c, a.res.Last)
+	}
+	return a.result(true)
+}
+
+func (a *Analyzer) result(final bool) *Result {
+	r := a.res
+	r.Findings = slices.Clone(a.res.Findings)
+	r.PlainTCPFlows = a.res.PlainTCPFlows
+	if final {
+		for _, sf := range a.flows {
+			if !sf.mptcp && !sf.closed && sf.conn == nil {
+				r.PlainTCPFlows++
+			}
+		}
+	}
+	r.Connections = make([]Connection, 0, len(a.conns))
+	for _, c := range a.conns {
+		r.Connections = append(r.Connections, a.connResult(c, final))
+	}
+	for _, sf := range a.rejected {
+		r.Rejected = append(r.Rejected, subflowResult(sf, sf.claimed, nil))
+	}
+	return &r
+}
+
+func hex64(v uint64) string { return fmt.Sprintf("%016x", v) }
+func hex32(v uint32) string { return fmt.Sprintf("%08x", v) }
+
+func (a *Analyzer) connResult(c *conn, final bool) Connection {
+	r := Connection{
+		ID:        c.id,
+		Verified:  c.verified(),
+		GroupedBy: c.groupedBy,
+		Client:    c.info.Client,
+		Server:    c.info.Server,
+		Checksums: c.csum,
+		Fallback:  c.fallback,
+		FirstSeen: c.first,
+		LastSeen:  c.last,
+		Events:    slices.Clone(c.events),
+		Findings:  slices.Clone(c.findings),
+	}
+	if c.hasVer {
+		r.Version = c.version.String()
+	}
+	if c.haveKey[0] {
+		r.ClientKey = hex64(c.keys[0])
+	}
+	if c.haveKey[1] {
+		r.ServerKey = hex64(c.keys[1])
+	}
+	if c.haveToken[0] {
+		r.ClientToken = hex32(c.tokens[0])
+	}
+	if c.haveToken[1] {
+		r.ServerToken = hex32(c.tokens[1])
+	}
+	for i := range c.st {
+		r.Streams = append(r.Streams, streamResult(&c.st[i]))
+	}
+	allClosed, anyFin := true, false
+	for _, sf := range c.subflows {
+		r.Subflows = append(r.Subflows, subflowResult(sf, c, &r))
+		if !sf.closed {
+			allClosed = false
+		}
+		if sf.end == "fin" {
+			anyFin = true
+		}
+	}
+	switch {
+	case c.fastclose:
+		r.End = "fastclose"
+	case c.st[0].finSeen && c.st[1].finSeen:
+		r.End = "data_fin"
+	case allClosed && !anyFin && len(c.subflows) > 0:
+		r.End = "reset"
+	case allClosed && len(c.subflows) > 0:
+		r.End = "closed"
+	default:
+		r.End = "open"
+	}
+	if final {
+		r.Events = append(r.Events, handovers(c)...)
+		slices.SortStableFunc(r.Events, func(x, y Event) int { return x.Time.Compare(y.Time) })
+		for i := range r.Streams {
+			s := &r.Streams[i]
+			if n := len(s.Holes); n > 0 {
+				var total uint64
+				for _, h := range s.Holes {
+					total += h.Size
+				}
+				r.Findings = append(r.Findings, Finding{Time: c.last, Severity: Warning, Code: CodeHole, Message: fmt.Sprintf(
+					"%s: %d bytes never seen in %d holes (first at data offset %d, %d bytes)",
+					s.Direction, total, n, s.Holes[0].Offset, s.Holes[0].Size)})
+			}
+		}
+	}
+	return r
+}
+
+func streamResult(st *stream) Stream {
+	s := Stream{
+		Direction:  dirName(st.dir),
+		Origin:     st.origin,
+		Bytes:      st.delivered,
+		End:        st.next,
+		DataFIN:    st.finSeen,
+		FinOffset:  st.finOff,
+		Duplicate:  st.dup,
+		Reinjected: st.reinj,
+		Holes:      slices.Clone(st.holes),
+		Conflicts:  slices.Clone(st.conflicts),
+		SHA256:     st.sum,
+	}
+	if st.idsnSet {
+		s.IDSN = hex64(st.idsn)
+	}
+	if st.ackSeen && st.originSet {
+		s.DataACK = st.ack - st.origin
+	}
+	return s
+}
+
+func subflowResult(sf *subflow, c *conn, cr *Connection) Subflow {
+	r := Subflow{
+		ID:                 sf.id,
+		Role:               sf.role.String(),
+		Client:             sf.client,
+		Server:             sf.server,
+		ClientIsConnClient: sf.same,
+		Backup:             sf.backup,
+		FirstSeen:          sf.first,
+		LastSeen:           sf.last,
+		End:                sf.end,
+	}
+	if c != nil {
+		r.Connection = c.id
+	}
+	if r.End == "" {
+		r.End = "open"
+	}
+	if sf.haveAddrID[0] {
+		v := sf.addrID[0]
+		r.ClientAddrID = &v
+	}
+	if sf.haveAddrID[1] {
+		v := sf.addrID[1]
+		r.ServerAddrID = &v
+	}
+	if sf.role == roleJoin {
+		r.Token = hex32(sf.token)
+		switch {
+		case sf.hmacFailed:
+			r.JoinHMAC = "failed"
+		case sf.hmacOK > 0:
+			r.JoinHMAC = "verified"
+		default:
+			r.JoinHMAC = "unverifiable"
+		}
+	}
+	for d := range 2 {
+		h := &sf.h[d]
+		sd := SubflowDir{
+			Packets: h.pkts, Bytes: h.bytes, NewBytes: h.newBytes, DataBytes: h.data,
+			Retransmissions: h.retrans, RetransBytes: h.retransBytes, Reinjected: h.reinj,
+			Unmapped: h.unmapped, FIN: h.fin, RST: h.rst,
+		}
+		if cr != nil && c != nil {
+			if tot := c.st[sf.connDir(d)].delivered; tot > 0 {
+				sd.Share = float64(h.data) / float64(tot)
+			}
+		}
+		r.Dirs[d] = sd
+	}
+	return r
+}
+
+// handovers finds, per direction, subflows that stopped carrying new data
+// while the connection went on carrying a significant part of its data on
+// another: the data moved (a handover, or a path that failed). One event
+// per such subflow, however the packets interleaved.
+func handovers(c *conn) []Event {
+	var out []Event
+	for cd := range 2 {
+		total := c.st[cd].delivered
+		if total == 0 {
+			continue
+		}
+		for _, a := range c.subflows {
+			ha := &a.h[a.connDirInv(cd)]
+			if ha.data == 0 {
+				continue
+			}
+			after := total - ha.connBytesAtLastNew
+			if after < 64<<10 || after*10 < total {
+				continue
+			}
+			// The subflow that carried data last.
+			var to *subflow
+			var toLast time.Time
+			for _, b := range c.subflows {
+				hb := &b.h[b.connDirInv(cd)]
+				if b == a || hb.data == 0 || !hb.lastNew.After(ha.lastNew) {
+					continue
+				}
+				if to == nil || hb.lastNew.After(toLast) {
+					to, toLast = b, hb.lastNew
+				}
+			}
+			if to == nil {
+				continue
+			}
+			out = append(out, Event{Time: ha.lastNew, Type: "handover", Subflow: a.id, To: to.id, Detail: fmt.Sprintf(
+				"%s: data moved from subflow %d to %d (%d bytes after)", dirName(cd), a.id, to.id, after)})
+		}
+	}
+	return out
+}
+
+// connDirInv maps a connection direction to the subflow's.
+func (sf *subflow) connDirInv(cd int) int {
+	if sf.same {
+		return cd
+	}
+	return 1 - cd
+}

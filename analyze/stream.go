@@ -1,0 +1,463 @@
+package analyze
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"time"
+)
+
+func newHash() hash.Hash { return sha256.New() }
+
+// oooSeg is data held until the bytes before it arrive.
+type oooSeg struct {
+	off  uint64
+	data []byte
+	h    *half
+	ts   time.Time
+}
+
+func (g *oooSeg) end() uint64 { return g.off + uint64(len(g.data)) }
+
+// stream is one direction of a connection's data, rebuilt across subflows.
+type stream struct {
+	dir       int
+	idsn      uint64
+	idsnSet   bool
+	origin    uint64
+	originSet bool
+	// next is the offset (from origin) of the first byte not yet
+	// delivered; delivered counts bytes delivered (holes excluded).
+	next, delivered uint64
+	ooo             []oooSeg
+	head            int
+	buffered        int64
+	hist            []byte
+	histFrom        uint64 // history is valid from this offset
+	hash            hash.Hash
+	holes           []Hole
+	conflicts       []Hole
+	finSeen         bool
+	finOff          uint64
+	ackSeen         bool
+	ack             uint64 // absolute DSN
+	dup, reinj      uint64
+	beforeOrigin    uint64
+	outOfWindow     uint64
+	unchecked       uint64
+	conflictBytes   uint64
+	holeBytes       uint64
+	done            bool
+	sum             string
+	lastTS          time.Time
+}
+
+// maxRanges bounds the holes and conflicts kept per stream.
+const maxRanges = 1024
+
+// setIDSN fixes the stream's origin at IDSN+1 (RFC 8684 §3.1: the first
+// data byte has DSN IDSN+1), unless data already fixed it.
+func (st *stream) setIDSN(idsn uint64) {
+	st.idsn, st.idsnSet = idsn, true
+	if !st.originSet {
+		st.origin, st.originSet = idsn+1, true
+	}
+}
+
+// setFin records the DSN of the DATA_FIN (RFC 8684 §3.3.3).
+func (st *stream) setFin(dsn uint64) {
+	if !st.originSet {
+		return
+	}
+	off := dsn - st.origin
+	if off > st.next+dsnWindow {
+		return
+	}
+	st.finSeen, st.finOff = true, off
+}
+
+// noteAck records a DATA_ACK for this stream (sent by its receiver).
+func (st *stream) noteAck(ack uint64) {
+	if !st.originSet {
+		return
+	}
+	off := ack - st.origin
+	if off > st.next+dsnWindow {
+		return
+	}
+	if !st.ackSeen || int64(ack-st.ack) > 0 {
+		st.ack, st.ackSeen = ack, true
+	}
+}
+
+// addRange appends [off, off+n) to rs, merging with the last range.
+func addRange(rs []Hole, off, n uint64, reason string) []Hole {
+	if l := len(rs); l > 0 && rs[l-1].Offset+rs[l-1].Size == off && rs[l-1].Reason == reason {
+		rs[l-1].Size += n
+		return rs
+	}
+	if len(rs) >= maxRanges {
+		return rs
+	}
+	return append(rs, Hole{Offset: off, Size: n, Reason: reason})
+}
+
+// deliver takes data at DSN dsn from subflow sf (direction half h): new
+// data is emitted or buffered, old data compared with what was delivered.
+func (a *Analyzer) deliver(c *conn, st *stream, sf *subflow, h *half, ts time.Time, dsn uint64, b []byte, subNew bool) {
+	if st.done {
+		return
+	}
+	if !st.originSet {
+		st.origin, st.originSet = dsn, true
+	}
+	off := dsn - st.origin
+	if int64(off) < 0 {
+		st.beforeOrigin += uint64(len(b))
+		return
+	}
+	if off > st.next+dsnWindow {
+		st.outOfWindow += uint64(len(b))
+		return
+	}
+	if off < st.next {
+		n := min(uint64(len(b)), st.next-off)
+		a.compareOld(c, st, sf, ts, off, b[:n])
+		st.dup += n
+		if subNew {
+			st.reinj += n
+			h.reinj += n
+		}
+		b, off = b[n:], off+n
+		if len(b) == 0 {
+			return
+		}
+	}
+	if off == st.next && st.head == len(st.ooo) {
+		a.emit(c, st, h, ts, b)
+		return
+	}
+	a.buffer(c, st, sf, h, ts, off, b, subNew)
+	a.drain(c, st)
+	for a.buffered > a.cfg.MaxBuffer {
+		a.shed(c, st, ts)
+	}
+}
+
+// emit hands contiguous data at st.next to the sink, hash and history.
+func (a *Analyzer) emit(c *conn, st *stream, h *half, ts time.Time, b []byte) {
+	off := st.next
+	if a.cfg.Sink != nil {
+		a.cfg.Sink.Data(&c.info, st.dir, ts, off, b)
+	}
+	if st.hash != nil {
+		st.hash.Write(b)
+	}
+	a.remember(st, off, b)
+	st.next += uint64(len(b))
+	st.delivered += uint64(len(b))
+	st.lastTS = ts
+	if h != nil {
+		h.data += uint64(len(b))
+		if h.firstNew.IsZero() {
+			h.firstNew = ts
+		}
+		h.lastNew = ts
+		h.connBytesAtLastNew = st.delivered
+	}
+}
+
+// remember keeps the last bytes delivered to compare later copies with.
+func (a *Analyzer) remember(st *stream, off uint64, b []byte) {
+	max := a.cfg.History
+	if len(st.hist) < max && uint64(len(st.hist)) < off+uint64(len(b)) {
+		n := 4096
+		for n < max && uint64(n) < off+uint64(len(b)) {
+			n *= 2
+		}
+		n = min(n, max)
+		nh := make([]byte, n)
+		// Copy what is still valid from the old ring.
+		from := max64(st.histFrom, off-min(off, uint64(len(st.hist))))
+		for o := from; o < off; o++ {
+			nh[o%uint64(n)] = st.hist[o%uint64(len(st.hist))]
+		}
+		st.hist = nh
+	}
+	l := uint64(len(st.hist))
+	if l == 0 {
+		return
+	}
+	if skip := uint64(len(b)); skip > l {
+		b = b[skip-l:]
+		off += skip - l
+	}
+	for len(b) > 0 {
+		i := off % l
+		n := copy(st.hist[i:], b)
+		b, off = b[n:], off+uint64(n)
+	}
+}
+
+func max64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// compareOld compares a copy of already-delivered data with the history.
+func (a *Analyzer) compareOld(c *conn, st *stream, sf *subflow, ts time.Time, off uint64, b []byte) {
+	l := uint64(len(st.hist))
+	lo := st.histFrom
+	if st.next > l && st.next-l > lo {
+		lo = st.next - l
+	}
+	if off < lo {
+		skip := min(lo-off, uint64(len(b)))
+		st.unchecked += skip
+		b, off = b[skip:], off+skip
+	}
+	for len(b) > 0 {
+		i := off % l
+		n := min(uint64(len(b)), l-i)
+		if !bytes.Equal(st.hist[i:i+n], b[:n]) {
+			a.conflict(c, st, sf, ts, off, st.hist[i:i+n], b[:n])
+		}
+		b, off = b[n:], off+n
+	}
+}
+
+// conflict records the differing bytes of two copies of the same data.
+func (a *Analyzer) conflict(c *conn, st *stream, sf *subflow, ts time.Time, off uint64, old, nw []byte) {
+	first := true
+	for i := 0; i < len(old); {
+		if old[i] == nw[i] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(old) && old[j] != nw[j] {
+			j++
+		}
+		st.conflicts = addRange(st.conflicts, off+uint64(i), uint64(j-i), "")
+		st.conflictBytes += uint64(j - i)
+		if first && st.conflictBytes == uint64(j-i) {
+			a.finding(c, sf, ts, Error, CodeDataConflict, fmt.Sprintf(
+				"%s: %d bytes at data offset %d differ from an earlier copy of the same data", dirName(st.dir), j-i, off+uint64(i)))
+		}
+		first = false
+		i = j
+	}
+}
+
+// buffer stores out-of-order data, comparing any part already buffered.
+func (a *Analyzer) buffer(c *conn, st *stream, sf *subflow, h *half, ts time.Time, off uint64, b []byte, subNew bool) {
+	// First buffered segment that ends after off.
+	lo, hi := st.head, len(st.ooo)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if st.ooo[m].end() <= off {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	i := lo
+	for len(b) > 0 {
+		if i < len(st.ooo) && st.ooo[i].off <= off {
+			g := &st.ooo[i]
+			n := min(g.end()-off, uint64(len(b)))
+			old := g.data[off-g.off : off-g.off+n]
+			if !bytes.Equal(old, b[:n]) {
+				a.conflict(c, st, sf, ts, off, old, b[:n])
+			}
+			st.dup += n
+			if subNew {
+				st.reinj += n
+				h.reinj += n
+			}
+			b, off = b[n:], off+n
+			i++
+			continue
+		}
+		n := uint64(len(b))
+		if i < len(st.ooo) && st.ooo[i].off < off+n {
+			n = st.ooo[i].off - off
+		}
+		buf := a.pool.get(int(n))
+		copy(buf, b[:n])
+		st.ooo = append(st.ooo, oooSeg{})
+		copy(st.ooo[i+1:], st.ooo[i:])
+		st.ooo[i] = oooSeg{off: off, data: buf, h: h, ts: ts}
+		st.buffered += int64(n)
+		a.buffered += int64(n)
+		if a.buffered > a.res.PeakBuffered {
+			a.res.PeakBuffered = a.buffered
+		}
+		b, off = b[n:], off+n
+		i++
+	}
+}
+
+// drain emits buffered segments that have become contiguous.
+func (a *Analyzer) drain(c *conn, st *stream) {
+	for st.head < len(st.ooo) {
+		g := &st.ooo[st.head]
+		if g.off > st.next {
+			break
+		}
+		if g.end() > st.next {
+			a.emit(c, st, g.h, g.ts, g.data[st.next-g.off:])
+		}
+		a.release(st, g)
+		st.head++
+	}
+	if st.head == len(st.ooo) {
+		st.ooo, st.head = st.ooo[:0], 0
+	} else if st.head > 64 && st.head > len(st.ooo)/2 {
+		n := copy(st.ooo, st.ooo[st.head:])
+		clear(st.ooo[n:])
+		st.ooo, st.head = st.ooo[:n], 0
+	}
+}
+
+func (a *Analyzer) release(st *stream, g *oooSeg) {
+	st.buffered -= int64(len(g.data))
+	a.buffered -= int64(len(g.data))
+	a.pool.put(g.data)
+	*g = oooSeg{}
+}
+
+// skipTo gives up on the bytes before the first buffered segment: they
+// are a hole.
+func (a *Analyzer) skipTo(c *conn, st *stream, ts time.Time, reason string) bool {
+	if st.head == len(st.ooo) {
+		return false
+	}
+	g := &st.ooo[st.head]
+	a.hole(c, st, ts, g.off-st.next, reason)
+	a.drain(c, st)
+	return true
+}
+
+// hole records that [next, next+n) will never be delivered and moves on.
+func (a *Analyzer) hole(c *conn, st *stream, ts time.Time, n uint64, reason string) {
+	if n == 0 {
+		return
+	}
+	if a.cfg.Sink != nil {
+		a.cfg.Sink.Hole(&c.info, st.dir, ts, st.next, n)
+	}
+	st.holes = addRange(st.holes, st.next, n, reason)
+	st.holeBytes += n
+	st.next += n
+	st.histFrom = st.next
+}
+
+// shed frees buffered data when the memory cap is exceeded: the stream
+// holding the most gives up on its first gap.
+func (a *Analyzer) shed(c *conn, st *stream, ts time.Time) {
+	bc, bs := c, st
+	if st.buffered == 0 {
+		for _, o := range a.conns {
+			for i := range o.st {
+				if o.st[i].buffered > bs.buffered {
+					bc, bs = o, &o.st[i]
+				}
+			}
+		}
+	}
+	if bs.buffered == 0 {
+		a.buffered = 0 // accounting slip; nothing is held
+		return
+	}
+	if bs.holeBytes == 0 || len(bs.holes) == 0 || bs.holes[len(bs.holes)-1].Reason != "memory" {
+		a.finding(bc, nil, ts, Warning, CodeMemoryCap, fmt.Sprintf(
+			"%s: out-of-order data exceeds the %d-byte buffer cap; the missing bytes before it are reported as a hole",
+			dirName(bs.dir), a.cfg.MaxBuffer))
+	}
+	a.skipTo(bc, bs, ts, "memory")
+}
+
+// finish flushes a stream at the end: buffered data after gaps, then the
+// tail up to the DATA_FIN or the highest DATA_ACK, are holes.
+func (a *Analyzer) finishStream(c *conn, st *stream, ts time.Time) {
+	if st.done {
+		return
+	}
+	for a.skipTo(c, st, ts, "missing") {
+	}
+	if st.originSet {
+		if st.finSeen && st.finOff > st.next {
+			a.hole(c, st, ts, st.finOff-st.next, "missing")
+		}
+		if st.ackSeen {
+			ackOff := st.ack - st.origin
+			end := ackOff
+			if st.finSeen && ackOff > st.finOff {
+				end = st.finOff // the ack covers the DATA_FIN itself
+			}
+			if end > st.next && end-st.next < dsnWindow {
+				a.hole(c, st, ts, end-st.next, "acked")
+			}
+		}
+	}
+	if a.cfg.Sink != nil {
+		a.cfg.Sink.End(&c.info, st.dir, ts)
+	}
+	if st.hash != nil {
+		st.sum = hex.EncodeToString(st.hash.Sum(nil))
+		st.hash = nil
+	}
+	st.hist = nil
+	st.ooo = nil
+	st.done = true
+}
+
+// closeConn finishes both streams of c and releases its buffers.
+func (a *Analyzer) closeConn(c *conn, ts time.Time) {
+	if c.done {
+		return
+	}
+	for i := range c.st {
+		a.finishStream(c, &c.st[i], ts)
+	}
+	c.done = true
+}
+
+// bufPool recycles out-of-order buffers by power-of-two size class, so the
+// steady state allocates nothing.
+type bufPool struct {
+	free [18][][]byte
+}
+
+func sizeClass(n int) int {
+	c := 0
+	for s := 256; s < n; s *= 2 {
+		c++
+	}
+	return c
+}
+
+func (p *bufPool) get(n int) []byte {
+	c := sizeClass(n)
+	if c < len(p.free) {
+		if l := len(p.free[c]); l > 0 {
+			b := p.free[c][l-1]
+			p.free[c] = p.free[c][:l-1]
+			return b[:n]
+		}
+		return make([]byte, n, 256<<c)
+	}
+	return make([]byte, n)
+}
+
+func (p *bufPool) put(b []byte) {
+	c := sizeClass(cap(b))
+	if c < len(p.free) && cap(b) == 256<<c && len(p.free[c]) < 1024 {
+		p.free[c] = append(p.free[c], b[:0])
+	}
+}

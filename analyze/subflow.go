@@ -1,0 +1,389 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/mptcp-go/mptcp/mpcrypto"
+	"github.com/mptcp-go/mptcp/option"
+)
+
+// role is how a subflow started.
+type role uint8
+
+const (
+	roleUnknown role = iota // handshake not captured
+	roleInitial             // MP_CAPABLE (RFC 8684 §3.1)
+	roleJoin                // MP_JOIN (RFC 8684 §3.2)
+)
+
+func (r role) String() string {
+	switch r {
+	case roleInitial:
+		return "initial"
+	case roleJoin:
+		return "join"
+	}
+	return "unknown"
+}
+
+// mapRing is how many recent DSS mappings a subflow direction remembers.
+// Mappings are announced ahead of or with their data and a sender rarely
+// has more than a few outstanding ones in a retransmission window.
+const mapRing = 8
+
+// infinite is the subflow length of an infinite mapping (RFC 8684 §3.3.1,
+// data-level length 0): it covers every later byte.
+const infinite = ^uint64(0) >> 1
+
+// mapping is one DSS data sequence mapping in a subflow direction: subflow
+// bytes [ssn, ssn+n) (relative, 64-bit, in this analyzer's sequence space)
+// carry data sequence numbers [dsn, dsn+n).
+type mapping struct {
+	ssn, n uint64
+	dsn    uint64
+}
+
+// csumAcc accumulates the data of one mapping to verify its DSS checksum
+// (RFC 8684 §3.3.1) when the mapping spans several segments.
+type csumAcc struct {
+	active    bool
+	next, end uint64
+	dsn       uint64
+	ssn32     uint32
+	dataLen   uint16
+	csum      uint16
+	sum       mpcrypto.Sum
+}
+
+// half is one direction of a subflow.
+type half struct {
+	started, isnSet bool
+	isn             uint32
+	// shift converts this analyzer's relative sequence numbers to the
+	// DSS subflow sequence numbers (relative to the real ISN): 0 when the
+	// SYN was seen, inferred from a mapping otherwise.
+	shift      uint32
+	shiftKnown bool
+	maxEnd     uint64
+
+	pkts, bytes, newBytes uint64
+	retrans, retransBytes uint64
+	reinj, unmapped, data uint64
+	fin, rst, sawMapping  bool
+	unmappedReported      bool
+	maps                  [mapRing]mapping
+	nmaps, mapNext        int
+	lastMap               mapping
+	lastMapSeen           bool
+	ck                    csumAcc
+	firstNew, lastNew     time.Time
+	connBytesAtLastNew    uint64
+	mapConflictReported   bool
+	csumFailures, csumOK  uint64
+	lastAckRel            uint32
+}
+
+// subflow is one TCP connection (4-tuple) that is, or may be, part of an
+// MPTCP connection.
+type subflow struct {
+	id             int
+	key            flowKey
+	client, server netip.AddrPort
+	synSeen        bool
+	mptcp          bool
+	plain          bool
+	role           role
+	conn           *conn
+	// same: the subflow's client-to-server direction is the connection's.
+	same     bool
+	rejected bool
+	claimed  *conn
+	viaDSN   bool
+	orphan   bool
+
+	capSynAck bool
+
+	token      uint32
+	nonce      [2]uint32
+	haveNonce  [2]bool
+	addrID     [2]uint8
+	haveAddrID [2]bool
+	backup     bool
+	truncHMAC  uint64
+	haveTrunc  bool
+	hmacOK     int
+	hmacFailed bool
+
+	h           [2]half
+	first, last time.Time
+	end         string
+	closed      bool
+}
+
+// canonical orders a 4-tuple so both directions share a key; dir is 0 when
+// src is the key's first member.
+func canonical(src, dst netip.AddrPort) flowKey {
+	if src.Compare(dst) < 0 {
+		return flowKey{src, dst}
+	}
+	return flowKey{dst, src}
+}
+
+// unwrap extends a 32-bit relative sequence number to 64 bits, choosing
+// the value nearest ref (RFC 9293 sequence arithmetic).
+func unwrap(rel uint32, ref uint64) uint64 {
+	v := int64(ref) + int64(int32(rel-uint32(ref)))
+	if v < 0 {
+		return 0
+	}
+	return uint64(v)
+}
+
+// segment runs one TCP segment through the flow table and the MPTCP state.
+func (a *Analyzer) segment(s *segment) {
+	syn := s.flags&flagSYN != 0
+	ack := s.flags&flagACK != 0
+	k := canonical(s.src, s.dst)
+	sf := a.flows[k]
+	if sf != nil && sf.closed && syn && !ack {
+		sf = nil // the 4-tuple is reused by a new connection
+	}
+	if sf == nil {
+		sf = a.newSubflow(k, s)
+	}
+	d := 0
+	if s.src != sf.client {
+		d = 1
+	}
+	h := &sf.h[d]
+	if sf.first.IsZero() {
+		sf.first = s.ts
+	}
+	sf.last = s.ts
+	h.pkts++
+	h.bytes += uint64(len(s.payload))
+
+	if syn {
+		if d == 0 && !ack {
+			sf.synSeen = true
+		}
+		if !h.isnSet {
+			h.isnSet, h.started, h.isn = true, true, s.seq
+			h.shift, h.shiftKnown = 0, true
+			h.maxEnd = 1
+		}
+	}
+	if !h.started {
+		// Without the SYN, number from the first byte seen; the shift to
+		// the sender's relative numbers is learnt from a mapping.
+		h.started, h.isn = true, s.seq-1
+		h.maxEnd = 1
+	}
+	start := unwrap(s.seq-h.isn, h.maxEnd)
+	if syn {
+		start++
+	}
+	end := start + uint64(len(s.payload))
+	newFrom := h.maxEnd
+	if len(s.payload) > 0 {
+		if end <= h.maxEnd {
+			h.retrans++
+			h.retransBytes += uint64(len(s.payload))
+		} else {
+			h.newBytes += end - max(start, h.maxEnd)
+			h.maxEnd = end
+		}
+	}
+	if s.flags&flagFIN != 0 {
+		h.fin = true
+		if end+1 > h.maxEnd {
+			h.maxEnd = end + 1
+		}
+	}
+	if s.flags&flagRST != 0 {
+		h.rst = true
+	}
+
+	if sf.plain && s.nopts == 0 && s.badOpt == nil {
+		a.plainDone(sf, s)
+		return
+	}
+	if s.nopts > 0 {
+		sf.mptcp, sf.plain = true, false
+	}
+	if s.badOpt != nil {
+		a.finding(sf.conn, sf, s.ts, Warning, CodeMalformedOption, fmt.Sprintf("malformed MPTCP option: %v", s.badOpt))
+	}
+
+	a.options(sf, d, s, syn, ack)
+	if syn && ack && sf.role == roleInitial && !sf.capSynAck && sf.conn != nil && sf.conn.fallback == "" {
+		a.fallback(sf.conn, sf, s.ts, "the SYN/ACK carried no MP_CAPABLE")
+	}
+
+	if c := sf.conn; c != nil && len(s.payload) > 0 {
+		a.payload(c, sf, d, s, start, newFrom)
+	}
+	if c := sf.conn; c != nil {
+		if c.last.Before(s.ts) {
+			c.last = s.ts
+		}
+		a.subflowState(c, sf, s)
+	} else if sf.rejected && sf.claimed != nil {
+		a.subflowState(nil, sf, s)
+	}
+	if a.cfg.OnPacket != nil {
+		a.packetInfo(sf, d, s, start)
+	}
+}
+
+// newSubflow enters a 4-tuple in the flow table.
+func (a *Analyzer) newSubflow(k flowKey, s *segment) *subflow {
+	a.nextSF++
+	sf := &subflow{id: a.nextSF, key: k, client: s.src, server: s.dst}
+	// A flow is plain TCP until it shows an MPTCP option.
+	sf.plain = s.nopts == 0 && s.badOpt == nil
+	if s.flags&(flagSYN|flagACK) == flagSYN|flagACK {
+		sf.client, sf.server = s.dst, s.src
+	}
+	a.flows[k] = sf
+	return sf
+}
+
+// plainDone forgets a plain TCP flow once it is closed.
+func (a *Analyzer) plainDone(sf *subflow, s *segment) {
+	if s.flags&flagRST != 0 || (sf.h[0].fin && sf.h[1].fin) {
+		if !sf.closed {
+			sf.closed = true
+			a.res.PlainTCPFlows++
+		}
+		if a.flows[sf.key] == sf {
+			delete(a.flows, sf.key)
+		}
+	}
+}
+
+// subflowState records the end of a subflow and closes the connection when
+// it is over.
+func (a *Analyzer) subflowState(c *conn, sf *subflow, s *segment) {
+	if sf.closed {
+		return
+	}
+	switch {
+	case s.flags&flagRST != 0:
+		if sf.end == "" {
+			sf.end = "rst"
+		}
+	case sf.h[0].fin && sf.h[1].fin:
+		if sf.end == "" {
+			sf.end = "fin"
+		}
+	default:
+		return
+	}
+	sf.closed = true
+	if c == nil {
+		return
+	}
+	c.event(Event{Time: s.ts, Type: "subflow_close", Subflow: sf.id, Detail: sf.end})
+	a.maybeClose(c, s.ts)
+}
+
+// packetInfo fills the per-packet view and calls the hook.
+func (a *Analyzer) packetInfo(sf *subflow, d int, s *segment, start uint64) {
+	pi := &a.pi
+	pi.Index = a.res.Packets
+	pi.Time = s.ts
+	pi.Src, pi.Dst = s.src, s.dst
+	pi.Flags = s.flags
+	pi.Seq = s.seq - sf.h[d].isn
+	pi.Ack = 0
+	if sf.h[1-d].started && s.flags&flagACK != 0 {
+		pi.Ack = s.ack - sf.h[1-d].isn
+	}
+	pi.Len = len(s.payload)
+	pi.Subflow = sf.id
+	pi.Conn, pi.Dir, pi.HasDSN, pi.DSN = 0, d, false, 0
+	pi.Rejected = sf.rejected
+	if c := sf.conn; c != nil {
+		pi.Conn = c.id
+		cd := sf.connDir(d)
+		pi.Dir = cd
+		if len(s.payload) > 0 {
+			if m := sf.h[d].lookup(start); m != nil {
+				st := &c.st[cd]
+				if st.originSet {
+					pi.HasDSN = true
+					pi.DSN = m.dsn + (start - m.ssn) - st.origin
+				}
+			}
+		}
+	}
+	pi.Options = s.opts
+	a.cfg.OnPacket(pi)
+}
+
+// connDir maps a subflow direction to the connection's.
+func (sf *subflow) connDir(d int) int {
+	if sf.same {
+		return d
+	}
+	return 1 - d
+}
+
+// lookup returns the mapping that covers relative subflow position pos.
+func (h *half) lookup(pos uint64) *mapping {
+	// Most recent first: a retransmitted mapping replaces nothing.
+	for i := 0; i < h.nmaps; i++ {
+		j := (h.mapNext - 1 - i + 2*mapRing) % mapRing
+		m := &h.maps[j]
+		if pos >= m.ssn && pos-m.ssn < m.n {
+			return m
+		}
+	}
+	return nil
+}
+
+// addMapping records a mapping, checking it against the ones that cover
+// the same subflow bytes. It reports whether it disagreed with one.
+func (h *half) addMapping(m mapping) (conflict bool) {
+	for i := 0; i < h.nmaps; i++ {
+		o := &h.maps[i]
+		if o.ssn == m.ssn && o.n == m.n && o.dsn == m.dsn {
+			return false // the same mapping again (retransmission)
+		}
+		if m.ssn < o.ssn+o.n && o.ssn < m.ssn+m.n && o.dsn-o.ssn != m.dsn-m.ssn {
+			conflict = true
+		}
+	}
+	h.maps[h.mapNext] = m
+	h.mapNext = (h.mapNext + 1) % mapRing
+	if h.nmaps < mapRing {
+		h.nmaps++
+	}
+	return conflict
+}
+
+// options handles the MPTCP options of a segment except the data itself.
+func (a *Analyzer) options(sf *subflow, d int, s *segment, syn, ack bool) {
+	for i := 0; i < s.nopts; i++ {
+		o := &a.opts[i]
+		switch o.Subtype {
+		case option.SubtypeMPCapable:
+			a.mpCapable(sf, d, s, &o.MPCapable, syn, ack)
+		case option.SubtypeMPJoin:
+			a.mpJoin(sf, d, s, &o.MPJoin, syn, ack)
+		}
+	}
+	for i := 0; i < s.nopts; i++ {
+		o := &a.opts[i]
+		switch o.Subtype {
+		case option.SubtypeMPCapable, option.SubtypeMPJoin:
+		case option.SubtypeDSS:
+			a.dss(sf, d, s, &o.DSS)
+		default:
+			a.signal(sf, d, s, o)
+		}
+	}
+}
