@@ -139,6 +139,10 @@ const (
 // Program returns the filter for link l, accepting up to snapLen bytes of
 // a matching packet (0 means DefaultSnapLen).
 func Program(l Link, snapLen uint32) ([]bpf.Instruction, error) {
+	return program(l, snapLen, optionSteps)
+}
+
+func program(l Link, snapLen uint32, steps int) ([]bpf.Instruction, error) {
 	if snapLen == 0 {
 		snapLen = DefaultSnapLen
 	}
@@ -149,7 +153,7 @@ func Program(l Link, snapLen uint32) ([]bpf.Instruction, error) {
 	ipv4(a)
 	ipv6(a)
 	a.rets()
-	tcp(a)
+	tcp(a, steps)
 	return a.assemble(snapLen)
 }
 
@@ -272,22 +276,27 @@ func ipv6(a *assembler) {
 }
 
 // tcp checks the flags of the TCP header at X and walks its options.
-func tcp(a *assembler) {
+//
+// The option end is stored in scratch memory before the first jump: the
+// kernel's classic BPF checker (check_load_and_stores in net/core/filter.c)
+// follows memory validity linearly, through return instructions, so a jump
+// to a return pair taken before the stores would make the loads after that
+// pair look uninitialized and the kernel would refuse the program.
+func tcp(a *assembler, steps int) {
 	a.label("tcp")
-	a.emit(bpf.LoadIndirect{Off: 13, Size: 1})
-	a.jmp(bpf.JumpBitsSet, flagsFinSynRst, toAccept, "")
 	a.emit(bpf.LoadIndirect{Off: 12, Size: 1})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 2}) // data offset in bytes
-	a.jmp(bpf.JumpGreaterThan, 20, "", toReject)               // no options
 	a.emit(bpf.ALUOpX{Op: bpf.ALUOpAdd})
 	a.emit(bpf.StoreScratch{Src: bpf.RegA, N: memEnd})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpSub, Val: 1})
 	a.emit(bpf.StoreScratch{Src: bpf.RegA, N: memEnd1})
+	a.emit(bpf.LoadIndirect{Off: 13, Size: 1})
+	a.jmp(bpf.JumpBitsSet, flagsFinSynRst, toAccept, "")
 	a.emit(bpf.TXA{})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 20})
-	a.emit(bpf.TAX{}) // X = first option
-	for i := range optionSteps {
+	a.emit(bpf.TAX{}) // X = first option; the first step rejects a data offset <= 20
+	for i := range steps {
 		next, notNOP := a.unique("opt"), a.unique("len")
 		a.emit(bpf.LoadScratch{Dst: bpf.RegA, N: memEnd})
 		a.jmpX(bpf.JumpGreaterThan, "", toReject) // end > X: an option starts here
@@ -307,7 +316,7 @@ func tcp(a *assembler) {
 		a.emit(bpf.ALUOpX{Op: bpf.ALUOpAdd})
 		a.emit(bpf.TAX{})
 		a.label(next)
-		if (i+1)%stepsPerRets == 0 && i+1 < optionSteps {
+		if (i+1)%stepsPerRets == 0 && i+1 < steps {
 			over := a.unique("over")
 			a.ja(over)
 			a.rets()
