@@ -132,685 +132,684 @@
 (131) jeq      #0x6             jt 134	jf 132
 (132) ret      #0
 (133) ret      #262144
-(134) ldb      [x + 13]
-(135) jset     #0x7             jt 213	jf 136
-(136) ldb      [x + 12]
-(137) and      #0xf0
-(138) rsh      #2
-(139) jgt      #0x14            jt 140	jf 212
-(140) add      x
-(141) st       M[0]
-(142) sub      #0x1
-(143) st       M[1]
-(144) txa
-(145) add      #0x14
-(146) tax
-(147) ld       M[0]
-(148) jgt      x                jt 149	jf 212
-(149) ldb      [x + 0]
-(150) jeq      #0x1e            jt 213	jf 151
-(151) jeq      #0x1             jt 152	jf 156
-(152) txa
-(153) add      #0x1
-(154) tax
-(155) ja       163
-(156) jeq      #0x0             jt 212	jf 157
-(157) ld       M[1]
-(158) jgt      x                jt 159	jf 212
-(159) ldb      [x + 1]
-(160) jge      #0x2             jt 161	jf 212
-(161) add      x
-(162) tax
-(163) ld       M[0]
-(164) jgt      x                jt 165	jf 212
-(165) ldb      [x + 0]
-(166) jeq      #0x1e            jt 213	jf 167
-(167) jeq      #0x1             jt 168	jf 172
-(168) txa
-(169) add      #0x1
-(170) tax
-(171) ja       179
-(172) jeq      #0x0             jt 212	jf 173
-(173) ld       M[1]
-(174) jgt      x                jt 175	jf 212
-(175) ldb      [x + 1]
-(176) jge      #0x2             jt 177	jf 212
-(177) add      x
-(178) tax
-(179) ld       M[0]
-(180) jgt      x                jt 181	jf 212
-(181) ldb      [x + 0]
-(182) jeq      #0x1e            jt 213	jf 183
-(183) jeq      #0x1             jt 184	jf 188
-(184) txa
-(185) add      #0x1
-(186) tax
-(187) ja       195
-(188) jeq      #0x0             jt 212	jf 189
-(189) ld       M[1]
-(190) jgt      x                jt 191	jf 212
-(191) ldb      [x + 1]
-(192) jge      #0x2             jt 193	jf 212
-(193) add      x
-(194) tax
-(195) ld       M[0]
-(196) jgt      x                jt 197	jf 212
-(197) ldb      [x + 0]
-(198) jeq      #0x1e            jt 213	jf 199
-(199) jeq      #0x1             jt 200	jf 204
-(200) txa
-(201) add      #0x1
-(202) tax
-(203) ja       211
-(204) jeq      #0x0             jt 212	jf 205
-(205) ld       M[1]
-(206) jgt      x                jt 207	jf 212
-(207) ldb      [x + 1]
-(208) jge      #0x2             jt 209	jf 212
-(209) add      x
-(210) tax
-(211) ja       214
-(212) ret      #0
-(213) ret      #262144
-(214) ld       M[0]
-(215) jgt      x                jt 216	jf 279
-(216) ldb      [x + 0]
-(217) jeq      #0x1e            jt 280	jf 218
-(218) jeq      #0x1             jt 219	jf 223
-(219) txa
-(220) add      #0x1
-(221) tax
-(222) ja       230
-(223) jeq      #0x0             jt 279	jf 224
-(224) ld       M[1]
-(225) jgt      x                jt 226	jf 279
-(226) ldb      [x + 1]
-(227) jge      #0x2             jt 228	jf 279
-(228) add      x
-(229) tax
-(230) ld       M[0]
-(231) jgt      x                jt 232	jf 279
-(232) ldb      [x + 0]
-(233) jeq      #0x1e            jt 280	jf 234
-(234) jeq      #0x1             jt 235	jf 239
-(235) txa
-(236) add      #0x1
-(237) tax
-(238) ja       246
-(239) jeq      #0x0             jt 279	jf 240
-(240) ld       M[1]
-(241) jgt      x                jt 242	jf 279
-(242) ldb      [x + 1]
-(243) jge      #0x2             jt 244	jf 279
-(244) add      x
-(245) tax
-(246) ld       M[0]
-(247) jgt      x                jt 248	jf 279
-(248) ldb      [x + 0]
-(249) jeq      #0x1e            jt 280	jf 250
-(250) jeq      #0x1             jt 251	jf 255
-(251) txa
-(252) add      #0x1
-(253) tax
-(254) ja       262
-(255) jeq      #0x0             jt 279	jf 256
-(256) ld       M[1]
-(257) jgt      x                jt 258	jf 279
-(258) ldb      [x + 1]
-(259) jge      #0x2             jt 260	jf 279
-(260) add      x
-(261) tax
-(262) ld       M[0]
-(263) jgt      x                jt 264	jf 279
-(264) ldb      [x + 0]
-(265) jeq      #0x1e            jt 280	jf 266
-(266) jeq      #0x1             jt 267	jf 271
-(267) txa
-(268) add      #0x1
-(269) tax
-(270) ja       278
-(271) jeq      #0x0             jt 279	jf 272
-(272) ld       M[1]
-(273) jgt      x                jt 274	jf 279
-(274) ldb      [x + 1]
-(275) jge      #0x2             jt 276	jf 279
-(276) add      x
-(277) tax
-(278) ja       281
-(279) ret      #0
-(280) ret      #262144
-(281) ld       M[0]
-(282) jgt      x                jt 283	jf 346
-(283) ldb      [x + 0]
-(284) jeq      #0x1e            jt 347	jf 285
-(285) jeq      #0x1             jt 286	jf 290
-(286) txa
-(287) add      #0x1
-(288) tax
-(289) ja       297
-(290) jeq      #0x0             jt 346	jf 291
-(291) ld       M[1]
-(292) jgt      x                jt 293	jf 346
-(293) ldb      [x + 1]
-(294) jge      #0x2             jt 295	jf 346
-(295) add      x
-(296) tax
-(297) ld       M[0]
-(298) jgt      x                jt 299	jf 346
-(299) ldb      [x + 0]
-(300) jeq      #0x1e            jt 347	jf 301
-(301) jeq      #0x1             jt 302	jf 306
-(302) txa
-(303) add      #0x1
-(304) tax
-(305) ja       313
-(306) jeq      #0x0             jt 346	jf 307
-(307) ld       M[1]
-(308) jgt      x                jt 309	jf 346
-(309) ldb      [x + 1]
-(310) jge      #0x2             jt 311	jf 346
-(311) add      x
-(312) tax
-(313) ld       M[0]
-(314) jgt      x                jt 315	jf 346
-(315) ldb      [x + 0]
-(316) jeq      #0x1e            jt 347	jf 317
-(317) jeq      #0x1             jt 318	jf 322
-(318) txa
-(319) add      #0x1
-(320) tax
-(321) ja       329
-(322) jeq      #0x0             jt 346	jf 323
-(323) ld       M[1]
-(324) jgt      x                jt 325	jf 346
-(325) ldb      [x + 1]
-(326) jge      #0x2             jt 327	jf 346
-(327) add      x
-(328) tax
-(329) ld       M[0]
-(330) jgt      x                jt 331	jf 346
-(331) ldb      [x + 0]
-(332) jeq      #0x1e            jt 347	jf 333
-(333) jeq      #0x1             jt 334	jf 338
-(334) txa
-(335) add      #0x1
-(336) tax
-(337) ja       345
-(338) jeq      #0x0             jt 346	jf 339
-(339) ld       M[1]
-(340) jgt      x                jt 341	jf 346
-(341) ldb      [x + 1]
-(342) jge      #0x2             jt 343	jf 346
-(343) add      x
-(344) tax
-(345) ja       348
-(346) ret      #0
-(347) ret      #262144
-(348) ld       M[0]
-(349) jgt      x                jt 350	jf 413
-(350) ldb      [x + 0]
-(351) jeq      #0x1e            jt 414	jf 352
-(352) jeq      #0x1             jt 353	jf 357
-(353) txa
-(354) add      #0x1
-(355) tax
-(356) ja       364
-(357) jeq      #0x0             jt 413	jf 358
-(358) ld       M[1]
-(359) jgt      x                jt 360	jf 413
-(360) ldb      [x + 1]
-(361) jge      #0x2             jt 362	jf 413
-(362) add      x
-(363) tax
-(364) ld       M[0]
-(365) jgt      x                jt 366	jf 413
-(366) ldb      [x + 0]
-(367) jeq      #0x1e            jt 414	jf 368
-(368) jeq      #0x1             jt 369	jf 373
-(369) txa
-(370) add      #0x1
-(371) tax
-(372) ja       380
-(373) jeq      #0x0             jt 413	jf 374
-(374) ld       M[1]
-(375) jgt      x                jt 376	jf 413
-(376) ldb      [x + 1]
-(377) jge      #0x2             jt 378	jf 413
-(378) add      x
-(379) tax
-(380) ld       M[0]
-(381) jgt      x                jt 382	jf 413
-(382) ldb      [x + 0]
-(383) jeq      #0x1e            jt 414	jf 384
-(384) jeq      #0x1             jt 385	jf 389
-(385) txa
-(386) add      #0x1
-(387) tax
-(388) ja       396
-(389) jeq      #0x0             jt 413	jf 390
-(390) ld       M[1]
-(391) jgt      x                jt 392	jf 413
-(392) ldb      [x + 1]
-(393) jge      #0x2             jt 394	jf 413
-(394) add      x
-(395) tax
-(396) ld       M[0]
-(397) jgt      x                jt 398	jf 413
-(398) ldb      [x + 0]
-(399) jeq      #0x1e            jt 414	jf 400
-(400) jeq      #0x1             jt 401	jf 405
-(401) txa
-(402) add      #0x1
-(403) tax
-(404) ja       412
-(405) jeq      #0x0             jt 413	jf 406
-(406) ld       M[1]
-(407) jgt      x                jt 408	jf 413
-(408) ldb      [x + 1]
-(409) jge      #0x2             jt 410	jf 413
-(410) add      x
-(411) tax
-(412) ja       415
-(413) ret      #0
-(414) ret      #262144
-(415) ld       M[0]
-(416) jgt      x                jt 417	jf 480
-(417) ldb      [x + 0]
-(418) jeq      #0x1e            jt 481	jf 419
-(419) jeq      #0x1             jt 420	jf 424
-(420) txa
-(421) add      #0x1
-(422) tax
-(423) ja       431
-(424) jeq      #0x0             jt 480	jf 425
-(425) ld       M[1]
-(426) jgt      x                jt 427	jf 480
-(427) ldb      [x + 1]
-(428) jge      #0x2             jt 429	jf 480
-(429) add      x
-(430) tax
-(431) ld       M[0]
-(432) jgt      x                jt 433	jf 480
-(433) ldb      [x + 0]
-(434) jeq      #0x1e            jt 481	jf 435
-(435) jeq      #0x1             jt 436	jf 440
-(436) txa
-(437) add      #0x1
-(438) tax
-(439) ja       447
-(440) jeq      #0x0             jt 480	jf 441
-(441) ld       M[1]
-(442) jgt      x                jt 443	jf 480
-(443) ldb      [x + 1]
-(444) jge      #0x2             jt 445	jf 480
-(445) add      x
-(446) tax
-(447) ld       M[0]
-(448) jgt      x                jt 449	jf 480
-(449) ldb      [x + 0]
-(450) jeq      #0x1e            jt 481	jf 451
-(451) jeq      #0x1             jt 452	jf 456
-(452) txa
-(453) add      #0x1
-(454) tax
-(455) ja       463
-(456) jeq      #0x0             jt 480	jf 457
-(457) ld       M[1]
-(458) jgt      x                jt 459	jf 480
-(459) ldb      [x + 1]
-(460) jge      #0x2             jt 461	jf 480
-(461) add      x
-(462) tax
-(463) ld       M[0]
-(464) jgt      x                jt 465	jf 480
-(465) ldb      [x + 0]
-(466) jeq      #0x1e            jt 481	jf 467
-(467) jeq      #0x1             jt 468	jf 472
-(468) txa
-(469) add      #0x1
-(470) tax
-(471) ja       479
-(472) jeq      #0x0             jt 480	jf 473
-(473) ld       M[1]
-(474) jgt      x                jt 475	jf 480
-(475) ldb      [x + 1]
-(476) jge      #0x2             jt 477	jf 480
-(477) add      x
-(478) tax
-(479) ja       482
-(480) ret      #0
-(481) ret      #262144
-(482) ld       M[0]
-(483) jgt      x                jt 484	jf 547
-(484) ldb      [x + 0]
-(485) jeq      #0x1e            jt 548	jf 486
-(486) jeq      #0x1             jt 487	jf 491
-(487) txa
-(488) add      #0x1
-(489) tax
-(490) ja       498
-(491) jeq      #0x0             jt 547	jf 492
-(492) ld       M[1]
-(493) jgt      x                jt 494	jf 547
-(494) ldb      [x + 1]
-(495) jge      #0x2             jt 496	jf 547
-(496) add      x
-(497) tax
-(498) ld       M[0]
-(499) jgt      x                jt 500	jf 547
-(500) ldb      [x + 0]
-(501) jeq      #0x1e            jt 548	jf 502
-(502) jeq      #0x1             jt 503	jf 507
-(503) txa
-(504) add      #0x1
-(505) tax
-(506) ja       514
-(507) jeq      #0x0             jt 547	jf 508
-(508) ld       M[1]
-(509) jgt      x                jt 510	jf 547
-(510) ldb      [x + 1]
-(511) jge      #0x2             jt 512	jf 547
-(512) add      x
-(513) tax
-(514) ld       M[0]
-(515) jgt      x                jt 516	jf 547
-(516) ldb      [x + 0]
-(517) jeq      #0x1e            jt 548	jf 518
-(518) jeq      #0x1             jt 519	jf 523
-(519) txa
-(520) add      #0x1
-(521) tax
-(522) ja       530
-(523) jeq      #0x0             jt 547	jf 524
-(524) ld       M[1]
-(525) jgt      x                jt 526	jf 547
-(526) ldb      [x + 1]
-(527) jge      #0x2             jt 528	jf 547
-(528) add      x
-(529) tax
-(530) ld       M[0]
-(531) jgt      x                jt 532	jf 547
-(532) ldb      [x + 0]
-(533) jeq      #0x1e            jt 548	jf 534
-(534) jeq      #0x1             jt 535	jf 539
-(535) txa
-(536) add      #0x1
-(537) tax
-(538) ja       546
-(539) jeq      #0x0             jt 547	jf 540
-(540) ld       M[1]
-(541) jgt      x                jt 542	jf 547
-(542) ldb      [x + 1]
-(543) jge      #0x2             jt 544	jf 547
-(544) add      x
-(545) tax
-(546) ja       549
-(547) ret      #0
-(548) ret      #262144
-(549) ld       M[0]
-(550) jgt      x                jt 551	jf 614
-(551) ldb      [x + 0]
-(552) jeq      #0x1e            jt 615	jf 553
-(553) jeq      #0x1             jt 554	jf 558
-(554) txa
-(555) add      #0x1
-(556) tax
-(557) ja       565
-(558) jeq      #0x0             jt 614	jf 559
-(559) ld       M[1]
-(560) jgt      x                jt 561	jf 614
-(561) ldb      [x + 1]
-(562) jge      #0x2             jt 563	jf 614
-(563) add      x
-(564) tax
-(565) ld       M[0]
-(566) jgt      x                jt 567	jf 614
-(567) ldb      [x + 0]
-(568) jeq      #0x1e            jt 615	jf 569
-(569) jeq      #0x1             jt 570	jf 574
-(570) txa
-(571) add      #0x1
-(572) tax
-(573) ja       581
-(574) jeq      #0x0             jt 614	jf 575
-(575) ld       M[1]
-(576) jgt      x                jt 577	jf 614
-(577) ldb      [x + 1]
-(578) jge      #0x2             jt 579	jf 614
-(579) add      x
-(580) tax
-(581) ld       M[0]
-(582) jgt      x                jt 583	jf 614
-(583) ldb      [x + 0]
-(584) jeq      #0x1e            jt 615	jf 585
-(585) jeq      #0x1             jt 586	jf 590
-(586) txa
-(587) add      #0x1
-(588) tax
-(589) ja       597
-(590) jeq      #0x0             jt 614	jf 591
-(591) ld       M[1]
-(592) jgt      x                jt 593	jf 614
-(593) ldb      [x + 1]
-(594) jge      #0x2             jt 595	jf 614
-(595) add      x
-(596) tax
-(597) ld       M[0]
-(598) jgt      x                jt 599	jf 614
-(599) ldb      [x + 0]
-(600) jeq      #0x1e            jt 615	jf 601
-(601) jeq      #0x1             jt 602	jf 606
-(602) txa
-(603) add      #0x1
-(604) tax
-(605) ja       613
-(606) jeq      #0x0             jt 614	jf 607
-(607) ld       M[1]
-(608) jgt      x                jt 609	jf 614
-(609) ldb      [x + 1]
-(610) jge      #0x2             jt 611	jf 614
-(611) add      x
-(612) tax
-(613) ja       616
-(614) ret      #0
-(615) ret      #262144
-(616) ld       M[0]
-(617) jgt      x                jt 618	jf 681
-(618) ldb      [x + 0]
-(619) jeq      #0x1e            jt 682	jf 620
-(620) jeq      #0x1             jt 621	jf 625
-(621) txa
-(622) add      #0x1
-(623) tax
-(624) ja       632
-(625) jeq      #0x0             jt 681	jf 626
-(626) ld       M[1]
-(627) jgt      x                jt 628	jf 681
-(628) ldb      [x + 1]
-(629) jge      #0x2             jt 630	jf 681
-(630) add      x
-(631) tax
-(632) ld       M[0]
-(633) jgt      x                jt 634	jf 681
-(634) ldb      [x + 0]
-(635) jeq      #0x1e            jt 682	jf 636
-(636) jeq      #0x1             jt 637	jf 641
-(637) txa
-(638) add      #0x1
-(639) tax
-(640) ja       648
-(641) jeq      #0x0             jt 681	jf 642
-(642) ld       M[1]
-(643) jgt      x                jt 644	jf 681
-(644) ldb      [x + 1]
-(645) jge      #0x2             jt 646	jf 681
-(646) add      x
-(647) tax
-(648) ld       M[0]
-(649) jgt      x                jt 650	jf 681
-(650) ldb      [x + 0]
-(651) jeq      #0x1e            jt 682	jf 652
-(652) jeq      #0x1             jt 653	jf 657
-(653) txa
-(654) add      #0x1
-(655) tax
-(656) ja       664
-(657) jeq      #0x0             jt 681	jf 658
-(658) ld       M[1]
-(659) jgt      x                jt 660	jf 681
-(660) ldb      [x + 1]
-(661) jge      #0x2             jt 662	jf 681
-(662) add      x
-(663) tax
-(664) ld       M[0]
-(665) jgt      x                jt 666	jf 681
-(666) ldb      [x + 0]
-(667) jeq      #0x1e            jt 682	jf 668
-(668) jeq      #0x1             jt 669	jf 673
-(669) txa
-(670) add      #0x1
-(671) tax
-(672) ja       680
-(673) jeq      #0x0             jt 681	jf 674
-(674) ld       M[1]
-(675) jgt      x                jt 676	jf 681
-(676) ldb      [x + 1]
-(677) jge      #0x2             jt 678	jf 681
-(678) add      x
-(679) tax
-(680) ja       683
-(681) ret      #0
-(682) ret      #262144
-(683) ld       M[0]
-(684) jgt      x                jt 685	jf 748
-(685) ldb      [x + 0]
-(686) jeq      #0x1e            jt 749	jf 687
-(687) jeq      #0x1             jt 688	jf 692
-(688) txa
-(689) add      #0x1
-(690) tax
-(691) ja       699
-(692) jeq      #0x0             jt 748	jf 693
-(693) ld       M[1]
-(694) jgt      x                jt 695	jf 748
-(695) ldb      [x + 1]
-(696) jge      #0x2             jt 697	jf 748
-(697) add      x
-(698) tax
-(699) ld       M[0]
-(700) jgt      x                jt 701	jf 748
-(701) ldb      [x + 0]
-(702) jeq      #0x1e            jt 749	jf 703
-(703) jeq      #0x1             jt 704	jf 708
-(704) txa
-(705) add      #0x1
-(706) tax
-(707) ja       715
-(708) jeq      #0x0             jt 748	jf 709
-(709) ld       M[1]
-(710) jgt      x                jt 711	jf 748
-(711) ldb      [x + 1]
-(712) jge      #0x2             jt 713	jf 748
-(713) add      x
-(714) tax
-(715) ld       M[0]
-(716) jgt      x                jt 717	jf 748
-(717) ldb      [x + 0]
-(718) jeq      #0x1e            jt 749	jf 719
-(719) jeq      #0x1             jt 720	jf 724
-(720) txa
-(721) add      #0x1
-(722) tax
-(723) ja       731
-(724) jeq      #0x0             jt 748	jf 725
-(725) ld       M[1]
-(726) jgt      x                jt 727	jf 748
-(727) ldb      [x + 1]
-(728) jge      #0x2             jt 729	jf 748
-(729) add      x
-(730) tax
-(731) ld       M[0]
-(732) jgt      x                jt 733	jf 748
-(733) ldb      [x + 0]
-(734) jeq      #0x1e            jt 749	jf 735
-(735) jeq      #0x1             jt 736	jf 740
-(736) txa
-(737) add      #0x1
-(738) tax
-(739) ja       747
-(740) jeq      #0x0             jt 748	jf 741
-(741) ld       M[1]
-(742) jgt      x                jt 743	jf 748
-(743) ldb      [x + 1]
-(744) jge      #0x2             jt 745	jf 748
-(745) add      x
-(746) tax
-(747) ja       750
-(748) ret      #0
-(749) ret      #262144
-(750) ld       M[0]
-(751) jgt      x                jt 752	jf 814
-(752) ldb      [x + 0]
-(753) jeq      #0x1e            jt 815	jf 754
-(754) jeq      #0x1             jt 755	jf 759
-(755) txa
-(756) add      #0x1
-(757) tax
-(758) ja       766
-(759) jeq      #0x0             jt 814	jf 760
-(760) ld       M[1]
-(761) jgt      x                jt 762	jf 814
-(762) ldb      [x + 1]
-(763) jge      #0x2             jt 764	jf 814
-(764) add      x
-(765) tax
-(766) ld       M[0]
-(767) jgt      x                jt 768	jf 814
-(768) ldb      [x + 0]
-(769) jeq      #0x1e            jt 815	jf 770
-(770) jeq      #0x1             jt 771	jf 775
-(771) txa
-(772) add      #0x1
-(773) tax
-(774) ja       782
-(775) jeq      #0x0             jt 814	jf 776
-(776) ld       M[1]
-(777) jgt      x                jt 778	jf 814
-(778) ldb      [x + 1]
-(779) jge      #0x2             jt 780	jf 814
-(780) add      x
-(781) tax
-(782) ld       M[0]
-(783) jgt      x                jt 784	jf 814
-(784) ldb      [x + 0]
-(785) jeq      #0x1e            jt 815	jf 786
-(786) jeq      #0x1             jt 787	jf 791
-(787) txa
-(788) add      #0x1
-(789) tax
-(790) ja       798
-(791) jeq      #0x0             jt 814	jf 792
-(792) ld       M[1]
-(793) jgt      x                jt 794	jf 814
-(794) ldb      [x + 1]
-(795) jge      #0x2             jt 796	jf 814
-(796) add      x
-(797) tax
-(798) ld       M[0]
-(799) jgt      x                jt 800	jf 814
-(800) ldb      [x + 0]
-(801) jeq      #0x1e            jt 815	jf 802
-(802) jeq      #0x1             jt 803	jf 807
-(803) txa
-(804) add      #0x1
-(805) tax
-(806) ja       814
-(807) jeq      #0x0             jt 814	jf 808
-(808) ld       M[1]
-(809) jgt      x                jt 810	jf 814
-(810) ldb      [x + 1]
-(811) jge      #0x2             jt 812	jf 814
-(812) add      x
-(813) tax
-(814) ret      #0
-(815) ret      #262144
+(134) ldb      [x + 12]
+(135) and      #0xf0
+(136) rsh      #2
+(137) add      x
+(138) st       M[0]
+(139) sub      #0x1
+(140) st       M[1]
+(141) ldb      [x + 13]
+(142) jset     #0x7             jt 212	jf 143
+(143) txa
+(144) add      #0x14
+(145) tax
+(146) ld       M[0]
+(147) jgt      x                jt 148	jf 211
+(148) ldb      [x + 0]
+(149) jeq      #0x1e            jt 212	jf 150
+(150) jeq      #0x1             jt 151	jf 155
+(151) txa
+(152) add      #0x1
+(153) tax
+(154) ja       162
+(155) jeq      #0x0             jt 211	jf 156
+(156) ld       M[1]
+(157) jgt      x                jt 158	jf 211
+(158) ldb      [x + 1]
+(159) jge      #0x2             jt 160	jf 211
+(160) add      x
+(161) tax
+(162) ld       M[0]
+(163) jgt      x                jt 164	jf 211
+(164) ldb      [x + 0]
+(165) jeq      #0x1e            jt 212	jf 166
+(166) jeq      #0x1             jt 167	jf 171
+(167) txa
+(168) add      #0x1
+(169) tax
+(170) ja       178
+(171) jeq      #0x0             jt 211	jf 172
+(172) ld       M[1]
+(173) jgt      x                jt 174	jf 211
+(174) ldb      [x + 1]
+(175) jge      #0x2             jt 176	jf 211
+(176) add      x
+(177) tax
+(178) ld       M[0]
+(179) jgt      x                jt 180	jf 211
+(180) ldb      [x + 0]
+(181) jeq      #0x1e            jt 212	jf 182
+(182) jeq      #0x1             jt 183	jf 187
+(183) txa
+(184) add      #0x1
+(185) tax
+(186) ja       194
+(187) jeq      #0x0             jt 211	jf 188
+(188) ld       M[1]
+(189) jgt      x                jt 190	jf 211
+(190) ldb      [x + 1]
+(191) jge      #0x2             jt 192	jf 211
+(192) add      x
+(193) tax
+(194) ld       M[0]
+(195) jgt      x                jt 196	jf 211
+(196) ldb      [x + 0]
+(197) jeq      #0x1e            jt 212	jf 198
+(198) jeq      #0x1             jt 199	jf 203
+(199) txa
+(200) add      #0x1
+(201) tax
+(202) ja       210
+(203) jeq      #0x0             jt 211	jf 204
+(204) ld       M[1]
+(205) jgt      x                jt 206	jf 211
+(206) ldb      [x + 1]
+(207) jge      #0x2             jt 208	jf 211
+(208) add      x
+(209) tax
+(210) ja       213
+(211) ret      #0
+(212) ret      #262144
+(213) ld       M[0]
+(214) jgt      x                jt 215	jf 278
+(215) ldb      [x + 0]
+(216) jeq      #0x1e            jt 279	jf 217
+(217) jeq      #0x1             jt 218	jf 222
+(218) txa
+(219) add      #0x1
+(220) tax
+(221) ja       229
+(222) jeq      #0x0             jt 278	jf 223
+(223) ld       M[1]
+(224) jgt      x                jt 225	jf 278
+(225) ldb      [x + 1]
+(226) jge      #0x2             jt 227	jf 278
+(227) add      x
+(228) tax
+(229) ld       M[0]
+(230) jgt      x                jt 231	jf 278
+(231) ldb      [x + 0]
+(232) jeq      #0x1e            jt 279	jf 233
+(233) jeq      #0x1             jt 234	jf 238
+(234) txa
+(235) add      #0x1
+(236) tax
+(237) ja       245
+(238) jeq      #0x0             jt 278	jf 239
+(239) ld       M[1]
+(240) jgt      x                jt 241	jf 278
+(241) ldb      [x + 1]
+(242) jge      #0x2             jt 243	jf 278
+(243) add      x
+(244) tax
+(245) ld       M[0]
+(246) jgt      x                jt 247	jf 278
+(247) ldb      [x + 0]
+(248) jeq      #0x1e            jt 279	jf 249
+(249) jeq      #0x1             jt 250	jf 254
+(250) txa
+(251) add      #0x1
+(252) tax
+(253) ja       261
+(254) jeq      #0x0             jt 278	jf 255
+(255) ld       M[1]
+(256) jgt      x                jt 257	jf 278
+(257) ldb      [x + 1]
+(258) jge      #0x2             jt 259	jf 278
+(259) add      x
+(260) tax
+(261) ld       M[0]
+(262) jgt      x                jt 263	jf 278
+(263) ldb      [x + 0]
+(264) jeq      #0x1e            jt 279	jf 265
+(265) jeq      #0x1             jt 266	jf 270
+(266) txa
+(267) add      #0x1
+(268) tax
+(269) ja       277
+(270) jeq      #0x0             jt 278	jf 271
+(271) ld       M[1]
+(272) jgt      x                jt 273	jf 278
+(273) ldb      [x + 1]
+(274) jge      #0x2             jt 275	jf 278
+(275) add      x
+(276) tax
+(277) ja       280
+(278) ret      #0
+(279) ret      #262144
+(280) ld       M[0]
+(281) jgt      x                jt 282	jf 345
+(282) ldb      [x + 0]
+(283) jeq      #0x1e            jt 346	jf 284
+(284) jeq      #0x1             jt 285	jf 289
+(285) txa
+(286) add      #0x1
+(287) tax
+(288) ja       296
+(289) jeq      #0x0             jt 345	jf 290
+(290) ld       M[1]
+(291) jgt      x                jt 292	jf 345
+(292) ldb      [x + 1]
+(293) jge      #0x2             jt 294	jf 345
+(294) add      x
+(295) tax
+(296) ld       M[0]
+(297) jgt      x                jt 298	jf 345
+(298) ldb      [x + 0]
+(299) jeq      #0x1e            jt 346	jf 300
+(300) jeq      #0x1             jt 301	jf 305
+(301) txa
+(302) add      #0x1
+(303) tax
+(304) ja       312
+(305) jeq      #0x0             jt 345	jf 306
+(306) ld       M[1]
+(307) jgt      x                jt 308	jf 345
+(308) ldb      [x + 1]
+(309) jge      #0x2             jt 310	jf 345
+(310) add      x
+(311) tax
+(312) ld       M[0]
+(313) jgt      x                jt 314	jf 345
+(314) ldb      [x + 0]
+(315) jeq      #0x1e            jt 346	jf 316
+(316) jeq      #0x1             jt 317	jf 321
+(317) txa
+(318) add      #0x1
+(319) tax
+(320) ja       328
+(321) jeq      #0x0             jt 345	jf 322
+(322) ld       M[1]
+(323) jgt      x                jt 324	jf 345
+(324) ldb      [x + 1]
+(325) jge      #0x2             jt 326	jf 345
+(326) add      x
+(327) tax
+(328) ld       M[0]
+(329) jgt      x                jt 330	jf 345
+(330) ldb      [x + 0]
+(331) jeq      #0x1e            jt 346	jf 332
+(332) jeq      #0x1             jt 333	jf 337
+(333) txa
+(334) add      #0x1
+(335) tax
+(336) ja       344
+(337) jeq      #0x0             jt 345	jf 338
+(338) ld       M[1]
+(339) jgt      x                jt 340	jf 345
+(340) ldb      [x + 1]
+(341) jge      #0x2             jt 342	jf 345
+(342) add      x
+(343) tax
+(344) ja       347
+(345) ret      #0
+(346) ret      #262144
+(347) ld       M[0]
+(348) jgt      x                jt 349	jf 412
+(349) ldb      [x + 0]
+(350) jeq      #0x1e            jt 413	jf 351
+(351) jeq      #0x1             jt 352	jf 356
+(352) txa
+(353) add      #0x1
+(354) tax
+(355) ja       363
+(356) jeq      #0x0             jt 412	jf 357
+(357) ld       M[1]
+(358) jgt      x                jt 359	jf 412
+(359) ldb      [x + 1]
+(360) jge      #0x2             jt 361	jf 412
+(361) add      x
+(362) tax
+(363) ld       M[0]
+(364) jgt      x                jt 365	jf 412
+(365) ldb      [x + 0]
+(366) jeq      #0x1e            jt 413	jf 367
+(367) jeq      #0x1             jt 368	jf 372
+(368) txa
+(369) add      #0x1
+(370) tax
+(371) ja       379
+(372) jeq      #0x0             jt 412	jf 373
+(373) ld       M[1]
+(374) jgt      x                jt 375	jf 412
+(375) ldb      [x + 1]
+(376) jge      #0x2             jt 377	jf 412
+(377) add      x
+(378) tax
+(379) ld       M[0]
+(380) jgt      x                jt 381	jf 412
+(381) ldb      [x + 0]
+(382) jeq      #0x1e            jt 413	jf 383
+(383) jeq      #0x1             jt 384	jf 388
+(384) txa
+(385) add      #0x1
+(386) tax
+(387) ja       395
+(388) jeq      #0x0             jt 412	jf 389
+(389) ld       M[1]
+(390) jgt      x                jt 391	jf 412
+(391) ldb      [x + 1]
+(392) jge      #0x2             jt 393	jf 412
+(393) add      x
+(394) tax
+(395) ld       M[0]
+(396) jgt      x                jt 397	jf 412
+(397) ldb      [x + 0]
+(398) jeq      #0x1e            jt 413	jf 399
+(399) jeq      #0x1             jt 400	jf 404
+(400) txa
+(401) add      #0x1
+(402) tax
+(403) ja       411
+(404) jeq      #0x0             jt 412	jf 405
+(405) ld       M[1]
+(406) jgt      x                jt 407	jf 412
+(407) ldb      [x + 1]
+(408) jge      #0x2             jt 409	jf 412
+(409) add      x
+(410) tax
+(411) ja       414
+(412) ret      #0
+(413) ret      #262144
+(414) ld       M[0]
+(415) jgt      x                jt 416	jf 479
+(416) ldb      [x + 0]
+(417) jeq      #0x1e            jt 480	jf 418
+(418) jeq      #0x1             jt 419	jf 423
+(419) txa
+(420) add      #0x1
+(421) tax
+(422) ja       430
+(423) jeq      #0x0             jt 479	jf 424
+(424) ld       M[1]
+(425) jgt      x                jt 426	jf 479
+(426) ldb      [x + 1]
+(427) jge      #0x2             jt 428	jf 479
+(428) add      x
+(429) tax
+(430) ld       M[0]
+(431) jgt      x                jt 432	jf 479
+(432) ldb      [x + 0]
+(433) jeq      #0x1e            jt 480	jf 434
+(434) jeq      #0x1             jt 435	jf 439
+(435) txa
+(436) add      #0x1
+(437) tax
+(438) ja       446
+(439) jeq      #0x0             jt 479	jf 440
+(440) ld       M[1]
+(441) jgt      x                jt 442	jf 479
+(442) ldb      [x + 1]
+(443) jge      #0x2             jt 444	jf 479
+(444) add      x
+(445) tax
+(446) ld       M[0]
+(447) jgt      x                jt 448	jf 479
+(448) ldb      [x + 0]
+(449) jeq      #0x1e            jt 480	jf 450
+(450) jeq      #0x1             jt 451	jf 455
+(451) txa
+(452) add      #0x1
+(453) tax
+(454) ja       462
+(455) jeq      #0x0             jt 479	jf 456
+(456) ld       M[1]
+(457) jgt      x                jt 458	jf 479
+(458) ldb      [x + 1]
+(459) jge      #0x2             jt 460	jf 479
+(460) add      x
+(461) tax
+(462) ld       M[0]
+(463) jgt      x                jt 464	jf 479
+(464) ldb      [x + 0]
+(465) jeq      #0x1e            jt 480	jf 466
+(466) jeq      #0x1             jt 467	jf 471
+(467) txa
+(468) add      #0x1
+(469) tax
+(470) ja       478
+(471) jeq      #0x0             jt 479	jf 472
+(472) ld       M[1]
+(473) jgt      x                jt 474	jf 479
+(474) ldb      [x + 1]
+(475) jge      #0x2             jt 476	jf 479
+(476) add      x
+(477) tax
+(478) ja       481
+(479) ret      #0
+(480) ret      #262144
+(481) ld       M[0]
+(482) jgt      x                jt 483	jf 546
+(483) ldb      [x + 0]
+(484) jeq      #0x1e            jt 547	jf 485
+(485) jeq      #0x1             jt 486	jf 490
+(486) txa
+(487) add      #0x1
+(488) tax
+(489) ja       497
+(490) jeq      #0x0             jt 546	jf 491
+(491) ld       M[1]
+(492) jgt      x                jt 493	jf 546
+(493) ldb      [x + 1]
+(494) jge      #0x2             jt 495	jf 546
+(495) add      x
+(496) tax
+(497) ld       M[0]
+(498) jgt      x                jt 499	jf 546
+(499) ldb      [x + 0]
+(500) jeq      #0x1e            jt 547	jf 501
+(501) jeq      #0x1             jt 502	jf 506
+(502) txa
+(503) add      #0x1
+(504) tax
+(505) ja       513
+(506) jeq      #0x0             jt 546	jf 507
+(507) ld       M[1]
+(508) jgt      x                jt 509	jf 546
+(509) ldb      [x + 1]
+(510) jge      #0x2             jt 511	jf 546
+(511) add      x
+(512) tax
+(513) ld       M[0]
+(514) jgt      x                jt 515	jf 546
+(515) ldb      [x + 0]
+(516) jeq      #0x1e            jt 547	jf 517
+(517) jeq      #0x1             jt 518	jf 522
+(518) txa
+(519) add      #0x1
+(520) tax
+(521) ja       529
+(522) jeq      #0x0             jt 546	jf 523
+(523) ld       M[1]
+(524) jgt      x                jt 525	jf 546
+(525) ldb      [x + 1]
+(526) jge      #0x2             jt 527	jf 546
+(527) add      x
+(528) tax
+(529) ld       M[0]
+(530) jgt      x                jt 531	jf 546
+(531) ldb      [x + 0]
+(532) jeq      #0x1e            jt 547	jf 533
+(533) jeq      #0x1             jt 534	jf 538
+(534) txa
+(535) add      #0x1
+(536) tax
+(537) ja       545
+(538) jeq      #0x0             jt 546	jf 539
+(539) ld       M[1]
+(540) jgt      x                jt 541	jf 546
+(541) ldb      [x + 1]
+(542) jge      #0x2             jt 543	jf 546
+(543) add      x
+(544) tax
+(545) ja       548
+(546) ret      #0
+(547) ret      #262144
+(548) ld       M[0]
+(549) jgt      x                jt 550	jf 613
+(550) ldb      [x + 0]
+(551) jeq      #0x1e            jt 614	jf 552
+(552) jeq      #0x1             jt 553	jf 557
+(553) txa
+(554) add      #0x1
+(555) tax
+(556) ja       564
+(557) jeq      #0x0             jt 613	jf 558
+(558) ld       M[1]
+(559) jgt      x                jt 560	jf 613
+(560) ldb      [x + 1]
+(561) jge      #0x2             jt 562	jf 613
+(562) add      x
+(563) tax
+(564) ld       M[0]
+(565) jgt      x                jt 566	jf 613
+(566) ldb      [x + 0]
+(567) jeq      #0x1e            jt 614	jf 568
+(568) jeq      #0x1             jt 569	jf 573
+(569) txa
+(570) add      #0x1
+(571) tax
+(572) ja       580
+(573) jeq      #0x0             jt 613	jf 574
+(574) ld       M[1]
+(575) jgt      x                jt 576	jf 613
+(576) ldb      [x + 1]
+(577) jge      #0x2             jt 578	jf 613
+(578) add      x
+(579) tax
+(580) ld       M[0]
+(581) jgt      x                jt 582	jf 613
+(582) ldb      [x + 0]
+(583) jeq      #0x1e            jt 614	jf 584
+(584) jeq      #0x1             jt 585	jf 589
+(585) txa
+(586) add      #0x1
+(587) tax
+(588) ja       596
+(589) jeq      #0x0             jt 613	jf 590
+(590) ld       M[1]
+(591) jgt      x                jt 592	jf 613
+(592) ldb      [x + 1]
+(593) jge      #0x2             jt 594	jf 613
+(594) add      x
+(595) tax
+(596) ld       M[0]
+(597) jgt      x                jt 598	jf 613
+(598) ldb      [x + 0]
+(599) jeq      #0x1e            jt 614	jf 600
+(600) jeq      #0x1             jt 601	jf 605
+(601) txa
+(602) add      #0x1
+(603) tax
+(604) ja       612
+(605) jeq      #0x0             jt 613	jf 606
+(606) ld       M[1]
+(607) jgt      x                jt 608	jf 613
+(608) ldb      [x + 1]
+(609) jge      #0x2             jt 610	jf 613
+(610) add      x
+(611) tax
+(612) ja       615
+(613) ret      #0
+(614) ret      #262144
+(615) ld       M[0]
+(616) jgt      x                jt 617	jf 680
+(617) ldb      [x + 0]
+(618) jeq      #0x1e            jt 681	jf 619
+(619) jeq      #0x1             jt 620	jf 624
+(620) txa
+(621) add      #0x1
+(622) tax
+(623) ja       631
+(624) jeq      #0x0             jt 680	jf 625
+(625) ld       M[1]
+(626) jgt      x                jt 627	jf 680
+(627) ldb      [x + 1]
+(628) jge      #0x2             jt 629	jf 680
+(629) add      x
+(630) tax
+(631) ld       M[0]
+(632) jgt      x                jt 633	jf 680
+(633) ldb      [x + 0]
+(634) jeq      #0x1e            jt 681	jf 635
+(635) jeq      #0x1             jt 636	jf 640
+(636) txa
+(637) add      #0x1
+(638) tax
+(639) ja       647
+(640) jeq      #0x0             jt 680	jf 641
+(641) ld       M[1]
+(642) jgt      x                jt 643	jf 680
+(643) ldb      [x + 1]
+(644) jge      #0x2             jt 645	jf 680
+(645) add      x
+(646) tax
+(647) ld       M[0]
+(648) jgt      x                jt 649	jf 680
+(649) ldb      [x + 0]
+(650) jeq      #0x1e            jt 681	jf 651
+(651) jeq      #0x1             jt 652	jf 656
+(652) txa
+(653) add      #0x1
+(654) tax
+(655) ja       663
+(656) jeq      #0x0             jt 680	jf 657
+(657) ld       M[1]
+(658) jgt      x                jt 659	jf 680
+(659) ldb      [x + 1]
+(660) jge      #0x2             jt 661	jf 680
+(661) add      x
+(662) tax
+(663) ld       M[0]
+(664) jgt      x                jt 665	jf 680
+(665) ldb      [x + 0]
+(666) jeq      #0x1e            jt 681	jf 667
+(667) jeq      #0x1             jt 668	jf 672
+(668) txa
+(669) add      #0x1
+(670) tax
+(671) ja       679
+(672) jeq      #0x0             jt 680	jf 673
+(673) ld       M[1]
+(674) jgt      x                jt 675	jf 680
+(675) ldb      [x + 1]
+(676) jge      #0x2             jt 677	jf 680
+(677) add      x
+(678) tax
+(679) ja       682
+(680) ret      #0
+(681) ret      #262144
+(682) ld       M[0]
+(683) jgt      x                jt 684	jf 747
+(684) ldb      [x + 0]
+(685) jeq      #0x1e            jt 748	jf 686
+(686) jeq      #0x1             jt 687	jf 691
+(687) txa
+(688) add      #0x1
+(689) tax
+(690) ja       698
+(691) jeq      #0x0             jt 747	jf 692
+(692) ld       M[1]
+(693) jgt      x                jt 694	jf 747
+(694) ldb      [x + 1]
+(695) jge      #0x2             jt 696	jf 747
+(696) add      x
+(697) tax
+(698) ld       M[0]
+(699) jgt      x                jt 700	jf 747
+(700) ldb      [x + 0]
+(701) jeq      #0x1e            jt 748	jf 702
+(702) jeq      #0x1             jt 703	jf 707
+(703) txa
+(704) add      #0x1
+(705) tax
+(706) ja       714
+(707) jeq      #0x0             jt 747	jf 708
+(708) ld       M[1]
+(709) jgt      x                jt 710	jf 747
+(710) ldb      [x + 1]
+(711) jge      #0x2             jt 712	jf 747
+(712) add      x
+(713) tax
+(714) ld       M[0]
+(715) jgt      x                jt 716	jf 747
+(716) ldb      [x + 0]
+(717) jeq      #0x1e            jt 748	jf 718
+(718) jeq      #0x1             jt 719	jf 723
+(719) txa
+(720) add      #0x1
+(721) tax
+(722) ja       730
+(723) jeq      #0x0             jt 747	jf 724
+(724) ld       M[1]
+(725) jgt      x                jt 726	jf 747
+(726) ldb      [x + 1]
+(727) jge      #0x2             jt 728	jf 747
+(728) add      x
+(729) tax
+(730) ld       M[0]
+(731) jgt      x                jt 732	jf 747
+(732) ldb      [x + 0]
+(733) jeq      #0x1e            jt 748	jf 734
+(734) jeq      #0x1             jt 735	jf 739
+(735) txa
+(736) add      #0x1
+(737) tax
+(738) ja       746
+(739) jeq      #0x0             jt 747	jf 740
+(740) ld       M[1]
+(741) jgt      x                jt 742	jf 747
+(742) ldb      [x + 1]
+(743) jge      #0x2             jt 744	jf 747
+(744) add      x
+(745) tax
+(746) ja       749
+(747) ret      #0
+(748) ret      #262144
+(749) ld       M[0]
+(750) jgt      x                jt 751	jf 813
+(751) ldb      [x + 0]
+(752) jeq      #0x1e            jt 814	jf 753
+(753) jeq      #0x1             jt 754	jf 758
+(754) txa
+(755) add      #0x1
+(756) tax
+(757) ja       765
+(758) jeq      #0x0             jt 813	jf 759
+(759) ld       M[1]
+(760) jgt      x                jt 761	jf 813
+(761) ldb      [x + 1]
+(762) jge      #0x2             jt 763	jf 813
+(763) add      x
+(764) tax
+(765) ld       M[0]
+(766) jgt      x                jt 767	jf 813
+(767) ldb      [x + 0]
+(768) jeq      #0x1e            jt 814	jf 769
+(769) jeq      #0x1             jt 770	jf 774
+(770) txa
+(771) add      #0x1
+(772) tax
+(773) ja       781
+(774) jeq      #0x0             jt 813	jf 775
+(775) ld       M[1]
+(776) jgt      x                jt 777	jf 813
+(777) ldb      [x + 1]
+(778) jge      #0x2             jt 779	jf 813
+(779) add      x
+(780) tax
+(781) ld       M[0]
+(782) jgt      x                jt 783	jf 813
+(783) ldb      [x + 0]
+(784) jeq      #0x1e            jt 814	jf 785
+(785) jeq      #0x1             jt 786	jf 790
+(786) txa
+(787) add      #0x1
+(788) tax
+(789) ja       797
+(790) jeq      #0x0             jt 813	jf 791
+(791) ld       M[1]
+(792) jgt      x                jt 793	jf 813
+(793) ldb      [x + 1]
+(794) jge      #0x2             jt 795	jf 813
+(795) add      x
+(796) tax
+(797) ld       M[0]
+(798) jgt      x                jt 799	jf 813
+(799) ldb      [x + 0]
+(800) jeq      #0x1e            jt 814	jf 801
+(801) jeq      #0x1             jt 802	jf 806
+(802) txa
+(803) add      #0x1
+(804) tax
+(805) ja       813
+(806) jeq      #0x0             jt 813	jf 807
+(807) ld       M[1]
+(808) jgt      x                jt 809	jf 813
+(809) ldb      [x + 1]
+(810) jge      #0x2             jt 811	jf 813
+(811) add      x
+(812) tax
+(813) ret      #0
+(814) ret      #262144
