@@ -1,0 +1,254 @@
+package stack
+
+import (
+	"net/netip"
+
+	"github.com/mptcp-go/mptcp/header"
+	"github.com/mptcp-go/mptcp/tcp"
+)
+
+// ipInput handles an IPv4 or IPv6 packet received on n.
+func (s *Stack) ipInput(n *nic, b []byte) {
+	s.stats.IPInReceives.Add(1)
+	if len(b) == 0 {
+		return
+	}
+	switch b[0] >> 4 {
+	case 4:
+		ip := header.IPv4(b)
+		if !ip.Valid() || !ip.ValidChecksum() {
+			s.stats.IPInHdrErrors.Add(1)
+			return
+		}
+		dst := ip.DstAddr()
+		if !n.hasAddr(dst) {
+			s.stats.IPInAddrErrors.Add(1)
+			return
+		}
+		if ip.IsFragment() {
+			// We send with DF and do no reassembly; TCP peers use PMTUD.
+			s.stats.IPInHdrErrors.Add(1)
+			return
+		}
+		s.stats.IPInDelivers.Add(1)
+		switch ip.Protocol() {
+		case header.ProtocolTCP:
+			s.tcpInput(n, ip.SrcAddr(), dst, ip.Payload(), ip.TOS())
+		case header.ProtocolICMPv4:
+			s.icmpv4Input(n, ip)
+		}
+	case 6:
+		ip := header.IPv6(b)
+		proto, off, err := ip.UpperLayer()
+		if err != nil {
+			s.stats.IPInHdrErrors.Add(1)
+			return
+		}
+		src, dst := ip.SrcAddr(), ip.DstAddr()
+		end := header.IPv6HeaderLen + ip.PayloadLength()
+		if !n.hasAddr(dst) {
+			// NDP solicitations go to solicited-node multicast groups.
+			if !(dst.IsMulticast() && proto == header.ProtocolICMPv6) {
+				s.stats.IPInAddrErrors.Add(1)
+				return
+			}
+		}
+		s.stats.IPInDelivers.Add(1)
+		switch proto {
+		case header.ProtocolTCP:
+			s.tcpInput(n, src, dst, b[off:end], ip.TrafficClass())
+		case header.ProtocolICMPv6:
+			s.icmpv6Input(n, src, dst, ip.HopLimit(), header.ICMPv6(b[off:end]))
+		}
+	default:
+		s.stats.IPInHdrErrors.Add(1)
+	}
+}
+
+// icmpv4Input answers echo requests and passes errors about our TCP
+// segments to their connections (RFC 1122 §3.2.2, §4.2.3.9; RFC 1191).
+func (s *Stack) icmpv4Input(n *nic, ip header.IPv4) {
+	m := header.ICMPv4(ip.Payload())
+	if !m.Valid() || !m.ValidChecksum() {
+		return
+	}
+	s.stats.ICMPInMsgs.Add(1)
+	switch m.Type() {
+	case header.ICMPv4Echo:
+		reply := make([]byte, len(m))
+		copy(reply, m)
+		header.ICMPv4(reply).Encode(header.ICMPv4EchoReply, 0, uint32(m.Ident())<<16|uint32(m.Sequence()))
+		header.ICMPv4(reply).SetChecksum()
+		s.stats.ICMPOutMsgs.Add(1)
+		s.sendIP(n, ip.DstAddr(), ip.SrcAddr(), header.ProtocolICMPv4, reply)
+	case header.ICMPv4DstUnreachable:
+		inner := header.IPv4(m.Payload())
+		if len(inner) < header.IPv4MinHeaderLen || inner[0]>>4 != 4 || inner.Protocol() != header.ProtocolTCP {
+			return
+		}
+		hl := inner.HeaderLength()
+		if len(inner) < hl+8 {
+			return
+		}
+		th := header.TCP(inner[hl:])
+		k := connKey{netip.AddrPortFrom(inner.SrcAddr(), th.SrcPort()), netip.AddrPortFrom(inner.DstAddr(), th.DstPort())}
+		if m.Code() == header.ICMPv4FragNeeded {
+			s.icmpToConn(k, int(m.MTU()), false)
+		} else {
+			hard := m.Code() == header.ICMPv4ProtoUnreach || m.Code() == header.ICMPv4PortUnreachable
+			s.icmpToConn(k, 0, hard)
+		}
+	}
+}
+
+func (s *Stack) icmpv6Input(n *nic, src, dst netip.Addr, hopLimit uint8, m header.ICMPv6) {
+	if !m.Valid() {
+		return
+	}
+	switch m.Type() {
+	case header.ICMPv6NeighborSolicit, header.ICMPv6NeighborAdvert:
+		if n.eth {
+			n.ndpInput(src, dst, hopLimit, m)
+		}
+		return
+	}
+	if !m.ValidChecksum(src, dst) {
+		return
+	}
+	s.stats.ICMPInMsgs.Add(1)
+	switch m.Type() {
+	case header.ICMPv6EchoRequest:
+		if dst.IsMulticast() {
+			return
+		}
+		reply := make([]byte, len(m))
+		copy(reply, m)
+		reply[0], reply[1] = header.ICMPv6EchoReply, 0
+		header.ICMPv6(reply).SetChecksum(dst, src)
+		s.stats.ICMPOutMsgs.Add(1)
+		s.sendIP(n, dst, src, header.ProtocolICMPv6, reply)
+	case header.ICMPv6PacketTooBig, header.ICMPv6DstUnreachable:
+		inner := header.IPv6(m.Payload())
+		if len(inner) < header.IPv6HeaderLen+8 || inner[6] != header.ProtocolTCP {
+			return
+		}
+		th := header.TCP(inner[header.IPv6HeaderLen:])
+		k := connKey{netip.AddrPortFrom(inner.SrcAddr(), th.SrcPort()), netip.AddrPortFrom(inner.DstAddr(), th.DstPort())}
+		if m.Type() == header.ICMPv6PacketTooBig {
+			s.icmpToConn(k, int(min(m.MTU(), 65535)), false)
+		} else {
+			s.icmpToConn(k, 0, m.Code() == header.ICMPv6PortUnreachable)
+		}
+	}
+}
+
+func (s *Stack) icmpToConn(k connKey, mtu int, hard bool) {
+	s.mu.RLock()
+	c := s.conns[k]
+	s.mu.RUnlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if mtu > 0 {
+		c.ep.SetMTU(mtu)
+	} else {
+		c.ep.HandleICMPUnreachable(hard)
+	}
+	c.afterCall()
+	c.mu.Unlock()
+}
+
+// sendIP sends a small control packet (ICMP, RST) from src to dst.
+func (s *Stack) sendIP(n *nic, src, dst netip.Addr, proto uint8, payload []byte) {
+	nn, nh, _, err := s.route(src, dst)
+	if err != nil {
+		return
+	}
+	if n == nil {
+		n = nn
+	}
+	lh := n.linkHeaderLen()
+	ihl := header.IPv4MinHeaderLen
+	if dst.Is6() {
+		ihl = header.IPv6HeaderLen
+	}
+	pkt := make([]byte, lh+ihl+len(payload))
+	s.encodeIP(pkt[lh:], src, dst, proto, len(payload), 0)
+	copy(pkt[lh+ihl:], payload)
+	if proto == header.ProtocolTCP {
+		setTCPChecksum(pkt[lh:], src, dst, ihl)
+	}
+	s.stats.IPOutRequests.Add(1)
+	n.output(nh, pkt)
+}
+
+// encodeIP writes an IPv4 or IPv6 header for an upper-layer payload of
+// plen bytes into b.
+func (s *Stack) encodeIP(b []byte, src, dst netip.Addr, proto uint8, plen int, tos uint8) {
+	if dst.Is4() {
+		ip := header.IPv4(b)
+		ip.Encode(&header.IPv4Fields{TOS: tos, TotalLength: uint16(header.IPv4MinHeaderLen + plen),
+			ID: uint16(s.ipID.Add(1)), Flags: header.IPv4FlagDF, TTL: 64, Protocol: proto, Src: src, Dst: dst})
+		ip.SetChecksum()
+		return
+	}
+	header.IPv6(b).Encode(&header.IPv6Fields{TrafficClass: tos, PayloadLength: uint16(plen), NextHeader: proto,
+		HopLimit: 64, Src: src, Dst: dst})
+}
+
+// setTCPChecksum computes the TCP checksum of the IP packet ip whose
+// header is ihl bytes long.
+func setTCPChecksum(ip []byte, src, dst netip.Addr, ihl int) {
+	seg := header.TCP(ip[ihl:])
+	seg.SetChecksum(0)
+	ps := header.PseudoHeaderChecksum(header.ProtocolTCP, src, dst, uint32(len(seg)))
+	seg.SetChecksum(seg.CalculateChecksum(ps))
+}
+
+// output sends an IP packet that has lh bytes of room before it for the
+// link header (pkt starts with that room) to next hop nh.
+func (n *nic) output(nh netip.Addr, pkt []byte) {
+	if !n.eth {
+		n.write([][]byte{pkt})
+		return
+	}
+	mac, ok := n.resolve(nh, pkt[header.EthernetHeaderLen:])
+	if !ok {
+		return
+	}
+	et := header.EtherTypeIPv4
+	if nh.Is6() {
+		et = header.EtherTypeIPv6
+	}
+	header.Ethernet(pkt).Encode(mac, n.cfg.MAC, et)
+	n.write([][]byte{pkt})
+}
+
+// replyRST answers a segment that belongs to no connection (RFC 9293
+// §3.10.7.1): if it has ACK, <SEQ=SEG.ACK><CTL=RST>, else
+// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. A RST is never answered.
+func (s *Stack) replyRST(n *nic, src, dst netip.Addr, th header.TCP, seg *tcp.Segment) {
+	if seg.Flags&header.TCPFlagRST != 0 {
+		return
+	}
+	b := make([]byte, header.TCPMinHeaderLen)
+	f := header.TCPFields{SrcPort: th.DstPort(), DstPort: th.SrcPort(), DataOffset: header.TCPMinHeaderLen}
+	if seg.Flags&header.TCPFlagACK != 0 {
+		f.Seq = seg.Ack
+		f.Flags = header.TCPFlagRST
+	} else {
+		l := uint32(len(seg.Payload))
+		if seg.Flags&header.TCPFlagSYN != 0 {
+			l++
+		}
+		if seg.Flags&header.TCPFlagFIN != 0 {
+			l++
+		}
+		f.Ack = seg.Seq + l
+		f.Flags = header.TCPFlagRST | header.TCPFlagACK
+	}
+	header.TCP(b).Encode(&f)
+	s.stats.TCPOutRsts.Add(1)
+	s.sendIP(n, dst, src, header.ProtocolTCP, b)
+}
