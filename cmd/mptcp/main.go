@@ -43,6 +43,7 @@ func commands() []command {
 		{"decode", "decode MPTCP option bytes (hex) into fields, with derived tokens and IDSNs", runDecode},
 		{"lab", "network-namespace labs with the link emulator (up, down, exec, status, list)", runLab},
 		{"filter", "print the classic BPF filter that keeps MPTCP segments", runFilter},
+		{"analyze", "analyze a capture: MPTCP connections, joins, mappings, reassembled data", runAnalyze},
 	}
 }
 
