@@ -1,0 +1,168 @@
+//go:build linux
+
+package link
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TUNOptions configure OpenTUN.
+type TUNOptions struct {
+	// MTU sets the device MTU if non-zero (else the device's MTU, 1500 by
+	// default, is used).
+	MTU int
+}
+
+// TUN is an Endpoint on a Linux TUN device (/dev/net/tun, IFF_TUN |
+// IFF_NO_PI): it reads and writes bare IP packets. The device lives in the
+// network namespace of the thread that opened it; the file descriptor is
+// non-blocking and served by the Go runtime's poller, so Close unblocks a
+// pending read. The kernel computes checksums before it hands packets to
+// a TUN without the virtio-net header, so packets arrive complete.
+type TUN struct {
+	f    *os.File
+	name string
+	mtu  int
+}
+
+var _ Endpoint = (*TUN)(nil)
+
+// ifreq is struct ifreq with the union as flags or an int.
+type ifreq struct {
+	name  [unix.IFNAMSIZ]byte
+	flags uint16
+	_     [22]byte
+}
+
+type ifreqMTU struct {
+	name [unix.IFNAMSIZ]byte
+	mtu  int32
+	_    [20]byte
+}
+
+// OpenTUN creates (or attaches to) the TUN device name in the calling
+// thread's network namespace. The device is created down; bring it up and
+// address it with ip(8) or netlink.
+func OpenTUN(name string, opt TUNOptions) (*TUN, error) {
+	if len(name) >= unix.IFNAMSIZ {
+		return nil, fmt.Errorf("tun %q: name too long", name)
+	}
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	var req ifreq
+	copy(req.name[:], name)
+	req.flags = unix.IFF_TUN | unix.IFF_NO_PI
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&req))); errno != 0 {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tun %s: TUNSETIFF: %w", name, errno)
+	}
+	t := &TUN{f: os.NewFile(uintptr(fd), "/dev/net/tun"), name: name}
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.f.Close()
+		return nil, fmt.Errorf("tun %s: control socket: %w", name, err)
+	}
+	defer unix.Close(s)
+	var mr ifreqMTU
+	copy(mr.name[:], name)
+	if opt.MTU > 0 {
+		mr.mtu = int32(opt.MTU)
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(s), unix.SIOCSIFMTU, uintptr(unsafe.Pointer(&mr))); errno != 0 {
+			t.f.Close()
+			return nil, fmt.Errorf("tun %s: set MTU %d: %w", name, opt.MTU, errno)
+		}
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(s), unix.SIOCGIFMTU, uintptr(unsafe.Pointer(&mr))); errno != 0 {
+		t.f.Close()
+		return nil, fmt.Errorf("tun %s: get MTU: %w", name, errno)
+	}
+	t.mtu = int(mr.mtu)
+	return t, nil
+}
+
+// Name returns the device name.
+func (t *TUN) Name() string { return t.name }
+
+// ReadPackets implements Endpoint. It blocks for the first packet and then
+// takes whatever else is ready without blocking, up to len(bufs).
+func (t *TUN) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	n := 0
+	for n < len(bufs) {
+		if n > 0 {
+			// Only wait for the first packet.
+			k, err := t.readNonblock(bufs[n])
+			if err != nil || k < 0 {
+				break
+			}
+			sizes[n] = k
+			n++
+			continue
+		}
+		k, err := t.f.Read(bufs[0])
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return 0, ErrClosed
+			}
+			return 0, fmt.Errorf("tun %s read: %w", t.name, err)
+		}
+		sizes[0] = k
+		n = 1
+	}
+	return n, nil
+}
+
+// readNonblock reads one packet if one is ready; it returns -1 if none is.
+func (t *TUN) readNonblock(b []byte) (int, error) {
+	rc, err := t.f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	n := -1
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		k, e := unix.Read(int(fd), b)
+		if e == unix.EAGAIN {
+			return true // do not wait
+		}
+		n, rerr = k, e
+		return true
+	})
+	if err != nil {
+		return -1, err
+	}
+	return n, rerr
+}
+
+// WritePackets implements Endpoint: one write per packet.
+func (t *TUN) WritePackets(pkts [][]byte) (int, error) {
+	for i, p := range pkts {
+		if _, err := t.f.Write(p); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return i, ErrClosed
+			}
+			// The kernel refuses malformed packets (EINVAL); keep going
+			// with the rest as a device would drop the bad one.
+			if errors.Is(err, unix.EINVAL) {
+				continue
+			}
+			return i, fmt.Errorf("tun %s write: %w", t.name, err)
+		}
+	}
+	return len(pkts), nil
+}
+
+// MTU implements Endpoint.
+func (t *TUN) MTU() int { return t.mtu }
+
+// LinkType implements Endpoint.
+func (t *TUN) LinkType() Type { return TypeIP }
+
+// Close implements Endpoint.
+func (t *TUN) Close() error { return t.f.Close() }

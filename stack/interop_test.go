@@ -1,0 +1,318 @@
+//go:build linux
+
+package stack
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/lab"
+	"github.com/mptcp-go/mptcp/link"
+	"github.com/mptcp-go/mptcp/tcp"
+)
+
+// kernelNS is a network namespace made by the test, where the kernel's
+// TCP is the peer of our Stack through a TUN device.
+type kernelNS struct {
+	name            string
+	kernel4, stack4 netip.Addr
+	kernel6, stack6 netip.Addr
+	s               *Stack
+}
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) from iproute2")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("needs /dev/net/tun")
+	}
+}
+
+func ipCmd(t testing.TB, args ...string) {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// newKernelNS creates namespace "stack<pid><rand>" with a TUN device
+// tun0 (kernel side 198.18.0.1 and 2001:db8::1) whose other end is a
+// new Stack (198.18.0.2, 2001:db8::2). Everything is removed at cleanup.
+func newKernelNS(t testing.TB, opts Options) *kernelNS {
+	needRoot(t)
+	k := &kernelNS{
+		name:    fmt.Sprintf("stack%d%04x", os.Getpid(), rand.Uint32()&0xffff),
+		kernel4: netip.MustParseAddr("198.18.0.1"), stack4: netip.MustParseAddr("198.18.0.2"),
+		kernel6: netip.MustParseAddr("2001:db8::1"), stack6: netip.MustParseAddr("2001:db8::2"),
+	}
+	ipCmd(t, "netns", "add", k.name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", k.name).Run() })
+	var tun *link.TUN
+	if err := lab.DoNS(k.name, func() error {
+		var err error
+		tun, err = link.OpenTUN("tun0", link.TUNOptions{MTU: 1500})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ipCmd(t, "-n", k.name, "link", "set", "lo", "up")
+	ipCmd(t, "-n", k.name, "addr", "add", "198.18.0.1/24", "dev", "tun0")
+	ipCmd(t, "-n", k.name, "addr", "add", "2001:db8::1/64", "dev", "tun0", "nodad")
+	ipCmd(t, "-n", k.name, "link", "set", "tun0", "up")
+	k.s = New(opts)
+	if err := k.s.AddInterface(tun, InterfaceConfig{Name: "tun0", Addrs: []netip.Prefix{
+		netip.PrefixFrom(k.stack4, 24), netip.PrefixFrom(k.stack6, 64)}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.s.Close() })
+	return k
+}
+
+// kernelListen listens with the kernel's TCP inside the namespace.
+func (k *kernelNS) kernelListen(t testing.TB, v6 bool) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	addr := k.kernel4.String() + ":0"
+	if v6 {
+		addr = "[" + k.kernel6.String() + "]:0"
+	}
+	if err := lab.DoNS(k.name, func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// kernelDial connects with the kernel's TCP from inside the namespace.
+func (k *kernelNS) kernelDial(t testing.TB, to netip.AddrPort) net.Conn {
+	t.Helper()
+	var c net.Conn
+	if err := lab.DoNS(k.name, func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", to.String(), 10*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// connPair returns (ours, kernel's) connected either way round.
+func (k *kernelNS) connPair(t testing.TB, stackIsClient, v6 bool) (ours *Conn, theirs net.Conn) {
+	t.Helper()
+	if stackIsClient {
+		ln := k.kernelListen(t, v6)
+		ch := make(chan net.Conn, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				ch <- nil
+				return
+			}
+			ch <- c
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := k.s.DialTCP(ctx, netip.AddrPort{}, netip.MustParseAddrPort(ln.Addr().String()))
+		if err != nil {
+			t.Fatalf("dial kernel: %v", err)
+		}
+		kc := <-ch
+		if kc == nil {
+			t.Fatal("kernel accept failed")
+		}
+		return c, kc
+	}
+	addr := k.stack4
+	if v6 {
+		addr = k.stack6
+	}
+	l, err := k.s.ListenTCP(netip.AddrPortFrom(addr, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan *Conn, 1)
+	go func() {
+		c, err := l.AcceptTCP()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		ch <- c
+	}()
+	kc := k.kernelDial(t, l.AddrPort())
+	c := <-ch
+	if c == nil {
+		t.Fatal("accept failed")
+	}
+	return c, kc
+}
+
+// sendAndVerify streams size bytes of pseudo-random data from src to
+// dst; dst answers with the SHA-256 of what it read, which src compares
+// with what it sent. This checks the transfer byte for byte.
+func sendAndVerify(t testing.TB, src, dst net.Conn, size int, timeout time.Duration) time.Duration {
+	t.Helper()
+	src.SetDeadline(time.Now().Add(timeout))
+	dst.SetDeadline(time.Now().Add(timeout))
+	errc := make(chan error, 1)
+	go func() {
+		h := sha256.New()
+		n, err := io.Copy(h, dst)
+		if err != nil {
+			errc <- fmt.Errorf("receiver: %w after %d bytes", err, n)
+			return
+		}
+		if _, err := dst.Write(h.Sum(nil)); err != nil {
+			errc <- fmt.Errorf("receiver reply: %w", err)
+			return
+		}
+		errc <- dst.Close()
+	}()
+	start := time.Now()
+	h := sha256.New()
+	r := rand.New(rand.NewPCG(uint64(size), 42))
+	buf := make([]byte, 256<<10)
+	for sent := 0; sent < size; {
+		n := min(len(buf), size-sent)
+		for i := 0; i < n; i += 8 {
+			v := r.Uint64()
+			for j := 0; j < 8 && i+j < n; j++ {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		h.Write(buf[:n])
+		if _, err := src.Write(buf[:n]); err != nil {
+			t.Fatalf("sender: %v after %d bytes", err, sent)
+		}
+		sent += n
+	}
+	if cw, ok := src.(interface{ CloseWrite() error }); ok {
+		if err := cw.CloseWrite(); err != nil {
+			t.Fatalf("CloseWrite: %v", err)
+		}
+	}
+	digest := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(src, digest); err != nil {
+		t.Fatalf("reading digest: %v", err)
+	}
+	el := time.Since(start)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if string(digest) != string(h.Sum(nil)) {
+		t.Fatalf("SHA-256 mismatch after %d bytes", size)
+	}
+	src.Close()
+	return el
+}
+
+func TestKernelInteropTUN(t *testing.T) {
+	k := newKernelNS(t, Options{})
+	sizes := []int{1 << 20, 16 << 20}
+	for _, v6 := range []bool{false, true} {
+		for _, stackIsClient := range []bool{true, false} {
+			for _, upload := range []bool{true, false} {
+				for _, size := range sizes {
+					name := fmt.Sprintf("v6=%v/stackClient=%v/stackSends=%v/%dMB", v6, stackIsClient, upload, size>>20)
+					t.Run(name, func(t *testing.T) {
+						ours, theirs := k.connPair(t, stackIsClient, v6)
+						var el time.Duration
+						if upload {
+							el = sendAndVerify(t, ours, theirs, size, time.Minute)
+						} else {
+							el = sendAndVerify(t, theirs, ours, size, time.Minute)
+						}
+						t.Logf("%d bytes in %v (%.0f Mbit/s)", size, el, float64(size)*8/el.Seconds()/1e6)
+					})
+				}
+			}
+		}
+	}
+}
+
+func TestKernelInteropCloseAndReset(t *testing.T) {
+	k := newKernelNS(t, Options{TCP: tcp.Config{TimeWait: time.Second}})
+	for _, stackIsClient := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stackClient=%v", stackIsClient), func(t *testing.T) {
+			t.Run("we reset", func(t *testing.T) {
+				ours, theirs := k.connPair(t, stackIsClient, false)
+				defer theirs.Close()
+				ours.Abort()
+				theirs.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, err := theirs.Read(make([]byte, 1))
+				if !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("kernel read after our RST: %v", err)
+				}
+			})
+			t.Run("kernel resets", func(t *testing.T) {
+				ours, theirs := k.connPair(t, stackIsClient, false)
+				theirs.(*net.TCPConn).SetLinger(0)
+				theirs.Close()
+				ours.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, err := ours.Read(make([]byte, 1))
+				if !errors.Is(err, tcp.ErrConnectionReset) {
+					t.Fatalf("our read after kernel RST: %v", err)
+				}
+			})
+			t.Run("clean close, we close first", func(t *testing.T) {
+				ours, theirs := k.connPair(t, stackIsClient, false)
+				ours.Write([]byte("bye"))
+				ours.Close()
+				theirs.SetReadDeadline(time.Now().Add(5 * time.Second))
+				b, err := io.ReadAll(theirs)
+				if err != nil || string(b) != "bye" {
+					t.Fatalf("kernel got %q, %v", b, err)
+				}
+				theirs.Close()
+				select {
+				case <-ours.Done(): // FIN-WAIT-2 -> TIME-WAIT (1 s) -> CLOSED
+				case <-time.After(10 * time.Second):
+					t.Fatalf("not closed: %v", ours.Info().State)
+				}
+			})
+			t.Run("clean close, kernel closes first", func(t *testing.T) {
+				ours, theirs := k.connPair(t, stackIsClient, false)
+				theirs.Write([]byte("bye"))
+				theirs.Close()
+				ours.SetReadDeadline(time.Now().Add(5 * time.Second))
+				b, err := io.ReadAll(ours)
+				if err != nil || string(b) != "bye" {
+					t.Fatalf("we got %q, %v", b, err)
+				}
+				if st := ours.Info().State; st != tcp.StateCloseWait {
+					t.Fatalf("state after kernel FIN: %v", st)
+				}
+				ours.Close()
+				select {
+				case <-ours.Done(): // LAST-ACK -> CLOSED
+				case <-time.After(10 * time.Second):
+					t.Fatalf("not closed: %v", ours.Info().State)
+				}
+			})
+		})
+	}
+}
