@@ -490,3 +490,49 @@ func TestReadAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestPcapngRecorder records packets from interfaces 7 and 3 (one of them
+// with two link types) and reads them back with one IDB per pair.
+func TestPcapngRecorder(t *testing.T) {
+	pkts, _ := mixedPackets()
+	for i := range pkts {
+		pkts[i].Interface = []int{7, 3}[i%2]
+	}
+	pkts[4].Interface = 3 // Ethernet on interface 3, which also has raw IP
+	var buf bytes.Buffer
+	w, err := NewPcapngWriter(&buf, PcapngWriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := NewPcapngRecorder(w, 0)
+	rec.Name = func(i int) string { return "if" + strconv.Itoa(i) }
+	for _, p := range pkts {
+		if err := rec.WritePacket(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewPcapngReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, r)
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	ifaces := r.Interfaces()
+	if len(ifaces) != 3 {
+		t.Fatalf("%d interfaces: %+v", len(ifaces), ifaces)
+	}
+	for i, p := range got {
+		ifc := ifaces[p.Interface]
+		if want := "if" + strconv.Itoa(pkts[i].Interface); ifc.Name != want || ifc.LinkType != pkts[i].LinkType || p.LinkType != pkts[i].LinkType {
+			t.Errorf("packet %d: interface %+v, link type %v; want %s %v", i, ifc, p.LinkType, want, pkts[i].LinkType)
+		}
+		if !bytes.Equal(p.Data, pkts[i].Data) {
+			t.Errorf("packet %d data differs", i)
+		}
+	}
+}

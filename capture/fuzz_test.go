@@ -2,9 +2,11 @@ package capture
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"testing"
 )
 
@@ -30,14 +32,49 @@ func fuzzReader(t *testing.T, data []byte) {
 			}
 			continue // after a reported corruption the reader may go on
 		}
-		if p.CaptureLength != len(p.Data) || len(p.Data) > len(data) {
+		gz := len(data) > 1 && data[0] == 0x1f && data[1] == 0x8b
+		if p.CaptureLength != len(p.Data) || (!gz && len(p.Data) > len(data)) || len(p.Data) > MaxBlockSize {
 			t.Fatalf("caplen %d, data %d, input %d", p.CaptureLength, len(p.Data), len(data))
 		}
 		_, _ = DecodeLink(p.LinkType, p.Data)
 	}
 }
 
+// realSample returns the first n packets of the committed real capture
+// (kernel MPTCP between namespaces) and the decompressed file itself.
+func realSample(f *testing.F, n int) ([]Packet, []byte) {
+	raw, err := os.ReadFile("testdata/mptcp-sample.pcapng.gz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		f.Fatal(err)
+	}
+	file, err := io.ReadAll(zr)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, err := NewPcapngReader(bytes.NewReader(file))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var pkts []Packet
+	for len(pkts) < n {
+		p, err := r.Next()
+		if err != nil {
+			f.Fatal(err)
+		}
+		p.Data = bytes.Clone(p.Data)
+		p.Interface = 0
+		pkts = append(pkts, p)
+	}
+	return pkts, file
+}
+
 func FuzzPcapReader(f *testing.F) {
+	real, _ := realSample(f, 12)
+	f.Add(writePcap(f, real, true))
 	f.Add(writePcap(f, samplePackets()[:3], false))
 	f.Add(writePcap(f, samplePackets()[:2], true))
 	be := &builder{order: binary.BigEndian}
@@ -50,6 +87,13 @@ func FuzzPcapReader(f *testing.F) {
 }
 
 func FuzzPcapngReader(f *testing.F) {
+	_, file := realSample(f, 1)
+	f.Add(file[:min(len(file), 16<<10)]) // real blocks, cut mid-block
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = zw.Write(file[:min(len(file), 4<<10)])
+	_ = zw.Close()
+	f.Add(z.Bytes())
 	pkts, ifaces := mixedPackets()
 	f.Add(writePcapng(f, pkts[:3], ifaces))
 	le := &builder{order: binary.LittleEndian}
@@ -66,6 +110,10 @@ func FuzzPcapngReader(f *testing.F) {
 }
 
 func FuzzDecodeLink(f *testing.F) {
+	real, _ := realSample(f, 8)
+	for _, p := range real {
+		f.Add(uint16(p.LinkType), p.Data)
+	}
 	ip4 := tcpSegment([4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}, 1, 2, 0x02, nil, nil)
 	for _, lt := range []LinkType{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeNull, LinkTypeLoop, LinkTypeIPv6} {
 		f.Add(uint16(lt), ethernet(EtherTypeIPv4, ip4, 1, 2))

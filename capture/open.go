@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,9 +47,9 @@ func NewReader(r io.Reader) (Reader, Format, error) {
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b { // RFC 1952 §2.3.1
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, 0, fmt.Errorf("capture: gzip header: %w", err)
+			return nil, 0, fmt.Errorf("capture: gzip header: %w", gzipErr(err))
 		}
-		br = bufio.NewReaderSize(zr, 256<<10)
+		br = bufio.NewReaderSize(gzipReader{zr}, 256<<10)
 		magic, _ = br.Peek(4)
 	}
 	if len(magic) < 4 {
@@ -63,6 +64,25 @@ func NewReader(r io.Reader) (Reader, Format, error) {
 		return pr, FormatPcap, err
 	}
 	return nil, 0, fmt.Errorf("capture: magic %#08x: %w", binary.BigEndian.Uint32(magic), ErrUnknownFormat)
+}
+
+// gzipReader reports corrupt compressed data as ErrCorrupt and a cut
+// stream as io.ErrUnexpectedEOF (which readers turn into ErrTruncated).
+type gzipReader struct{ r *gzip.Reader }
+
+func (g gzipReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = gzipErr(err)
+	}
+	return n, err
+}
+
+func gzipErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("gzip: %w: %w", ErrTruncated, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("gzip: %w: %w", ErrCorrupt, err)
 }
 
 func swap32(v uint32) uint32 { return v>>24 | v>>8&0xff00 | v<<8&0xff0000 | v<<24 }

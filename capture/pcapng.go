@@ -487,3 +487,50 @@ func appendOption(b []byte, code uint16, v []byte) []byte {
 	}
 	return b
 }
+
+// PcapngRecorder writes packets from any number of interfaces and link
+// types (a live capture on all interfaces, a merge of files) to one pcapng
+// section: it adds an Interface Description Block the first time it sees a
+// (Packet.Interface, Packet.LinkType) pair and rewrites Packet.Interface to
+// that block's index.
+type PcapngRecorder struct {
+	w *PcapngWriter
+	// Name, if set, names the interface with the given index (if_name),
+	// for example with net.InterfaceByIndex for a live capture.
+	Name  func(index int) string
+	ids  map[recKey]int
+	snap int
+}
+
+type recKey struct {
+	index int
+	lt    LinkType
+}
+
+// NewPcapngRecorder returns a recorder writing to w with snap length snap
+// in each interface description (0: no limit).
+func NewPcapngRecorder(w *PcapngWriter, snap int) *PcapngRecorder {
+	return &PcapngRecorder{w: w, ids: make(map[recKey]int), snap: snap}
+}
+
+// WritePacket writes p, describing its interface first if it is new.
+func (r *PcapngRecorder) WritePacket(p Packet) error {
+	k := recKey{p.Interface, p.LinkType}
+	id, ok := r.ids[k]
+	if !ok {
+		ifc := Interface{LinkType: p.LinkType, SnapLen: r.snap}
+		if r.Name != nil {
+			ifc.Name = r.Name(p.Interface)
+		}
+		var err error
+		if id, err = r.w.AddInterface(ifc); err != nil {
+			return err
+		}
+		r.ids[k] = id
+	}
+	p.Interface = id
+	return r.w.WritePacket(p)
+}
+
+// Flush flushes the underlying writer.
+func (r *PcapngRecorder) Flush() error { return r.w.Flush() }
