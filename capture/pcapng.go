@@ -497,7 +497,7 @@ type PcapngRecorder struct {
 	w *PcapngWriter
 	// Name, if set, names the interface with the given index (if_name),
 	// for example with net.InterfaceByIndex for a live capture.
-	Name  func(index int) string
+	Name func(index int) string
 	ids  map[recKey]int
 	snap int
 }
