@@ -63,8 +63,10 @@ type Config struct {
 // Stats are the kernel's counters for the socket (PACKET_STATISTICS),
 // accumulated since Open.
 type Stats struct {
-	Packets uint64 // packets that passed the filter
-	Drops   uint64 // packets dropped because the ring was full
+	// Packets counts packets that passed the filter, including those
+	// dropped because the ring was full (Drops).
+	Packets uint64
+	Drops   uint64
 	// FreezeQueue counts times the ring froze (TPACKET_V3 only).
 	FreezeQueue uint64
 }
@@ -96,6 +98,8 @@ type Handle struct {
 	stats   Stats
 
 	wakeMu sync.Mutex // guards efd against a wake racing with release
+
+	pollFds [2]unix.PollFd
 }
 
 // tpacket3_hdr and tpacket_block_desc field offsets (linux/if_packet.h).
@@ -295,8 +299,8 @@ func (h *Handle) Next() (capture.Packet, error) {
 			h.pktOff = base + int(h.u32(base+blkFirstPkt))
 			continue
 		}
-		fds := []unix.PollFd{{Fd: int32(h.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(h.efd), Events: unix.POLLIN}}
-		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+		h.pollFds = [2]unix.PollFd{{Fd: int32(h.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(h.efd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(h.pollFds[:], -1); err != nil && err != unix.EINTR {
 			return capture.Packet{}, fmt.Errorf("live: poll: %w", err)
 		}
 	}
