@@ -88,44 +88,76 @@ func startTcpdump(t *testing.T, ns *nstest.NS, iface, file string, extra ...stri
 	return cmd
 }
 
-// counts is a confusion matrix with some detail on the misses.
+// Categories of packets to keep, for the breakdown of misses.
+var categories = []string{"SYN", "FIN", "RST", "DSS with data", "DSS without data", "other MPTCP"}
+
+func category(v verdict) int {
+	switch {
+	case v.flags&0x02 != 0:
+		return 0
+	case v.flags&0x01 != 0:
+		return 1
+	case v.flags&0x04 != 0:
+		return 2
+	case v.subtype == 2 && v.payload > 0:
+		return 3
+	case v.subtype == 2:
+		return 4
+	}
+	return 5
+}
+
+// counts is a confusion matrix with the positives and misses per category.
 type counts struct {
-	packets, positives  int
-	tp, fn, fp, tn      int
-	fnSYN, fnFIN, fnRST int // misses by kind
-	fnDSSData, fnDSSAck int // DSS on a segment with / without payload
-	fnOtherMPTCP        int
+	packets, positives int
+	tp, fn, fp, tn     int
+	cat, catMissed     [6]int
 }
 
 func (c *counts) add(truth verdict, got bool) {
 	c.packets++
+	if truth.keep {
+		c.positives++
+		c.cat[category(truth)]++
+	}
 	switch {
 	case truth.keep && got:
 		c.tp++
 	case truth.keep:
 		c.fn++
-		switch {
-		case truth.flags&0x02 != 0:
-			c.fnSYN++
-		case truth.flags&0x04 != 0:
-			c.fnRST++
-		case truth.flags&0x01 != 0:
-			c.fnFIN++
-		case truth.subtype == 2 && truth.payload > 0:
-			c.fnDSSData++
-		case truth.subtype == 2:
-			c.fnDSSAck++
-		default:
-			c.fnOtherMPTCP++
-		}
+		c.catMissed[category(truth)]++
 	case got:
 		c.fp++
 	default:
 		c.tn++
 	}
-	if truth.keep {
-		c.positives++
+}
+
+func (c *counts) merge(o *counts) {
+	c.packets += o.packets
+	c.positives += o.positives
+	c.tp += o.tp
+	c.fn += o.fn
+	c.fp += o.fp
+	c.tn += o.tn
+	for i := range c.cat {
+		c.cat[i] += o.cat[i]
+		c.catMissed[i] += o.catMissed[i]
 	}
+}
+
+// line formats a confusion matrix for the report.
+func (c *counts) line(name string, detail bool) string {
+	s := fmt.Sprintf("  %-10s FN %d (%s of packets to keep), FP %d (%s of packets to drop)\n",
+		name+":", c.fn, pct(c.fn, c.positives), c.fp, pct(c.fp, c.packets-c.positives))
+	if detail {
+		s += "             missed:"
+		for i, name := range categories {
+			s += fmt.Sprintf(" %s %d/%d;", name, c.catMissed[i], c.cat[i])
+		}
+		s = strings.TrimSuffix(s, ";") + "\n"
+	}
+	return s
 }
 
 func pct(a, b int) string {
@@ -294,31 +326,14 @@ func TestFilterAccuracyRealTraffic(t *testing.T) {
 		}
 		r.Close()
 		fmt.Fprintf(&report, "%s (%v): %d packets, %d to keep\n", f.name, lt, ours.packets, ours.positives)
-		fmt.Fprintf(&report, "  ours:      FN %d (%s), FP %d (%s)\n", ours.fn, pct(ours.fn, ours.positives), ours.fp, pct(ours.fp, ours.packets-ours.positives))
-		fmt.Fprintf(&report, "  heuristic: FN %d (%s), FP %d (%s); misses: %d SYN, %d FIN, %d RST, %d DSS with data, %d DSS without data, %d other MPTCP\n",
-			heur.fn, pct(heur.fn, heur.positives), heur.fp, pct(heur.fp, heur.packets-heur.positives),
-			heur.fnSYN, heur.fnFIN, heur.fnRST, heur.fnDSSData, heur.fnDSSAck, heur.fnOtherMPTCP)
-		for _, pair := range [][2]*counts{{totalOurs, ours}, {totalHeur, heur}} {
-			sum, c := pair[0], pair[1]
-			sum.packets += c.packets
-			sum.positives += c.positives
-			sum.tp += c.tp
-			sum.fn += c.fn
-			sum.fp += c.fp
-			sum.tn += c.tn
-			sum.fnSYN += c.fnSYN
-			sum.fnFIN += c.fnFIN
-			sum.fnRST += c.fnRST
-			sum.fnDSSData += c.fnDSSData
-			sum.fnDSSAck += c.fnDSSAck
-			sum.fnOtherMPTCP += c.fnOtherMPTCP
-		}
+		report.WriteString(ours.line("ours", false))
+		report.WriteString(heur.line("heuristic", true))
+		totalOurs.merge(ours)
+		totalHeur.merge(heur)
 	}
 	fmt.Fprintf(&report, "\nAll files: %d packets, %d to keep\n", totalOurs.packets, totalOurs.positives)
-	fmt.Fprintf(&report, "  ours:      FN %d (%s), FP %d (%s)\n", totalOurs.fn, pct(totalOurs.fn, totalOurs.positives), totalOurs.fp, pct(totalOurs.fp, totalOurs.packets-totalOurs.positives))
-	fmt.Fprintf(&report, "  heuristic: FN %d (%s), FP %d (%s); misses: %d SYN, %d FIN, %d RST, %d DSS with data, %d DSS without data, %d other MPTCP\n",
-		totalHeur.fn, pct(totalHeur.fn, totalHeur.positives), totalHeur.fp, pct(totalHeur.fp, totalHeur.packets-totalHeur.positives),
-		totalHeur.fnSYN, totalHeur.fnFIN, totalHeur.fnRST, totalHeur.fnDSSData, totalHeur.fnDSSAck, totalHeur.fnOtherMPTCP)
+	report.WriteString(totalOurs.line("ours", false))
+	report.WriteString(totalHeur.line("heuristic", true))
 	fmt.Fprintf(&report, "On the client's two paths: %d MP_JOIN SYNs, %d DSS packets (%d with payload, of which %d\n"+
 		"have a TCP header of 56 bytes or more), %d packets with SACK blocks.\n", joins, dss, dssData, dssDataLong, sacks)
 	t.Log("\n" + report.String())
