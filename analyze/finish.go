@@ -239,8 +239,22 @@ func handovers(c *conn) []Event {
 			if to == nil {
 				continue
 			}
-			out = append(out, Event{Time: ha.lastNew, Type: "handover", Subflow: a.id, To: to.id, Detail: fmt.Sprintf(
-				"%s: data moved from subflow %d to %d (%d bytes after)", dirName(cd), a.id, to.id, after)})
+			ev := Event{Time: ha.lastNew, Type: "handover", Subflow: a.id, To: to.id, Detail: fmt.Sprintf(
+				"%s: data moved from subflow %d to %d (%d bytes after)", dirName(cd), a.id, to.id, after)}
+			// The same move in the other direction is the same handover.
+			merged := false
+			for i := range out {
+				if out[i].Subflow == ev.Subflow && out[i].To == ev.To {
+					if ev.Time.Before(out[i].Time) {
+						out[i].Time = ev.Time
+					}
+					out[i].Detail += "; " + ev.Detail
+					merged = true
+				}
+			}
+			if !merged {
+				out = append(out, ev)
+			}
 		}
 	}
 	return out

@@ -1,0 +1,545 @@
+package analyze
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/capture"
+	"github.com/mptcp-go/mptcp/lab"
+)
+
+// These tests capture the kernel's MPTCP (the reference peer) talking to
+// itself across network namespaces, analyze the capture and compare the
+// reassembled streams with what the Go endpoints sent and received. They
+// need root, iproute2, tcpdump and a kernel with MPTCP.
+
+// kernelCase is one capture scenario.
+type kernelCase struct {
+	name  string
+	paths int
+	// offload keeps TSO/GSO/GRO on (captures show super-segments).
+	offload  bool
+	checksum bool
+	// failPath takes this path down (1-based) once failAt of the upload
+	// has been written.
+	failPath int
+	failAt   float64
+	// ifaces to capture on the client (empty: "any", one pcap). Several
+	// are merged into one pcapng with one interface each.
+	ifaces []string
+	pcapng bool
+	// singleLink: the capture covers one path; holes are expected.
+	singleLink bool
+	// delay > 0 runs every path through the lab's emulator with this
+	// one-way delay (needed to take a path down).
+	delay time.Duration
+}
+
+var labSeq atomic.Int32
+
+func needKernelLab(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("kernel lab tests are skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("kernel lab tests need root (network namespaces)")
+	}
+	for _, b := range []string{"ip", "tcpdump", "sysctl"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("kernel lab tests need %s: %v", b, err)
+		}
+	}
+	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
+		t.Skip("kernel has no MPTCP (no /proc/sys/net/mptcp)")
+	}
+}
+
+func TestKernelCaptures(t *testing.T) {
+	needKernelLab(t)
+	cases := []kernelCase{
+		{name: "2paths-any-pcap", paths: 2},
+		{name: "3paths-tso-pcapng", paths: 3, offload: true, ifaces: []string{"wifi", "cellular", "path3"}, pcapng: true},
+		{name: "path-fails", paths: 2, failPath: 1, failAt: 0.3, delay: 2 * time.Millisecond},
+		{name: "single-link", paths: 2, ifaces: []string{"wifi"}, singleLink: true},
+		{name: "single-link-tso", paths: 2, offload: true, ifaces: []string{"wifi"}, singleLink: true},
+		{name: "checksums", paths: 2, checksum: true},
+	}
+	for _, kc := range cases {
+		t.Run(kc.name, func(t *testing.T) { runKernelCase(t, kc) })
+	}
+}
+
+func runKernelCase(t *testing.T, kc kernelCase) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var paths []lab.PathSpec
+	for range kc.paths {
+		p := lab.PathSpec{}
+		if kc.delay > 0 {
+			p.Up.Delay, p.Down.Delay = kc.delay, kc.delay
+		}
+		paths = append(paths, p)
+	}
+	name := fmt.Sprintf("anz%d-%d", os.Getpid(), labSeq.Add(1))
+	l, err := lab.Up(ctx, lab.Config{Name: name, Paths: paths, Offload: kc.offload, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	defer l.Close()
+	// The lab routes by source address on both sides, so the server would
+	// answer a join sent to its path-1 address from another path's client
+	// address over path 1, where the client's subflow (bound to its own
+	// interface) resets it. Route replies by destination instead.
+	var rules []string
+	for i := 1; i <= kc.paths; i++ {
+		rules = append(rules, fmt.Sprintf("rule add to %s lookup main pref 90", netip.PrefixFrom(l.ClientAddr(i), 24).Masked()))
+	}
+	for _, r := range rules {
+		if out, err := l.Command(ctx, lab.Server, "ip", strings.Fields(r)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", r, err, out)
+		}
+	}
+	if kc.checksum {
+		for _, side := range []lab.Side{lab.Client, lab.Server} {
+			if out, err := l.Command(ctx, side, "sysctl", "-w", "net.mptcp.checksum_enabled=1").CombinedOutput(); err != nil {
+				t.Fatalf("checksum sysctl: %v: %s", err, out)
+			}
+		}
+	}
+	dir := t.TempDir()
+	ifaces := kc.ifaces
+	if len(ifaces) == 0 {
+		ifaces = []string{"any"}
+	}
+	var stops []func() (int, error)
+	var files []string
+	for _, ifc := range ifaces {
+		f := filepath.Join(dir, ifc+".pcap")
+		stop, err := startTcpdump(ctx, l, ifc, f)
+		if err != nil {
+			t.Fatalf("capture %s: %v", ifc, err)
+		}
+		stops = append(stops, stop)
+		files = append(files, f)
+	}
+	up, down := kernelTransfer(t, ctx, l, kc)
+	// Let the last FIN/ACKs be captured, and libpcap's ring hand over its
+	// last block (it does so after at most a second).
+	time.Sleep(1500 * time.Millisecond)
+	dropped := 0
+	for _, stop := range stops {
+		n, err := stop()
+		if err != nil {
+			t.Fatalf("stop capture: %v", err)
+		}
+		dropped += n
+	}
+	if dropped > 0 {
+		// A loaded machine makes the capture lose packets: the analyzer
+		// must then report holes, and deliver exactly the rest.
+		t.Logf("tcpdump dropped %d packets: holes are expected", dropped)
+	}
+	file := files[0]
+	if kc.pcapng || len(files) > 1 {
+		file = filepath.Join(dir, "merged.pcapng")
+		mergeToPcapng(t, files, ifaces, file)
+	}
+
+	if keep := os.Getenv("ANALYZE_KEEP_CAPTURES"); keep != "" {
+		// For debugging: keep the capture.
+		b, _ := os.ReadFile(file)
+		os.WriteFile(filepath.Join(keep, kc.name+filepath.Ext(file)), b, 0o644)
+	}
+	f, err := capture.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a := New(Config{Hash: true})
+	if _, err := ReadSource(ctx, a, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := a.Finish()
+	var cn *Connection
+	for i := range r.Connections {
+		c := &r.Connections[i]
+		if c.Server.Port() == 5201 || c.Client.Port() == 5201 {
+			if cn != nil {
+				t.Errorf("more than one connection to port 5201")
+			}
+			cn = c
+		}
+	}
+	if cn == nil {
+		t.Fatalf("no MPTCP connection found in %s: %+v", file, r)
+	}
+	t.Logf("%s: %d packets, %d subflows, streams %d/%d bytes, holes %v / %v, events %d, findings %v",
+		kc.name, r.Packets, len(cn.Subflows), cn.Streams[0].Bytes, cn.Streams[1].Bytes,
+		cn.Streams[0].Holes, cn.Streams[1].Holes, len(cn.Events), cn.Findings)
+	for _, f := range cn.Findings {
+		if f.Severity == Error {
+			t.Errorf("error finding: %+v", f)
+		}
+	}
+	if !cn.Verified || cn.Version != "v1" {
+		t.Errorf("verified %v version %q", cn.Verified, cn.Version)
+	}
+	if cn.Checksums != kc.checksum {
+		t.Errorf("checksums %v, want %v", cn.Checksums, kc.checksum)
+	}
+	if kc.singleLink {
+		if len(cn.Subflows) != 1 {
+			t.Errorf("single link: %d subflows", len(cn.Subflows))
+		}
+		for d, want := range [][]byte{up, down} {
+			checkWithHoles(t, d, &cn.Streams[d], want)
+		}
+		if len(cn.Streams[0].Holes)+len(cn.Streams[1].Holes) == 0 {
+			t.Errorf("single-link capture reports no holes")
+		}
+		if !hasFinding(cn.Findings, CodeHole) {
+			t.Errorf("no hole finding")
+		}
+	} else {
+		if len(cn.Subflows) != kc.paths {
+			t.Errorf("%d subflows, want %d", len(cn.Subflows), kc.paths)
+		}
+		for d, want := range [][]byte{up, down} {
+			st := cn.Streams[d]
+			if dropped > 0 {
+				checkWithHoles(t, d, &st, want)
+				continue
+			}
+			if st.SHA256 != sha(want) || len(st.Holes) != 0 {
+				t.Errorf("%s: %d bytes sha %s holes %v; the endpoint had %d bytes sha %s",
+					st.Direction, st.Bytes, st.SHA256, st.Holes, len(want), sha(want))
+			}
+		}
+		for _, sf := range cn.Subflows[1:] {
+			if sf.Role != "join" || sf.JoinHMAC != "verified" {
+				t.Errorf("subflow %d: role %s hmac %s", sf.ID, sf.Role, sf.JoinHMAC)
+			}
+		}
+	}
+	if kc.failPath > 0 {
+		found := false
+		for _, e := range cn.Events {
+			if e.Type == "handover" && e.Subflow == cn.Subflows[0].ID {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no handover away from the failed path: events %+v", cn.Events)
+		}
+	}
+	compareTsharkGrouping(t, file, r)
+}
+
+// startTcpdump captures iface in the client namespace (whole packets,
+// 64 MiB ring). stop returns how many packets tcpdump
+// says the kernel dropped.
+func startTcpdump(ctx context.Context, l *lab.Lab, iface, file string) (stop func() (int, error), err error) {
+	cmd := l.Command(ctx, lab.Client, "tcpdump", "-i", iface, "-n", "-s", "0", "-B", "65536", "-w", file)
+	pr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	stop = func() (int, error) {
+		cmd.Process.Signal(os.Interrupt)
+		dropped := 0
+		for line := range lines {
+			var n int
+			if _, err := fmt.Sscanf(line, "%d packets dropped by kernel", &n); err == nil {
+				dropped += n
+			}
+		}
+		cmd.Wait()
+		return dropped, nil
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				cmd.Wait()
+				return nil, fmt.Errorf("tcpdump -i %s exited before listening", iface)
+			}
+			if strings.Contains(line, "listening on") {
+				return stop, nil
+			}
+		case <-timeout:
+			stop()
+			return nil, fmt.Errorf("tcpdump -i %s not listening after 10s", iface)
+		}
+	}
+}
+
+// checkWithHoles checks that the delivered bytes are exactly the sent
+// bytes minus the reported holes.
+func checkWithHoles(t *testing.T, d int, st *Stream, want []byte) {
+	t.Helper()
+	var kept []byte
+	pos := uint64(0)
+	for _, h := range st.Holes {
+		if h.Offset > uint64(len(want)) || h.Offset < pos {
+			t.Errorf("dir %d: hole %+v outside the data (%d bytes)", d, h, len(want))
+			return
+		}
+		kept = append(kept, want[pos:h.Offset]...)
+		pos = h.Offset + h.Size
+	}
+	if pos < st.End && st.End <= uint64(len(want)) {
+		kept = append(kept, want[pos:st.End]...)
+	}
+	if st.SHA256 != sha(kept) {
+		t.Errorf("dir %d: delivered bytes (%d) are not the sent bytes minus the holes (%d)", d, st.Bytes, len(kept))
+	}
+}
+
+// kernelTransfer runs a paced two-way transfer between a Go MPTCP client
+// and server in the lab and returns what the client sent and received.
+func kernelTransfer(t *testing.T, ctx context.Context, l *lab.Lab, kc kernelCase) (up, down []byte) {
+	t.Helper()
+	var ln net.Listener
+	if err := l.Do(lab.Server, func() error {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(true)
+		var err error
+		ln, err = lc.Listen(ctx, "tcp4", ":5201")
+		return err
+	}); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	up = payload(3<<20, 101)
+	down = payload(2<<20, 202)
+	var srvGot []byte
+	var srvErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr = err
+			return
+		}
+		defer c.Close()
+		werr := make(chan error, 1)
+		go func() { werr <- pacedWrite(c, down, nil); c.(*net.TCPConn).CloseWrite() }()
+		srvGot, srvErr = io.ReadAll(c)
+		if err := <-werr; srvErr == nil {
+			srvErr = err
+		}
+	}()
+	var c net.Conn
+	if err := l.Do(lab.Client, func() error {
+		var d net.Dialer
+		d.SetMultipathTCP(true)
+		var err error
+		c, err = d.DialContext(ctx, "tcp4", netip.AddrPortFrom(l.ServerAddr(1), 5201).String())
+		return err
+	}); err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	var fail func(float64)
+	if kc.failPath > 0 {
+		done := false
+		fail = func(frac float64) {
+			if !done && frac >= kc.failAt {
+				done = true
+				if err := l.SetPathDown(kc.failPath); err != nil {
+					t.Errorf("path down: %v", err)
+				}
+			}
+		}
+	}
+	var got []byte
+	rdone := make(chan error, 1)
+	go func() {
+		var err error
+		got, err = io.ReadAll(c)
+		rdone <- err
+	}()
+	if err := pacedWrite(c, up, fail); err != nil {
+		t.Fatalf("client write: %v", err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if err := <-rdone; err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	c.Close()
+	wg.Wait()
+	if srvErr != nil {
+		t.Fatalf("server: %v", srvErr)
+	}
+	if !bytes.Equal(srvGot, up) || !bytes.Equal(got, down) {
+		t.Fatalf("the kernel's transfer itself is wrong: server got %d/%d, client %d/%d", len(srvGot), len(up), len(got), len(down))
+	}
+	return up, down
+}
+
+// pacedWrite writes b in 256 KiB bursts about every 25 ms (some 10 MB/s):
+// the transfer lasts long enough for a path to fail in its middle, and
+// each burst is more than one subflow's window, so every subflow carries
+// data.
+func pacedWrite(w io.Writer, b []byte, progress func(float64)) error {
+	const chunk = 256 << 10
+	for off := 0; off < len(b); off += chunk {
+		if _, err := w.Write(b[off:min(off+chunk, len(b))]); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(float64(off) / float64(len(b)))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return nil
+}
+
+// mergeToPcapng merges pcap files (one per interface) into one pcapng
+// with one interface each, in timestamp order.
+func mergeToPcapng(t *testing.T, files, names []string, out string) {
+	t.Helper()
+	type rec struct {
+		p   capture.Packet
+		ifc int
+	}
+	var all []rec
+	var lts []capture.LinkType
+	for i, name := range files {
+		f, err := capture.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lt := capture.LinkType(0)
+		for {
+			p, err := f.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			p.Data = bytes.Clone(p.Data)
+			lt = p.LinkType
+			all = append(all, rec{p, i})
+		}
+		f.Close()
+		lts = append(lts, lt)
+	}
+	slices.SortStableFunc(all, func(a, b rec) int { return a.p.Timestamp.Compare(b.p.Timestamp) })
+	o, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	w, err := capture.NewPcapngWriter(o, capture.PcapngWriterOptions{Application: "analyze kernel test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, lt := range lts {
+		if lt == 0 {
+			lt = capture.LinkTypeEthernet
+		}
+		if _, err := w.AddInterface(capture.Interface{LinkType: lt, Name: names[i]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range all {
+		r.p.Interface = r.ifc
+		if err := w.WritePacket(r.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compareTsharkGrouping checks that subflows are grouped into connections
+// as tshark's mptcp.stream groups them.
+func compareTsharkGrouping(t *testing.T, file string, r *Result) {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Log("tshark not installed: grouping not compared")
+		return
+	}
+	cmd := exec.Command("tshark", "-r", file, "-o", "mptcp.analyze_mptcp:TRUE", "-Y", "mptcp",
+		"-T", "fields", "-E", "separator=,", "-e", "mptcp.stream",
+		"-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v: %s", err, stderr.String())
+	}
+	theirs := map[flowKey]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ",")
+		if len(f) != 5 || f[0] == "" {
+			continue
+		}
+		src, err1 := netip.ParseAddrPort(f[1] + ":" + f[2])
+		dst, err2 := netip.ParseAddrPort(f[3] + ":" + f[4])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		theirs[canonical(src, dst)] = f[0]
+	}
+	ours := map[flowKey]int{}
+	for _, c := range r.Connections {
+		for _, sf := range c.Subflows {
+			ours[canonical(sf.Client, sf.Server)] = c.ID
+		}
+	}
+	keys := make([]flowKey, 0, len(theirs))
+	for k := range theirs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b flowKey) int { return cmp.Or(a.a.Compare(b.a), a.b.Compare(b.b)) })
+	if len(keys) == 0 {
+		t.Errorf("tshark found no MPTCP subflows")
+	}
+	for i, k := range keys {
+		if _, ok := ours[k]; !ok {
+			t.Errorf("tshark's subflow %v-%v is in none of our connections", k.a, k.b)
+			continue
+		}
+		for _, k2 := range keys[i+1:] {
+			if (theirs[k] == theirs[k2]) != (ours[k] == ours[k2]) {
+				t.Errorf("grouping differs for %v and %v: tshark streams %s/%s, ours %d/%d",
+					k, k2, theirs[k], theirs[k2], ours[k], ours[k2])
+			}
+		}
+	}
+}
