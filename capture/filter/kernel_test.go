@@ -4,8 +4,10 @@ package filter
 
 import (
 	"os"
+	"strings"
 	"testing"
 
+	"github.com/mptcp-go/mptcp/capture/internal/nstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +38,31 @@ func TestKernelAcceptsFilter(t *testing.T) {
 				t.Errorf("%v (%d instructions): kernel refuses the filter: %v", l, len(raw), err)
 			}
 			unix.Close(fd)
+		}
+	}
+}
+
+// TestTCLoadsFilter loads the ddd output, joined with commas, with tc's
+// classic-BPF classifier in a throw-away namespace, as the mptcp filter
+// help text tells users to.
+func TestTCLoadsFilter(t *testing.T) {
+	nstest.Require(t, "tc")
+	ns := nstest.New(t, "tc")
+	if out, err := ns.Command("tc", "qdisc", "add", "dev", "lo", "clsact").CombinedOutput(); err != nil {
+		t.Skipf("no clsact qdisc: %v: %s", err, out)
+	}
+	for _, l := range []Link{Ethernet, Raw} {
+		raw, err := Assemble(l, 0xffffffff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := Write(&b, DDD, raw, l, 0xffffffff); err != nil {
+			t.Fatal(err)
+		}
+		code := strings.ReplaceAll(strings.TrimSpace(b.String()), "\n", ",")
+		if out, err := ns.Command("tc", "filter", "add", "dev", "lo", "ingress", "bpf", "bytecode", code).CombinedOutput(); err != nil {
+			t.Errorf("%v: tc refuses the filter: %v: %s", l, err, out)
 		}
 	}
 }

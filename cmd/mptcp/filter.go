@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/mptcp-go/mptcp/capture/filter"
 )
@@ -21,12 +22,15 @@ VLAN tags, e.g. an AF_PACKET SOCK_RAW socket or tcpdump -i eth0), sll or sll2
 
 --format ddd prints what 'tcpdump -ddd' prints: the instruction count, then
 "code jt jf k" per line, in decimal. Joined with commas it is the bytecode
-syntax of tc's classic-BPF classifier, for example
-  tc filter add dev eth0 ingress bpf bytecode "$(mptcp filter | paste -sd,)" ...
-and of socket filters loaded by hand (SO_ATTACH_FILTER). iptables'
-'-m bpf --bytecode' uses the same syntax but takes at most 64 instructions
-(XT_BPF_MAX_NUM_INSTR), far fewer than this filter needs, so it does not
-load there. --format c prints 'tcpdump -dd' (a struct sock_filter
+syntax of tc's classic-BPF classifier (cls_bpf sees the Ethernet header on
+ingress and egress); a match there returns the value of --snaplen as the
+class ID, so pass --snaplen 4294967295 (-1: the class ID given to tc):
+  tc qdisc add dev eth0 clsact
+  tc filter add dev eth0 ingress bpf bytecode "$(mptcp filter --snaplen 4294967295 | paste -sd,)"
+The same numbers serve socket filters loaded by hand (SO_ATTACH_FILTER).
+iptables' '-m bpf --bytecode' uses the same syntax but takes at most 64
+instructions (XT_BPF_MAX_NUM_INSTR), far fewer than this filter needs, so it
+does not load there. --format c prints 'tcpdump -dd' (a struct sock_filter
 initializer), asm a 'tcpdump -d'-style listing, json an object with the
 instructions.`
 
@@ -54,8 +58,8 @@ func runFilter(_ context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "mptcp filter: %v\n", err)
 		return exitUsage
 	}
-	if *snapLen == 0 || *snapLen > 1<<31 {
-		fmt.Fprintf(env.stderr, "mptcp filter: --snaplen %d out of range 1..2^31\n", *snapLen)
+	if *snapLen == 0 || *snapLen > math.MaxUint32 {
+		fmt.Fprintf(env.stderr, "mptcp filter: --snaplen %d out of range 1..4294967295\n", *snapLen)
 		return exitUsage
 	}
 	prog, err := filter.Assemble(link, uint32(*snapLen))

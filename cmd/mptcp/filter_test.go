@@ -122,6 +122,8 @@ func TestFilterUsage(t *testing.T) {
 		{[]string{"filter", "--format", "xml"}, exitUsage, "unknown format"},
 		{[]string{"filter", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"filter", "--snaplen", "0"}, exitUsage, "out of range"},
+		{[]string{"filter", "--snaplen", "4294967296"}, exitUsage, "out of range"},
+		{[]string{"filter", "--snaplen", "4294967295", "--format", "c"}, exitOK, "{ 0x6, 0, 0, 0xffffffff },"},
 		{[]string{"filter", "--snaplen", "96", "--format", "c"}, exitOK, "{ 0x6, 0, 0, 0x00000060 },"},
 	} {
 		out, stderr, code := runCmd(tc.args...)
