@@ -2,11 +2,12 @@ package capture
 
 import (
 	"bytes"
+	"compress/gzip"
 	"io"
 	"testing"
 )
 
-// benchFile returns a capture of n wire-sized Ethernet packets.
+// benchPackets returns n Ethernet packets of 66 to 648 bytes.
 func benchPackets(n int) []Packet {
 	base := samplePackets()
 	out := make([]Packet, 0, n)
@@ -16,9 +17,11 @@ func benchPackets(n int) []Packet {
 	return out
 }
 
-func benchRead(b *testing.B, file []byte) {
+// benchRead reads file (10000 packets of raw bytes in all) in a loop; one
+// op is one packet.
+func benchRead(b *testing.B, file []byte, raw int) {
 	b.ReportAllocs()
-	b.SetBytes(int64(len(file)) / 10000)
+	b.SetBytes(int64(raw) / 10000)
 	rd := bytes.NewReader(file)
 	r, _, err := NewReader(rd)
 	if err != nil {
@@ -45,13 +48,15 @@ func benchRead(b *testing.B, file []byte) {
 
 // BenchmarkPcapRead reads (and link-decodes) packets; one op is one packet.
 func BenchmarkPcapRead(b *testing.B) {
-	benchRead(b, writePcap(b, benchPackets(10000), true))
+	file := writePcap(b, benchPackets(10000), true)
+	benchRead(b, file, len(file))
 }
 
 // BenchmarkPcapngRead is BenchmarkPcapRead for pcapng (EPBs).
 func BenchmarkPcapngRead(b *testing.B) {
 	pkts := benchPackets(10000)
-	benchRead(b, writePcapng(b, pkts, []Interface{{LinkType: LinkTypeEthernet}}))
+	file := writePcapng(b, pkts, []Interface{{LinkType: LinkTypeEthernet}})
+	benchRead(b, file, len(file))
 }
 
 func BenchmarkDecodeLink(b *testing.B) {
@@ -62,4 +67,15 @@ func BenchmarkDecodeLink(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPcapngGzipRead is BenchmarkPcapngRead on a gzip-compressed
+// file (decompression included).
+func BenchmarkPcapngGzipRead(b *testing.B) {
+	file := writePcapng(b, benchPackets(10000), []Interface{{LinkType: LinkTypeEthernet}})
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = zw.Write(file)
+	_ = zw.Close()
+	benchRead(b, z.Bytes(), len(file))
 }

@@ -9,6 +9,11 @@
 // before the socket is bound, so no unfiltered packet is ever queued.
 //
 // A Handle implements capture.Source.
+//
+// Limits: the kernel strips VLAN tags it offloads (TP_STATUS_VLAN_VALID)
+// and Next does not put them back, so both the filter and the caller see
+// untagged frames; packets longer than a ring block are truncated by the
+// kernel (CaptureLength < Length).
 package live
 
 import (
