@@ -44,6 +44,7 @@ func commands() []command {
 		{"lab", "network-namespace labs with the link emulator (up, down, exec, status, list)", runLab},
 		{"filter", "print the classic BPF filter that keeps MPTCP segments", runFilter},
 		{"analyze", "analyze a capture: MPTCP connections, joins, mappings, reassembled data", runAnalyze},
+		{"capture", "capture MPTCP traffic on an interface and analyze it live (optionally saving pcapng)", runCapture},
 	}
 }
 

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/analyze"
+	"github.com/mptcp-go/mptcp/lab"
+)
+
+// TestCaptureLive runs "mptcp capture -i wifi" in a lab's client namespace
+// while the kernel's MPTCP client sends to its server over two paths: the
+// live analysis sees the connection, and the pcapng it wrote analyzes to
+// the same result. Needs root and tcpdump-free AF_PACKET.
+func TestCaptureLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, AF_PACKET)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2")
+	}
+	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
+		t.Skip("kernel without MPTCP")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Config{Name: fmt.Sprintf("cap%d", os.Getpid()), StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// Replies to joins by destination (see analyze's kernel tests).
+	for i := 1; i <= 2; i++ {
+		pfx := netip.PrefixFrom(l.ClientAddr(i), 24).Masked().String()
+		if out, err := l.Command(ctx, lab.Server, "ip", "rule", "add", "to", pfx, "lookup", "main", "pref", "90").CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	dir := t.TempDir()
+	ng := filepath.Join(dir, "live.pcapng")
+	var out, errb bytes.Buffer
+	code := -1
+	started := make(chan struct{})
+	finished := make(chan struct{})
+	capCtx, stopCapture := context.WithCancel(ctx)
+	go func() {
+		defer close(finished)
+		l.Do(lab.Client, func() error {
+			close(started)
+			code = run(capCtx, &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb},
+				[]string{"capture", "-i", "any", "--write", ng, "--json", "--interval", "200ms"})
+			return nil
+		})
+	}()
+	<-started
+	time.Sleep(500 * time.Millisecond) // the socket is bound
+
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	var ln net.Listener
+	if err := l.Do(lab.Server, func() error {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(true)
+		var err error
+		ln, err = lc.Listen(ctx, "tcp4", ":5201")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		b, _ := io.ReadAll(c)
+		c.Close()
+		got <- b
+	}()
+	var c net.Conn
+	if err := l.Do(lab.Client, func() error {
+		var d net.Dialer
+		d.SetMultipathTCP(true)
+		var err error
+		c, err = d.DialContext(ctx, "tcp4", netip.AddrPortFrom(l.ServerAddr(1), 5201).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 128 << 10 {
+		c.Write(data[off : off+128<<10])
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close()
+	if b := <-got; !bytes.Equal(b, data) {
+		t.Fatalf("server got %d bytes", len(b))
+	}
+	time.Sleep(500 * time.Millisecond)
+	stopCapture()
+	<-finished
+	if code != exitOK {
+		t.Fatalf("capture exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "MPTCP connections") || !strings.Contains(errb.String(), "packets captured") {
+		t.Errorf("no periodic summary or stats on stderr: %s", errb.String())
+	}
+	var r analyze.Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	want := shaHex(data)
+	if len(r.Connections) != 1 || r.Connections[0].Streams[0].SHA256 != want || len(r.Connections[0].Subflows) != 2 {
+		t.Fatalf("live result: %s", out.String())
+	}
+	// The written pcapng gives the same analysis.
+	fout, ferr, fcode := runAnalyzeCmd(t, "analyze", "--json", ng)
+	if fcode != exitOK {
+		t.Fatalf("analyze %s: %d %s", ng, fcode, ferr)
+	}
+	if !strings.Contains(fout, want) {
+		t.Errorf("analysis of the written pcapng lacks the stream hash")
+	}
+}
