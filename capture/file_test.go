@@ -536,3 +536,35 @@ func TestPcapngRecorder(t *testing.T) {
 		}
 	}
 }
+
+// TestLargePackets reads packets bigger than the reader's buffer (the copy
+// path) in both formats, between small ones (the zero-copy path).
+func TestLargePackets(t *testing.T) {
+	pkts := samplePackets()[:3]
+	big := make([]byte, 700<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	pkts = append(pkts, Packet{Timestamp: pkts[0].Timestamp, LinkType: LinkTypeEthernet, Length: len(big), Data: big})
+	pkts = append(pkts, samplePackets()[3:]...)
+	pkts = append(pkts, Packet{Timestamp: pkts[0].Timestamp, LinkType: LinkTypeEthernet, Length: 300 << 10, Data: big[:300<<10]})
+	for _, tc := range []struct {
+		name string
+		file []byte
+	}{
+		{"pcap", writePcap(t, pkts, true)},
+		{"pcapng", writePcapng(t, pkts, []Interface{{LinkType: LinkTypeEthernet}})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _, err := NewReader(bytes.NewReader(tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(t, r)
+			if err != io.EOF {
+				t.Fatal(err)
+			}
+			samePackets(t, got, pkts, time.Nanosecond)
+		})
+	}
+}

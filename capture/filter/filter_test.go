@@ -416,3 +416,19 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	}
 }
+
+// FuzzFilter is a differential fuzz target: for any frame and link, the
+// BPF program in the VM and Match must agree, and the VM must return 0 or
+// the snap length.
+func FuzzFilter(f *testing.F) {
+	f.Add(uint8(0), frame(Ethernet, mkIPv4(6, segment(ack, append(append([]byte(nil), optTS...), optDSS...), 0, nil), nil, 0), 100))
+	f.Add(uint8(1), frame(SLL, mkIPv6(6, segment(syn, append(append([]byte(nil), optSynBase...), optMPC...), 0, nil), hopByHop())))
+	f.Add(uint8(2), frame(SLL2, mkIPv4(6, segment(ack, optSACK2, 0, nil), []byte{1, 1, 1, 0}, 0x2000)))
+	f.Add(uint8(3), mkIPv6(6, segment(fin, nil, 0, nil), fragment(0, true), destOpts(1)))
+	f.Add(uint8(3), mkIPv4(6, segment(ack, []byte{1, 1, 1, 8, 30}, 6, nil), nil, 0))
+	vm := vms(f)
+	f.Fuzz(func(t *testing.T, link uint8, data []byte) {
+		l := Links[int(link)%len(Links)]
+		run(t, vm[l], l, data)
+	})
+}

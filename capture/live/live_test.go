@@ -261,3 +261,36 @@ func TestLiveDrops(t *testing.T) {
 		t.Errorf("read %d packets; kernel kept %d", read, st.Packets-st.Drops)
 	}
 }
+
+// TestLiveNextAllocs checks that Next allocates nothing while packets are
+// waiting in the ring.
+func TestLiveNextAllocs(t *testing.T) {
+	nstest.Require(t)
+	pair := nstest.NewPair(t, "livea")
+	h := openIn(t, pair.Server, context.Background(), Config{Interface: "s1", BlockTimeout: 5 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := pair.Transfer(ctx, 5004, false, 512<<10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // every block retired
+	st, err := h.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Packets < 300 || st.Drops != 0 {
+		t.Fatalf("stats %+v: want >= 300 packets in the ring, no drops", st)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		p, err := h.Next()
+		if err != nil || len(p.Data) == 0 || p.LinkType != capture.LinkTypeEthernet {
+			t.Fatalf("Next: %+v, %v", p, err)
+		}
+		if _, err := capture.DecodeLink(p.LinkType, p.Data); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per packet", allocs)
+	}
+}
