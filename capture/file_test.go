@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -565,6 +566,39 @@ func TestLargePackets(t *testing.T) {
 				t.Fatal(err)
 			}
 			samePackets(t, got, pkts, time.Nanosecond)
+		})
+	}
+}
+
+// TestAbsurdLengthsBoundedMemory: headers that announce huge records in a
+// tiny input cost memory in proportion to the input, not to the claim.
+func TestAbsurdLengthsBoundedMemory(t *testing.T) {
+	ng := &builder{order: binary.LittleEndian}
+	ng.shb().idb(LinkTypeRaw, 0, 9, 0, "").u32(blockEPB).u32(MaxBlockSize - 4).raw(make([]byte, 100))
+	pc := &builder{order: binary.LittleEndian}
+	pc.pcapHeader(pcapMagicNano, 0, LinkTypeRaw).u32(1).u32(2).u32(MaxPacketSize).u32(MaxPacketSize).raw(make([]byte, 100))
+	for _, tc := range []struct {
+		name string
+		file []byte
+	}{{"pcapng", ng.b}, {"pcap", pc.b}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			r, _, err := NewReader(bytes.NewReader(tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = readAll(t, r)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrTruncated) {
+				t.Errorf("got %v, want ErrTruncated", err)
+			}
+			// The 256 KiB read buffer plus a little; not the 1-16 MiB
+			// the header claims.
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+				t.Errorf("allocated %d bytes for a %d-byte input", grew, len(tc.file))
+			}
 		})
 	}
 }
