@@ -112,10 +112,24 @@ type counts struct {
 	packets, positives int
 	tp, fn, fp, tn     int
 	cat, catMissed     [6]int
+	v6, v6Pos, v6FN    int // IPv6 packets, of them to keep, of those missed
+	v6FP               int
 }
 
 func (c *counts) add(truth verdict, got bool) {
 	c.packets++
+	if truth.version == 6 {
+		c.v6++
+		switch {
+		case truth.keep && !got:
+			c.v6Pos++
+			c.v6FN++
+		case truth.keep:
+			c.v6Pos++
+		case got:
+			c.v6FP++
+		}
+	}
 	if truth.keep {
 		c.positives++
 		c.cat[category(truth)]++
@@ -140,6 +154,10 @@ func (c *counts) merge(o *counts) {
 	c.fn += o.fn
 	c.fp += o.fp
 	c.tn += o.tn
+	c.v6 += o.v6
+	c.v6Pos += o.v6Pos
+	c.v6FN += o.v6FN
+	c.v6FP += o.v6FP
 	for i := range c.cat {
 		c.cat[i] += o.cat[i]
 		c.catMissed[i] += o.catMissed[i]
@@ -156,6 +174,10 @@ func (c *counts) line(name string, detail bool) string {
 			s += fmt.Sprintf(" %s %d/%d;", name, c.catMissed[i], c.cat[i])
 		}
 		s = strings.TrimSuffix(s, ";") + "\n"
+		s += fmt.Sprintf("             IPv6 only: %d packets, %d to keep: FN %d (%s), FP %d\n", c.v6, c.v6Pos, c.v6FN, pct(c.v6FN, c.v6Pos), c.v6FP)
+		pos4, neg4 := c.positives-c.v6Pos, c.packets-c.positives-(c.v6-c.v6Pos)
+		s += fmt.Sprintf("             without IPv6: %d packets, %d to keep: FN %d (%s), FP %d (%s)\n",
+			c.packets-c.v6, pos4, c.fn-c.v6FN, pct(c.fn-c.v6FN, pos4), c.fp-c.v6FP, pct(c.fp-c.v6FP, neg4))
 	}
 	return s
 }
@@ -212,7 +234,7 @@ func TestFilterAccuracyRealTraffic(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	const mptcpBytes, tcpBytes = 8 << 20, 4 << 20
+	const mptcpBytes, tcpBytes, mptcp6Bytes = 8 << 20, 4 << 20, 2 << 20
 	res, err := pair.Transfer(ctx, 5001, true, mptcpBytes)
 	if err != nil {
 		t.Fatal(err)
@@ -221,6 +243,13 @@ func TestFilterAccuracyRealTraffic(t *testing.T) {
 		t.Fatal("the MPTCP connection fell back to plain TCP")
 	}
 	if _, err := pair.Transfer(ctx, 5002, false, tcpBytes); err != nil {
+		t.Fatal(err)
+	}
+	// IPv6: MPTCP and plain TCP, smaller.
+	if res, err := pair.TransferTo(ctx, pair.ServerAddr6, 5003, true, mptcp6Bytes); err != nil || !res.MPTCP {
+		t.Fatalf("IPv6 MPTCP transfer: MPTCP %v, %v", res.MPTCP, err)
+	}
+	if _, err := pair.TransferTo(ctx, pair.ServerAddr6, 5004, false, mptcp6Bytes); err != nil {
 		t.Fatal(err)
 	}
 	// A refused connection: SYN answered by RST.
@@ -242,9 +271,10 @@ func TestFilterAccuracyRealTraffic(t *testing.T) {
 	fmt.Fprintf(&report, "MPTCP filter accuracy on real traffic (TestFilterAccuracyRealTraffic, %s)\n\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&report, "Traffic: kernel MPTCP between two namespaces, 2 subflows (MP_JOIN over a second path,\n"+
 		"ADD_ADDR), %d MiB each way; plain TCP (SACK, timestamps), %d MiB each way; one refused\n"+
-		"connection (RST). Offloads off (wire-sized segments). Loss from a token bucket on: %v.\n"+
+		"connection (RST); then over IPv6 one MPTCP and one plain TCP connection, %d MiB each way.\n"+
+		"Offloads off (wire-sized segments). Loss from a token bucket on: %v.\n"+
 		"Ground truth: TCP with option kind 30, or SYN/FIN/RST (header package parser).\n"+
-		"Heuristic: tcpdump -ddd '%s' for the same link type.\n\n", mptcpBytes>>20, tcpBytes>>20, lossy, heuristic)
+		"Heuristic: tcpdump -ddd '%s' for the same link type.\n\n", mptcpBytes>>20, tcpBytes>>20, mptcp6Bytes>>20, lossy, heuristic)
 	var sample []capture.Packet
 	totalOurs, totalHeur := &counts{}, &counts{}
 	joins, sacks, dss, dssData, dssDataLong := 0, 0, 0, 0, 0

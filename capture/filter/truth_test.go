@@ -18,6 +18,7 @@ type verdict struct {
 	subtype uint8 // MPTCP subtype of the first option 30 (RFC 8684 §3)
 	doff    int   // TCP header length
 	payload int   // TCP payload bytes
+	version uint8 // IP version
 }
 
 // groundTruth classifies a frame: TCP with option 30, or SYN/FIN/RST.
@@ -28,6 +29,7 @@ func groundTruth(lt capture.LinkType, frame []byte) verdict {
 		return v
 	}
 	var seg header.TCP
+	v.version = n.Version
 	switch n.Version {
 	case 4:
 		ip := header.IPv4(n.Payload)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,30 +18,47 @@ import (
 //	client c1 198.18.1.1/24 <-> s1 198.18.1.2/24 server
 //	client c2 198.18.2.1/24 <-> s2 198.18.2.2/24 server
 //
+// and the same in IPv6 from the benchmarking prefix 2001:2::/48 (RFC 5180):
+// 2001:2:0:1::1/64 <-> 2001:2:0:1::2/64, 2001:2:0:2::1/64 <-> 2001:2:0:2::2/64,
+//
 // with kernel MPTCP set up for a second subflow: limits of 2 subflows and
 // 2 accepted ADD_ADDRs on both sides, a "subflow" endpoint on the
 // client's second address and a "signal" endpoint on the server's.
 type Pair struct {
 	Client, Server *NS
-	// ServerAddr is the address the client dials (path 1).
-	ServerAddr string
+	// ServerAddr and ServerAddr6 are the addresses the client dials
+	// (path 1).
+	ServerAddr, ServerAddr6 string
 }
 
 // NewPair builds the topology; everything is removed at cleanup.
 func NewPair(t testing.TB, tag string) *Pair {
 	t.Helper()
-	p := &Pair{Client: New(t, tag+"c"), Server: New(t, tag+"s"), ServerAddr: "198.18.1.2"}
+	p := &Pair{Client: New(t, tag+"c"), Server: New(t, tag+"s"), ServerAddr: "198.18.1.2", ServerAddr6: "2001:2:0:1::2"}
 	Veth(t, p.Client, "c1", "198.18.1.1/24", p.Server, "s1", "198.18.1.2/24")
 	Veth(t, p.Client, "c2", "198.18.2.1/24", p.Server, "s2", "198.18.2.2/24")
+	for _, a := range []struct {
+		ns        *NS
+		dev, addr string
+	}{
+		{p.Client, "c1", "2001:2:0:1::1/64"}, {p.Server, "s1", "2001:2:0:1::2/64"},
+		{p.Client, "c2", "2001:2:0:2::1/64"}, {p.Server, "s2", "2001:2:0:2::2/64"},
+	} {
+		a.ns.Run("ip", "-6", "addr", "add", a.addr, "dev", a.dev, "nodad")
+	}
 	// Per-path default routes, so a subflow bound to c2 has a route.
 	p.Client.Run("ip", "route", "add", "default", "via", "198.18.1.2", "dev", "c1", "metric", "101")
 	p.Client.Run("ip", "route", "add", "default", "via", "198.18.2.2", "dev", "c2", "metric", "102")
+	p.Client.Run("ip", "-6", "route", "add", "default", "via", "2001:2:0:1::2", "dev", "c1", "metric", "101")
+	p.Client.Run("ip", "-6", "route", "add", "default", "via", "2001:2:0:2::2", "dev", "c2", "metric", "102")
 	for _, ns := range []*NS{p.Client, p.Server} {
 		ns.Run("sysctl", "-q", "-w", "net.mptcp.enabled=1")
 		ns.Run("ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
 	}
 	p.Client.Run("ip", "mptcp", "endpoint", "add", "198.18.2.1", "dev", "c2", "subflow")
 	p.Server.Run("ip", "mptcp", "endpoint", "add", "198.18.2.2", "dev", "s2", "signal")
+	p.Client.Run("ip", "mptcp", "endpoint", "add", "2001:2:0:2::1", "dev", "c2", "subflow")
+	p.Server.Run("ip", "mptcp", "endpoint", "add", "2001:2:0:2::2", "dev", "s2", "signal")
 	return p
 }
 
@@ -49,15 +67,20 @@ type TransferResult struct {
 	MPTCP bool // the client's connection ended up using MPTCP
 }
 
-// Transfer opens one connection from the client to the server at port
-// (MPTCP or plain TCP), sends n bytes each way at the same time, checks
-// them, and closes both ends.
+// Transfer opens one connection from the client to the server's IPv4
+// address at port (MPTCP or plain TCP), sends n bytes each way at the same
+// time, checks them, and closes both ends.
 func (p *Pair) Transfer(ctx context.Context, port int, mptcp bool, n int) (TransferResult, error) {
+	return p.TransferTo(ctx, p.ServerAddr, port, mptcp, n)
+}
+
+// TransferTo is Transfer to the given server address (IPv4 or IPv6).
+func (p *Pair) TransferTo(ctx context.Context, host string, port int, mptcp bool, n int) (TransferResult, error) {
 	var res TransferResult
 	var ln net.Listener
 	lc := net.ListenConfig{}
 	lc.SetMultipathTCP(mptcp)
-	addr := fmt.Sprintf("%s:%d", p.ServerAddr, port)
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if err := p.Server.Do(func() (err error) {
 		ln, err = lc.Listen(ctx, "tcp", addr)
 		return err
