@@ -51,8 +51,8 @@ const (
 	Raw                      // raw IPv4/IPv6 (LINKTYPE_RAW; AF_PACKET SOCK_DGRAM, TUN)
 )
 
-// Links lists the supported links in flag order.
-var Links = []Link{Ethernet, SLL, SLL2, Raw}
+// Links returns the supported links in flag order.
+func Links() []Link { return []Link{Ethernet, SLL, SLL2, Raw} }
 
 func (l Link) String() string {
 	switch l {
@@ -70,7 +70,7 @@ func (l Link) String() string {
 
 // ParseLink parses a link name as String prints it.
 func ParseLink(s string) (Link, error) {
-	for _, l := range Links {
+	for _, l := range Links() {
 		if l.String() == s {
 			return l, nil
 		}

@@ -151,7 +151,7 @@ func frame(l Link, ip []byte, vlans ...uint16) []byte {
 func vms(t testing.TB) map[Link]*bpf.VM {
 	t.Helper()
 	out := map[Link]*bpf.VM{}
-	for _, l := range Links {
+	for _, l := range Links() {
 		prog, err := Program(l, 0)
 		if err != nil {
 			t.Fatalf("%v: %v", l, err)
@@ -261,7 +261,7 @@ func TestFilterCrafted(t *testing.T) {
 	vm := vms(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, l := range Links {
+			for _, l := range Links() {
 				var tagSets [][]uint16
 				tagSets = append(tagSets, nil)
 				if l != Raw {
@@ -346,7 +346,7 @@ func TestFilterRandom(t *testing.T) {
 			}
 			ip = mkIPv6(6, seg, exts...)
 		}
-		l := Links[rng.IntN(len(Links))]
+		l := Links()[rng.IntN(len(Links()))]
 		var tags []uint16
 		if l != Raw {
 			tags = make([]uint16, rng.IntN(3))
@@ -376,7 +376,7 @@ func TestMatchAllocs(t *testing.T) {
 }
 
 func TestProgramFitsKernel(t *testing.T) {
-	for _, l := range Links {
+	for _, l := range Links() {
 		raw, err := Assemble(l, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -428,7 +428,7 @@ func FuzzFilter(f *testing.F) {
 	f.Add(uint8(3), mkIPv4(6, segment(ack, []byte{1, 1, 1, 8, 30}, 6, nil), nil, 0))
 	vm := vms(f)
 	f.Fuzz(func(t *testing.T, link uint8, data []byte) {
-		l := Links[int(link)%len(Links)]
+		l := Links()[int(link)%len(Links())]
 		run(t, vm[l], l, data)
 	})
 }

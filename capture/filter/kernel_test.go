@@ -19,7 +19,7 @@ func TestKernelAcceptsFilter(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_NET_RAW) for an AF_PACKET socket")
 	}
-	for _, l := range Links {
+	for _, l := range Links() {
 		for _, snap := range []uint32{0, 96} {
 			raw, err := Assemble(l, snap)
 			if err != nil {
