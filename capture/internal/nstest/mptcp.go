@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -34,6 +35,9 @@ type Pair struct {
 // NewPair builds the topology; everything is removed at cleanup.
 func NewPair(t testing.TB, tag string) *Pair {
 	t.Helper()
+	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
+		t.Skipf("the kernel has no MPTCP (CONFIG_MPTCP): %v", err)
+	}
 	p := &Pair{Client: New(t, tag+"c"), Server: New(t, tag+"s"), ServerAddr: "198.18.1.2", ServerAddr6: "2001:2:0:1::2"}
 	Veth(t, p.Client, "c1", "198.18.1.1/24", p.Server, "s1", "198.18.1.2/24")
 	Veth(t, p.Client, "c2", "198.18.2.1/24", p.Server, "s2", "198.18.2.2/24")
