@@ -1,0 +1,166 @@
+//go:build linux
+
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/lab"
+	"github.com/mptcp-go/mptcp/link/emu"
+)
+
+// cpuTime returns this process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// kernelLab brings up a lab whose client is the kernel (for the
+// kernel-to-kernel baseline).
+func kernelLab(b *testing.B, spec emu.Spec) *lab.Lab {
+	b.Helper()
+	needRoot(b)
+	cfg := lab.Config{
+		Name:     fmt.Sprintf("stkk%d-%d", os.Getpid()%100000, labSeq.Add(1)),
+		Paths:    []lab.PathSpec{lab.Symmetric("p1", spec)},
+		Seed:     7,
+		StateDir: filepath.Join(os.TempDir(), "mptcp-stack-test"),
+	}
+	l, err := lab.Up(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+func kernelPair(b *testing.B, l *lab.Lab) (client, server net.Conn) {
+	b.Helper()
+	var ln net.Listener
+	if err := l.Do(lab.Server, func() error {
+		lc := net.ListenConfig{}
+		lc.SetMultipathTCP(false)
+		var err error
+		ln, err = lc.Listen(context.Background(), "tcp", l.ServerAddr(1).String()+":0")
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); ch <- c }()
+	if err := l.Do(lab.Client, func() error {
+		d := net.Dialer{}
+		d.SetMultipathTCP(false)
+		var err error
+		client, err = d.Dial("tcp", ln.Addr().String())
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return client, <-ch
+}
+
+// sendCount streams size bytes from src to dst without generating or
+// hashing data (so the measurement is the transport's), and checks that
+// dst received exactly size bytes: dst replies with the count.
+func sendCount(b *testing.B, src, dst net.Conn, size int) time.Duration {
+	b.Helper()
+	src.SetDeadline(time.Now().Add(5 * time.Minute))
+	dst.SetDeadline(time.Now().Add(5 * time.Minute))
+	errc := make(chan error, 1)
+	go func() {
+		n, err := io.Copy(io.Discard, dst)
+		if err == nil {
+			_, err = fmt.Fprintf(dst, "%d\n", n)
+		}
+		dst.Close()
+		errc <- err
+	}()
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	for sent := 0; sent < size; {
+		n, err := src.Write(buf[:min(len(buf), size-sent)])
+		if err != nil {
+			b.Fatalf("send: %v", err)
+		}
+		sent += n
+	}
+	src.(interface{ CloseWrite() error }).CloseWrite()
+	var got int
+	if _, err := fmt.Fscan(src, &got); err != nil {
+		b.Fatalf("reading count: %v", err)
+	}
+	el := time.Since(start)
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	if got != size {
+		b.Fatalf("receiver got %d of %d bytes", got, size)
+	}
+	src.Close()
+	return el
+}
+
+// benchTransfer runs b.N transfers of size bytes from src to dst (a new
+// connection pair each time) and reports goodput and CPU per GB.
+func benchTransfer(b *testing.B, size int, pair func() (src, dst net.Conn)) {
+	b.SetBytes(int64(size))
+	var total time.Duration
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		src, dst := pair()
+		total += sendCount(b, src, dst, size)
+	}
+	cpu := cpuTime() - cpu0
+	gb := float64(size) * float64(b.N) / 1e9
+	b.ReportMetric(float64(size)*float64(b.N)*8/total.Seconds()/1e6, "Mbit/s")
+	b.ReportMetric(cpu.Seconds()/gb, "cpu-s/GB")
+}
+
+// BenchmarkKernelComparison measures, in one run, kernel-to-kernel TCP and
+// our stack against the kernel (both directions) over the same lab path:
+// an unshaped veth path, and a 100 Mbit/s, 50 ms RTT, 1% loss emulated
+// path. cpu-s/GB is this process's CPU time (our stack and the Go side of
+// the kernel socket) per GB moved; kernel softirq time is not included.
+func BenchmarkKernelComparison(b *testing.B) {
+	paths := []struct {
+		name string
+		spec emu.Spec
+		size int
+	}{
+		{"veth", emu.Spec{}, 256 << 20},
+		{"100mbit-50ms-1pct", emu.Spec{Rate: 100e6, Delay: 25 * time.Millisecond, Loss: 0.01}, 16 << 20},
+	}
+	for _, p := range paths {
+		b.Run(p.name+"/kernel-to-kernel", func(b *testing.B) {
+			l := kernelLab(b, p.spec)
+			benchTransfer(b, p.size, func() (net.Conn, net.Conn) { return kernelPair(b, l) })
+		})
+		for _, stackSends := range []bool{true, false} {
+			name := p.name + "/stack-to-kernel"
+			if !stackSends {
+				name = p.name + "/kernel-to-stack"
+			}
+			b.Run(name, func(b *testing.B) {
+				lp := newLabPeer(b, p.spec, Options{})
+				benchTransfer(b, p.size, func() (net.Conn, net.Conn) {
+					ours, theirs := lp.connPair(b, true)
+					if stackSends {
+						return ours, theirs
+					}
+					return theirs, ours
+				})
+			})
+		}
+	}
+}
