@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nstest creates throw-away network namespaces for the capture
 // tests: unique names, deleted (with their veths) on every exit path, and
 // leftovers of crashed runs removed.
