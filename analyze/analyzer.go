@@ -293,7 +293,24 @@ func (a *Analyzer) parseOptions(s *segment) {
 		if s.nopts == maxOpts {
 			break
 		}
-		if err := p.ParseInto(&a.opts[s.nopts], it.Bytes()); err != nil {
+		b := it.Bytes()
+		if len(b) >= 3 && option.Subtype(b[2]>>4) == option.SubtypeDSS {
+			// The fast path for the option nearly every segment carries:
+			// only the DSS fields are written (handlers read the field
+			// that Subtype names).
+			d, err := option.ParseDSS(b)
+			if err != nil {
+				if s.badOpt == nil {
+					s.badOpt = err
+				}
+				continue
+			}
+			o := &a.opts[s.nopts]
+			o.Subtype, o.DSS = option.SubtypeDSS, d
+			s.nopts++
+			continue
+		}
+		if err := p.ParseInto(&a.opts[s.nopts], b); err != nil {
 			if s.badOpt == nil {
 				s.badOpt = err
 			}

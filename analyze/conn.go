@@ -404,6 +404,15 @@ func (a *Analyzer) maybeClose(c *conn, ts time.Time) {
 		}
 	}
 	if !(c.st[0].finSeen && c.st[1].finSeen) && !c.fastclose && !allRST && c.fallback == "" {
+		// Every subflow is closed but the connection may go on with a new
+		// subflow (break before make, RFC 8684 §3.3.1): keep the streams
+		// open but give back the history kept for comparing copies, so
+		// that idle connections cost little memory.
+		for i := range c.st {
+			st := &c.st[i]
+			st.hist = nil
+			st.histFrom = st.next
+		}
 		return
 	}
 	a.closeConn(c, ts)

@@ -180,9 +180,13 @@ func (a *Analyzer) remember(st *stream, off uint64, b []byte) {
 		n = min(n, max)
 		nh := make([]byte, n)
 		// Copy what is still valid from the old ring.
-		from := max64(st.histFrom, off-min(off, uint64(len(st.hist))))
-		for o := from; o < off; o++ {
-			nh[o%uint64(n)] = st.hist[o%uint64(len(st.hist))]
+		if ol := uint64(len(st.hist)); ol > 0 {
+			for o := max64(st.histFrom, off-min(off, ol)); o < off; {
+				i, j := o%ol, o%uint64(n)
+				m := min(ol-i, off-o, uint64(n)-j)
+				copy(nh[j:j+m], st.hist[i:i+m])
+				o += m
+			}
 		}
 		st.hist = nh
 	}
@@ -211,6 +215,10 @@ func max64(a, b uint64) uint64 {
 // compareOld compares a copy of already-delivered data with the history.
 func (a *Analyzer) compareOld(c *conn, st *stream, sf *subflow, ts time.Time, off uint64, b []byte) {
 	l := uint64(len(st.hist))
+	if l == 0 {
+		st.unchecked += uint64(len(b))
+		return
+	}
 	lo := st.histFrom
 	if st.next > l && st.next-l > lo {
 		lo = st.next - l

@@ -37,7 +37,7 @@ still analyzed.
 Outputs: a summary per connection (default), --json (complete and stable),
 --packets (each packet with its MPTCP options decoded as 'mptcp decode' does,
 its connection and relative DSN), --streams DIR (each direction's data to a
-file, SHA-256 in the summary), --flatten OUT.pcap (each connection as one
+file, SHA-256 in the summary; --hash gives the SHA-256 without the files), --flatten OUT.pcap (each connection as one
 plain TCP conversation for tools without MPTCP support), --plot FILE.svg or
 FILE.png (data sequence over time, one colour per subflow).
 
@@ -53,6 +53,7 @@ func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
 	flat := fs.String("flatten", "", "write each connection as one plain TCP conversation to `OUT.pcap`")
 	plotFile := fs.String("plot", "", "draw the data sequence over time to `FILE.svg` or FILE.png")
 	maxBuf := fs.Int64("max-buffer", analyze.DefaultMaxBuffer, "cap on out-of-order data held, in `bytes`")
+	hash := fs.Bool("hash", false, "compute each stream's SHA-256 (always on with --streams)")
 	progress := fs.Bool("progress", false, "show progress on stderr (default: when stderr is a terminal)")
 	pos, code, done := parseFlags(fs, env, args)
 	if done {
@@ -92,7 +93,7 @@ func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
 		return exitFailure
 	}
 
-	cfg := analyze.Config{MaxBuffer: *maxBuf, Hash: true}
+	cfg := analyze.Config{MaxBuffer: *maxBuf, Hash: *hash || *streams != ""}
 	out := bufio.NewWriterSize(env.stdout, 256<<10)
 	defer out.Flush()
 	var sinks multiSink

@@ -130,7 +130,7 @@ func TestAnalyzeGolden(t *testing.T) {
 	ng := filepath.Join(dir, "forged.pcapng")
 	analyzeScenario(t, ng, true, true)
 
-	out, stderr, code := runAnalyzeCmd(t, "analyze", pcap)
+	out, stderr, code := runAnalyzeCmd(t, "analyze", "--hash", pcap)
 	if code != exitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -142,7 +142,7 @@ func TestAnalyzeGolden(t *testing.T) {
 		}
 	}
 
-	out, _, code = runAnalyzeCmd(t, "analyze", ng)
+	out, _, code = runAnalyzeCmd(t, "analyze", "--hash", ng)
 	if code != exitFailure {
 		t.Errorf("forged join: exit %d, want %d", code, exitFailure)
 	}
@@ -162,7 +162,7 @@ func TestAnalyzeJSON(t *testing.T) {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "two.pcapng")
 	up, down := analyzeScenario(t, pcap, true, false)
-	out, stderr, code := runAnalyzeCmd(t, "analyze", "--json", pcap)
+	out, stderr, code := runAnalyzeCmd(t, "analyze", "--json", "--hash", pcap)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

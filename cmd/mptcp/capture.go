@@ -39,6 +39,7 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
 	count := fs.Uint64("count", 0, "stop after this many packets (0: no limit)")
 	asJSON := fs.Bool("json", false, "print the final result as JSON")
+	hash := fs.Bool("hash", false, "compute each stream's SHA-256")
 	all := fs.Bool("all", false, "no kernel filter: capture every packet")
 	maxBuf := fs.Int64("max-buffer", analyze.DefaultMaxBuffer, "cap on out-of-order data held, in `bytes`")
 	pos, code, done := parseFlags(fs, env, args)
@@ -85,7 +86,7 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 		}
 	}
 
-	a := analyze.New(analyze.Config{MaxBuffer: *maxBuf, Hash: true})
+	a := analyze.New(analyze.Config{MaxBuffer: *maxBuf, Hash: *hash})
 	var mu sync.Mutex // the analyzer is shared with the summary ticker
 	start := time.Now()
 	out := env.stdout

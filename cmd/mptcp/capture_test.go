@@ -63,7 +63,7 @@ func TestCaptureLive(t *testing.T) {
 		l.Do(lab.Client, func() error {
 			close(started)
 			code = run(capCtx, &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb},
-				[]string{"capture", "-i", "any", "--write", ng, "--json", "--interval", "200ms"})
+				[]string{"capture", "-i", "any", "--write", ng, "--json", "--hash", "--interval", "200ms"})
 			return nil
 		})
 	}()
@@ -130,7 +130,7 @@ func TestCaptureLive(t *testing.T) {
 		t.Fatalf("live result: %s", out.String())
 	}
 	// The written pcapng gives the same analysis.
-	fout, ferr, fcode := runAnalyzeCmd(t, "analyze", "--json", ng)
+	fout, ferr, fcode := runAnalyzeCmd(t, "analyze", "--json", "--hash", ng)
 	if fcode != exitOK {
 		t.Fatalf("analyze %s: %d %s", ng, fcode, ferr)
 	}
