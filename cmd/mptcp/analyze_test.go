@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -306,5 +307,51 @@ func TestAnalyzeUsageAndBadInput(t *testing.T) {
 	out, stderr, code := runAnalyzeCmd(t, "analyze", pcap)
 	if code != exitFailure || !strings.Contains(stderr, "truncated") || !strings.Contains(out, "connection 1") {
 		t.Errorf("truncated: exit %d stderr %q", code, stderr)
+	}
+}
+
+func TestAnalyzeGzipAndPacketsJSON(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "two.pcapng")
+	up, _ := analyzeScenario(t, pcap, true, false)
+	raw, err := os.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	gzFile := filepath.Join(dir, "two.pcapng.gz")
+	if err := os.WriteFile(gzFile, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runAnalyzeCmd(t, "analyze", "--hash", gzFile)
+	if code != exitOK || !strings.Contains(out, shaHex(up)) {
+		t.Fatalf("gzip: exit %d %s\n%s", code, stderr, out)
+	}
+	out, _, code = runAnalyzeCmd(t, "analyze", "--packets", "--json", pcap)
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var dsnSeen, optsSeen int
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			break
+		}
+		if _, ok := m["connections"]; ok {
+			break // the result follows the packets
+		}
+		if _, ok := m["dsn"]; ok {
+			dsnSeen++
+		}
+		if _, ok := m["mptcp_options"]; ok {
+			optsSeen++
+		}
+	}
+	if dsnSeen == 0 || optsSeen == 0 {
+		t.Errorf("--packets --json: %d packets with dsn, %d with options", dsnSeen, optsSeen)
 	}
 }

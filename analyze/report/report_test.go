@@ -1,0 +1,98 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/analyze"
+)
+
+func sample() *analyze.Result {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	id := uint8(2)
+	return &analyze.Result{
+		Packets: 10, TCP: 9, MPTCP: 8, NotTCP: 1, First: t0, Last: t0.Add(2 * time.Second),
+		Connections: []analyze.Connection{{
+			ID: 1, Version: "v1", Verified: false, GroupedBy: "token",
+			Client: netip.MustParseAddrPort("198.18.1.1:1"), Server: netip.MustParseAddrPort("198.18.1.2:2"),
+			ServerToken: "abcd0123", FirstSeen: t0, LastSeen: t0.Add(time.Second), End: "open",
+			Subflows: []analyze.Subflow{{ID: 4, Role: "join", JoinHMAC: "unverifiable", Backup: true, ClientAddrID: &id,
+				Client: netip.MustParseAddrPort("198.18.2.1:3"), Server: netip.MustParseAddrPort("198.18.1.2:2"),
+				ClientIsConnClient: true, FirstSeen: t0, LastSeen: t0, End: "rst",
+				Dirs: [2]analyze.SubflowDir{{DataBytes: 100, Share: 1}, {}}}},
+			Streams: []analyze.Stream{
+				{Direction: "client->server", Bytes: 100, End: 300, Origin: 77,
+					Holes:     []analyze.Hole{{Offset: 0, Size: 150, Reason: "missing"}, {Offset: 250, Size: 50, Reason: "acked"}},
+					Conflicts: []analyze.Hole{{Offset: 160, Size: 2}}},
+				{Direction: "server->client"},
+			},
+			Events:   []analyze.Event{{Time: t0.Add(time.Second), Type: "handover", Subflow: 4, To: 5, Detail: "moved"}},
+			Findings: []analyze.Finding{{Severity: analyze.Error, Code: analyze.CodeDataConflict, Subflow: 4, Message: "differ"}},
+		}},
+		Rejected: []analyze.Subflow{{ID: 9, Connection: 1, Token: "abcd0123",
+			Client: netip.MustParseAddrPort("203.0.113.1:5"), Server: netip.MustParseAddrPort("198.18.1.2:2")}},
+		Findings: []analyze.Finding{{Severity: analyze.Warning, Code: analyze.CodeInput, Message: "truncated"}},
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteText(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"grouping UNVERIFIED (by token)",
+		"#4 join (hmac unverifiable) backup 198.18.2.1:3 -> 198.18.1.2:2",
+		"holes: 2, 200 B missing: 0+150 250+50(acked)",
+		"CONFLICTING copies at: 160+2",
+		"offsets from first DSN seen 77",
+		"handover -> #5  moved",
+		"ERROR   data_conflict #4: differ",
+		"#9 claimed connection 1: 203.0.113.1:5 -> 198.18.1.2:2",
+		"WARNING input_error: truncated",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestWriteJSONRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	r := sample()
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var back analyze.Result
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Connections[0].Streams[0].Holes[1] != r.Connections[0].Streams[0].Holes[1] ||
+		*back.Connections[0].Subflows[0].ClientAddrID != 2 || back.Rejected[0].ID != 9 {
+		t.Errorf("round trip lost data: %+v", back)
+	}
+	for _, key := range []string{`"connections"`, `"subflows"`, `"streams"`, `"holes"`, `"rejected_subflows"`, `"client_addr_id"`} {
+		if !strings.Contains(b.String(), key) {
+			t.Errorf("JSON lacks %s", key)
+		}
+	}
+}
+
+func TestWorst(t *testing.T) {
+	r := sample()
+	if w := Worst(r); w != analyze.Error {
+		t.Errorf("worst %q", w)
+	}
+	r.Connections[0].Findings = nil
+	if w := Worst(r); w != analyze.Warning {
+		t.Errorf("worst %q", w)
+	}
+	if w := Worst(&analyze.Result{}); w != "" {
+		t.Errorf("worst %q", w)
+	}
+}
