@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +87,7 @@ func TestKernelCaptures(t *testing.T) {
 }
 
 func runKernelCase(t *testing.T, kc kernelCase) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	var paths []lab.PathSpec
 	for range kc.paths {
@@ -338,8 +339,12 @@ func kernelTransfer(t *testing.T, ctx context.Context, l *lab.Lab, kc kernelCase
 		t.Fatalf("listen: %v", err)
 	}
 	defer ln.Close()
-	up = payload(3<<20, 101)
-	down = payload(2<<20, 202)
+	scale := 1
+	if v, err := strconv.Atoi(os.Getenv("ANALYZE_KERNEL_SCALE")); err == nil && v > 0 {
+		scale = v // bigger transfers, e.g. to make a benchmark capture
+	}
+	up = payload(scale*3<<20, 101)
+	down = payload(scale*2<<20, 202)
 	var srvGot []byte
 	var srvErr error
 	var wg sync.WaitGroup
@@ -369,7 +374,7 @@ func kernelTransfer(t *testing.T, ctx context.Context, l *lab.Lab, kc kernelCase
 	}); err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	c.SetDeadline(time.Now().Add(60 * time.Second))
+	c.SetDeadline(time.Now().Add(240 * time.Second))
 	var fail func(float64)
 	if kc.failPath > 0 {
 		done := false
