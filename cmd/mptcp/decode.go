@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/mptcp-go/mptcp/mpcrypto"
 	"github.com/mptcp-go/mptcp/option"
@@ -19,9 +21,10 @@ import (
 const decodeDescription = `
 Decode MPTCP options (RFC 8684, RFC 6824) given in hex: one option starting
 at its kind byte (1e), or a whole TCP options block from which every MPTCP
-option is picked (NOP, EOL and other kinds are skipped). Spaces, colons,
-dashes and a 0x prefix are ignored, so "1e:0c:00:01:..." and tshark's
-tcp.options output both work. All arguments form one input; "-" reads one
+option is picked (NOP, EOL and other kinds are skipped). Spaces, tabs,
+colons, dashes, commas and a 0x prefix on each group are ignored, so
+"1e:0c:00:01:...", "0x1e 0x0c ..." and tshark's tcp.options output all
+work. All arguments form one input; "-" (the only argument) reads one
 input per line from standard input instead.
 
 Fields are printed with Wireshark's display-filter names and tshark's
@@ -62,6 +65,10 @@ func runDecode(_ context.Context, env *cmdEnv, args []string) int {
 	}
 
 	var inputs []string
+	if slices.Contains(pos, "-") && len(pos) > 1 {
+		fmt.Fprintln(env.stderr, `mptcp decode: "-" reads standard input and must be the only argument`)
+		return exitUsage
+	}
 	if len(pos) == 1 && pos[0] == "-" {
 		sc := bufio.NewScanner(env.stdin)
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
@@ -74,8 +81,14 @@ func runDecode(_ context.Context, env *cmdEnv, args []string) int {
 			fmt.Fprintf(env.stderr, "mptcp decode: read standard input: %v\n", err)
 			return exitFailure
 		}
+		if len(inputs) == 0 {
+			fmt.Fprintln(env.stderr, "mptcp decode: standard input has no hex lines")
+			return exitFailure
+		}
 	} else {
-		inputs = []string{strings.Join(pos, "")}
+		// Joined with spaces, so that each argument may carry its own
+		// 0x prefix.
+		inputs = []string{strings.Join(pos, " ")}
 	}
 
 	code = exitOK
@@ -121,27 +134,39 @@ type decodeResult struct {
 	whole   bool // the input was exactly one option
 }
 
-// parseHex decodes hex ignoring separators and a 0x prefix.
+// parseHex decodes hex ignoring separators (space, tab, colon, dash,
+// comma) and a 0x prefix at the start of each separated group, so that
+// "0x1e 0x0c" and "0x1e0c" both work. Offsets in errors are byte offsets in s.
 func parseHex(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	var digits strings.Builder
-	for i, r := range s {
+	digits := make([]byte, 0, len(s))
+	groupStart := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		switch {
-		case r == ' ' || r == ':' || r == '-' || r == '\t' || r == ',':
-		case strings.ContainsRune("0123456789abcdefABCDEF", r):
-			digits.WriteRune(r)
+		case c == ' ' || c == ':' || c == '-' || c == '\t' || c == ',' || c == '\r' || c == '\n':
+			groupStart = true
+			continue
+		case groupStart && c == '0' && i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == 'X'):
+			i++ // skip the prefix
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+			digits = append(digits, c)
 		default:
+			r, _ := utf8.DecodeRuneInString(s[i:])
 			return nil, fmt.Errorf("invalid hex: %q at offset %d", r, i)
 		}
+		groupStart = false
 	}
-	if digits.Len() == 0 {
+	if len(digits) == 0 {
 		return nil, errors.New("invalid hex: no digits")
 	}
-	if digits.Len()%2 != 0 {
-		return nil, fmt.Errorf("invalid hex: odd number of digits (%d)", digits.Len())
+	if len(digits)%2 != 0 {
+		return nil, fmt.Errorf("invalid hex: odd number of digits (%d)", len(digits))
 	}
-	return hex.DecodeString(digits.String())
+	b := make([]byte, len(digits)/2)
+	if _, err := hex.Decode(b, digits); err != nil {
+		return nil, fmt.Errorf("invalid hex: %w", err)
+	}
+	return b, nil
 }
 
 func decodeInput(p option.Parser, in string) decodeResult {

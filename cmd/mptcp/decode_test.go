@@ -61,9 +61,15 @@ func TestDecodeGolden(t *testing.T) {
 		{"err-no-mptcp", []string{"020405b4"}, "", exitFailure},
 		{"err-strict-reserved", []string{"--strict", "1e0823e101020304"}, "", exitFailure},
 		{"err-partial", []string{"1e08200100000064", "1e0950"}, "", exitFailure},
+		{"err-stdin-empty", []string{"-"}, "", exitFailure},
+		// A 0x prefix on every argument and on every group.
+		{"prefix-per-group", []string{"0x1e0c0001", "0x7acdc123cc42a7ec"}, "", exitOK},
+		{"prefix-per-byte", []string{"0x1e 0x0c 0x00 0x01 0x7a 0xcd 0xc1 0x23 0xcc 0x42 0xa7 0xec"}, "", exitOK},
+		{"err-prefix-inside", []string{"1e 0c 00x1"}, "", exitFailure},
 		// Usage: exit 2; help: exit 0.
 		{"usage-no-input", nil, "", exitUsage},
 		{"usage-bad-version", []string{"--version", "v9", "1e040101"}, "", exitUsage},
+		{"usage-stdin-and-args", []string{"-", "1e040101"}, "", exitUsage},
 		{"help", []string{"--help"}, "", exitOK},
 	}
 	for _, tc := range cases {
