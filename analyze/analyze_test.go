@@ -627,3 +627,33 @@ func TestAddAddrForged(t *testing.T) {
 		t.Errorf("forged ADD_ADDR not reported: %+v", r.Connections[0].Findings)
 	}
 }
+
+func TestVersion0(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.NewVersion(option.V0, 0xaaaa, 0xbbbb, rec.emit)
+	s1 := c.Handshake(cli1, srv1)
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	d := payload(5000, 12)
+	s1.Send(0, d[:2500])
+	s2.Send(0, d[2500:])
+	s1.DataFIN(0)
+	r := a.Finish()
+	cn := r.Connections[0]
+	if cn.Version != "v0" || !cn.Verified || len(cn.Subflows) != 2 || cn.Subflows[1].JoinHMAC != "verified" {
+		t.Fatalf("v0: version %q verified %v subflows %+v", cn.Version, cn.Verified, cn.Subflows)
+	}
+	if cn.ClientToken != hex32(mpcrypto.Token(option.V0, 0xaaaa)) {
+		t.Errorf("client token %s", cn.ClientToken)
+	}
+	if st := cn.Streams[0]; st.SHA256 != sha(d) || st.IDSN != hex64(mpcrypto.IDSN(option.V0, 0xaaaa)) {
+		t.Errorf("stream %+v", st)
+	}
+	// A forged v0 join is caught with SHA-1 HMACs too.
+	rec2, a2 := newRec(Config{})
+	c2 := synth.NewVersion(option.V0, 0xaaaa, 0xbbbb, rec2.emit)
+	c2.Handshake(cli1, srv1)
+	c2.Join(cli2, srv2, synth.JoinOptions{BadHMAC: true})
+	if r2 := a2.Finish(); len(r2.Rejected) != 1 {
+		t.Errorf("forged v0 join not rejected")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mptcp-go/mptcp/header"
+	"github.com/mptcp-go/mptcp/mpcrypto"
 	"github.com/mptcp-go/mptcp/option"
 )
 
@@ -20,6 +21,8 @@ import (
 type Conn struct {
 	// Keys of the client and server (RFC 8684 §3.1).
 	Keys [2]uint64
+	// Version is V1 (RFC 8684) unless made with NewVersion.
+	Version option.Version
 	// Checksum asks for DSS checksums in MP_CAPABLE.
 	Checksum bool
 	// DSN32 sends 4-byte DSNs and DATA_ACKs instead of 8-byte ones.
@@ -86,12 +89,26 @@ func JoinHMAC(ownKey, peerKey uint64, ownNonce, peerNonce uint32) []byte {
 	return h.Sum(nil)
 }
 
-// New returns a connection with the given keys; DSNs start at IDSN+1.
+// New returns an MPTCP v1 connection with the given keys; DSNs start at
+// IDSN+1.
 func New(clientKey, serverKey uint64, emit func(time.Time, []byte)) *Conn {
-	c := &Conn{Keys: [2]uint64{clientKey, serverKey}, Emit: emit,
+	c := &Conn{Version: option.V1, Keys: [2]uint64{clientKey, serverKey}, Emit: emit,
 		Now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Step: 10 * time.Microsecond}
 	c.DSN[0] = IDSN(clientKey) + 1
 	c.DSN[1] = IDSN(serverKey) + 1
+	return c
+}
+
+// NewVersion returns a connection of version v. For v0 (RFC 6824) keys
+// go in the SYN and SYN/ACK, tokens, IDSNs and HMACs use SHA-1 (computed
+// with package mpcrypto), and the first data carries a DSS mapping.
+func NewVersion(v option.Version, clientKey, serverKey uint64, emit func(time.Time, []byte)) *Conn {
+	c := New(clientKey, serverKey, emit)
+	c.Version = v
+	if v == option.V0 {
+		c.DSN[0] = mpcrypto.IDSN(v, clientKey) + 1
+		c.DSN[1] = mpcrypto.IDSN(v, serverKey) + 1
+	}
 	return c
 }
 
@@ -105,12 +122,17 @@ func (c *Conn) Handshake(cli, srv netip.AddrPort) *Subflow {
 	if c.Checksum {
 		flags |= option.CapChecksum
 	}
-	c.send(s, 0, header.TCPFlagSYN, nil, &option.MPCapable{Version: option.V1, Flags: flags})
-	c.send(s, 1, header.TCPFlagSYN|header.TCPFlagACK, nil, &option.MPCapable{Version: option.V1, Flags: flags,
+	v := c.Version
+	syn := &option.MPCapable{Version: v, Flags: flags}
+	if v == option.V0 {
+		syn.HasSenderKey, syn.SenderKey = true, c.Keys[0]
+	}
+	c.send(s, 0, header.TCPFlagSYN, nil, syn)
+	c.send(s, 1, header.TCPFlagSYN|header.TCPFlagACK, nil, &option.MPCapable{Version: v, Flags: flags,
 		HasSenderKey: true, SenderKey: c.Keys[1]})
-	c.send(s, 0, header.TCPFlagACK, nil, &option.MPCapable{Version: option.V1, Flags: flags,
+	c.send(s, 0, header.TCPFlagACK, nil, &option.MPCapable{Version: v, Flags: flags,
 		HasSenderKey: true, SenderKey: c.Keys[0], HasReceiverKey: true, ReceiverKey: c.Keys[1]})
-	c.capData = true
+	c.capData = v != option.V0
 	return s
 }
 
@@ -134,15 +156,23 @@ func (c *Conn) Join(cli, srv netip.AddrPort, o JoinOptions) *Subflow {
 	}
 	s.Nonce = [2]uint32{0x1000 + uint32(len(c.subflows)), 0x2000 + uint32(len(c.subflows))}
 	tok := Token(c.Keys[rsp])
+	if c.Version == option.V0 {
+		tok = mpcrypto.Token(option.V0, c.Keys[rsp])
+	}
 	if o.Token != 0 {
 		tok = o.Token
 	}
 	c.send(s, 0, header.TCPFlagSYN, nil, &option.MPJoin{Stage: option.JoinSYN, Backup: o.Backup,
 		AddrID: uint8(len(c.subflows)), Token: tok, Nonce: s.Nonce[0]})
 	mB := JoinHMAC(c.Keys[rsp], c.Keys[ini], s.Nonce[1], s.Nonce[0])
+	mA := JoinHMAC(c.Keys[ini], c.Keys[rsp], s.Nonce[0], s.Nonce[1])
+	if c.Version == option.V0 {
+		b := mpcrypto.JoinHMAC(option.V0, c.Keys[rsp], c.Keys[ini], s.Nonce[1], s.Nonce[0])
+		a := mpcrypto.JoinHMAC(option.V0, c.Keys[ini], c.Keys[rsp], s.Nonce[0], s.Nonce[1])
+		mB, mA = b[:], a[:]
+	}
 	c.send(s, 1, header.TCPFlagSYN|header.TCPFlagACK, nil, &option.MPJoin{Stage: option.JoinSYNACK,
 		Backup: o.Backup, AddrID: 0, TruncHMAC: binary.BigEndian.Uint64(mB[:8]), Nonce: s.Nonce[1]})
-	mA := JoinHMAC(c.Keys[ini], c.Keys[rsp], s.Nonce[0], s.Nonce[1])
 	j := option.MPJoin{Stage: option.JoinACK}
 	copy(j.HMAC[:], mA[:20])
 	if o.BadHMAC {
