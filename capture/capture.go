@@ -20,8 +20,10 @@
 package capture
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -120,16 +122,38 @@ const MaxPacketSize = 1 << 20
 // plus options, or metadata such as name resolution records).
 const MaxBlockSize = 16 << 20
 
-// readInto returns a slice of n bytes filled by fill, reusing *buf's
-// memory when it is large enough. It grows in steps (at most doubling) so that a header announcing an
-// absurd length costs memory proportional to the bytes actually present,
-// not to the announced length. fill must read exactly len(p) bytes or fail.
-func readInto(buf *[]byte, n int, fill func(p []byte) (int, error)) ([]byte, error) {
+// bufSize is the read buffer of every reader: records and blocks up to
+// this size are returned without copying (they alias the buffer).
+const bufSize = 256 << 10
+
+// buffered returns r as a *bufio.Reader of at least bufSize bytes.
+func buffered(r io.Reader) *bufio.Reader {
+	if br, ok := r.(*bufio.Reader); ok && br.Size() >= bufSize {
+		return br
+	}
+	return bufio.NewReaderSize(r, bufSize)
+}
+
+// readRecord returns the next n bytes of r: aliasing r's buffer when they
+// fit in it (valid until the next read from r), else in *buf, reusing its
+// memory when it is large enough. *buf grows in steps (at most doubling),
+// so that a header announcing an absurd length costs memory proportional
+// to the bytes actually present, not to the announced length. On error it
+// returns the bytes that were read.
+func readRecord(r *bufio.Reader, buf *[]byte, n int) ([]byte, error) {
+	if n <= r.Size() {
+		b, err := r.Peek(n)
+		if err != nil {
+			return b, err
+		}
+		_, _ = r.Discard(n)
+		return b, nil
+	}
 	b := *buf
 	if cap(b) >= n {
 		b = b[:n]
-		_, err := fill(b)
-		return b, err
+		m, err := io.ReadFull(r, b)
+		return b[:m], err
 	}
 	b = b[:cap(b)]
 	have := 0
@@ -144,7 +168,7 @@ func readInto(buf *[]byte, n int, fill func(p []byte) (int, error)) ([]byte, err
 			b = nb
 		}
 		b = b[:want]
-		m, err := fill(b[have:want])
+		m, err := io.ReadFull(r, b[have:want])
 		have += m
 		if err != nil {
 			*buf = b[:0]

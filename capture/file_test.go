@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -598,6 +600,42 @@ func TestAbsurdLengthsBoundedMemory(t *testing.T) {
 			// the header claims.
 			if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 				t.Errorf("allocated %d bytes for a %d-byte input", grew, len(tc.file))
+			}
+		})
+	}
+}
+
+// TestTruncatedLargeRecordCount: a record too large for the read buffer,
+// cut short after a larger one (so the copy buffer is reused), is reported
+// with the number of bytes actually present.
+func TestTruncatedLargeRecordCount(t *testing.T) {
+	big := make([]byte, 700<<10)
+	ts := samplePackets()[0].Timestamp
+	pkts := []Packet{
+		{Timestamp: ts, LinkType: LinkTypeEthernet, Data: big},
+		{Timestamp: ts, LinkType: LinkTypeEthernet, Data: big[:300<<10]},
+	}
+	const cut = 100 << 10
+	for _, tc := range []struct {
+		name     string
+		file     []byte
+		announce int // the last record's or block's length
+	}{
+		{"pcap", writePcap(t, pkts, false), 300 << 10},
+		{"pcapng", writePcapng(t, pkts, []Interface{{LinkType: LinkTypeEthernet}}), 32 + 300<<10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _, err := NewReader(bytes.NewReader(tc.file[:len(tc.file)-cut]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(t, r)
+			if len(got) != 1 || !errors.Is(err, ErrTruncated) {
+				t.Fatalf("%d packets, error %v; want 1 and ErrTruncated", len(got), err)
+			}
+			want := fmt.Sprintf("%d of %d bytes", tc.announce-cut, tc.announce)
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
 			}
 		})
 	}

@@ -42,14 +42,14 @@ type Reader interface {
 // reader for it. The file name plays no part. It reads r through a buffer
 // and never holds more than one record or block in memory.
 func NewReader(r io.Reader) (Reader, Format, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
+	br := bufio.NewReaderSize(r, bufSize)
 	magic, _ := br.Peek(4)
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b { // RFC 1952 §2.3.1
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, 0, fmt.Errorf("capture: gzip header: %w", gzipErr(err))
 		}
-		br = bufio.NewReaderSize(gzipReader{zr}, 256<<10)
+		br = bufio.NewReaderSize(gzipReader{zr}, bufSize)
 		magic, _ = br.Peek(4)
 	}
 	if len(magic) < 4 {

@@ -61,10 +61,7 @@ type PcapReader struct {
 // NewPcapReader reads the file header from r and returns a reader
 // positioned at the first record.
 func NewPcapReader(r io.Reader) (*PcapReader, error) {
-	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 256<<10 {
-		br = bufio.NewReaderSize(r, 256<<10)
-	}
+	br := buffered(r)
 	var h [pcapFileHdrLen]byte
 	if n, err := io.ReadFull(br, h[:]); err != nil {
 		if n == 0 && err == io.EOF {
@@ -160,7 +157,7 @@ func (p *PcapReader) Next() (Packet, error) {
 		p.resync = true
 		return Packet{}, err
 	}
-	data, err := p.readData(int(capLen))
+	data, err := readRecord(p.r, &p.buf, int(capLen))
 	if err != nil {
 		p.err = fmt.Errorf("pcap: record %d at offset %d: data: %d of %d bytes: %w",
 			p.records+1, p.off, len(data), capLen, truncErr(err))
@@ -180,20 +177,6 @@ func (p *PcapReader) Next() (Packet, error) {
 		Length:        int(origLen),
 		Data:          data,
 	}, nil
-}
-
-// readData returns the next n bytes, without copying when they fit in the
-// bufio buffer (the slice stays valid until the next read from p.r).
-func (p *PcapReader) readData(n int) ([]byte, error) {
-	if n <= p.r.Size() {
-		b, err := p.r.Peek(n)
-		if err != nil {
-			return b, err
-		}
-		_, _ = p.r.Discard(n)
-		return b, nil
-	}
-	return readInto(&p.buf, n, func(b []byte) (int, error) { return io.ReadFull(p.r, b) })
 }
 
 // plausible reports whether h looks like a record header that follows a

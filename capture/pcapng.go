@@ -76,10 +76,7 @@ type PcapngReader struct {
 // NewPcapngReader reads the first Section Header Block from r and returns
 // a reader positioned after it.
 func NewPcapngReader(r io.Reader) (*PcapngReader, error) {
-	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 256<<10 {
-		br = bufio.NewReaderSize(r, 256<<10)
-	}
+	br := buffered(r)
 	p := &PcapngReader{r: br, maxBlock: MaxBlockSize, order: binary.LittleEndian}
 	h, _ := br.Peek(4)
 	if len(h) < 4 {
@@ -169,7 +166,7 @@ func (p *PcapngReader) nextBlock() (Packet, error) {
 		p.err = fmt.Errorf("%w: %w", p.blockErr(start, typ, "length %d outside [12, %d]", length, p.maxBlock), ErrCorrupt)
 		return Packet{}, p.err
 	}
-	block, err := p.readBlock(int(length))
+	block, err := readRecord(p.r, &p.buf, int(length))
 	if err != nil {
 		p.err = fmt.Errorf("%w: %w", p.blockErr(start, typ, "%d of %d bytes", len(block), length), truncErr(err))
 		return Packet{}, p.err
@@ -357,20 +354,6 @@ func (p *PcapngReader) saneHeader(h []byte) bool {
 	}
 	n := order.Uint32(h[4:])
 	return n >= 12 && n%4 == 0 && uint64(n) <= uint64(p.maxBlock)
-}
-
-// readBlock returns the next n bytes, without copying when they fit in the
-// bufio buffer.
-func (p *PcapngReader) readBlock(n int) ([]byte, error) {
-	if n <= p.r.Size() {
-		b, err := p.r.Peek(n)
-		if err != nil {
-			return b, err
-		}
-		_, _ = p.r.Discard(n)
-		return b, nil
-	}
-	return readInto(&p.buf, n, func(b []byte) (int, error) { return io.ReadFull(p.r, b) })
 }
 
 // PcapngWriterOptions configures a PcapngWriter.
