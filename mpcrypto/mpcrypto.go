@@ -9,6 +9,7 @@
 package mpcrypto
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -161,35 +162,18 @@ func AddAddrHMAC(senderKey, receiverKey uint64, addrID uint8, addr netip.Addr, p
 	return binary.BigEndian.Uint64(sum[size-8 : size])
 }
 
-// hmacLong is the general HMAC for messages longer than any MPTCP uses.
+// hmacLong is the general HMAC (crypto/hmac) for messages longer than any
+// MPTCP uses; it allocates.
 func hmacLong(v option.Version, key1, key2 uint64, msg []byte) (sum [32]byte, n int) {
 	var k [16]byte
 	binary.BigEndian.PutUint64(k[:8], key1)
 	binary.BigEndian.PutUint64(k[8:], key2)
-	var ipad, opad [64]byte
-	for i := range ipad {
-		ipad[i], opad[i] = 0x36, 0x5c
-		if i < len(k) {
-			ipad[i] ^= k[i]
-			opad[i] ^= k[i]
-		}
-	}
+	h := hmac.New(sha256.New, k[:])
 	if v == option.V0 {
-		h := sha1.New()
-		h.Write(ipad[:])
-		h.Write(msg)
-		inner := h.Sum(nil)
-		h.Reset()
-		h.Write(opad[:])
-		h.Write(inner)
-		return [32]byte(append(h.Sum(nil), make([]byte, 12)...)), sha1.Size
+		h = hmac.New(sha1.New, k[:])
 	}
-	h := sha256.New()
-	h.Write(ipad[:])
-	h.Write(msg)
-	inner := h.Sum(nil)
-	h.Reset()
-	h.Write(opad[:])
-	h.Write(inner)
-	return [32]byte(h.Sum(nil)), sha256.Size
+	// Write a copy: passing msg to the hash.Hash interface would make it
+	// escape, and with it the stack messages of every caller of HMAC.
+	h.Write(append([]byte(nil), msg...))
+	return sum, copy(sum[:], h.Sum(nil))
 }

@@ -114,22 +114,10 @@ func (d *DSS) decode(b []byte, strict bool) error {
 	}
 	off := 4
 	if flags&DSSDataACK != 0 {
-		if flags&DSSDataACK8 != 0 {
-			d.DataACK = binary.BigEndian.Uint64(b[off:])
-			off += 8
-		} else {
-			d.DataACK = uint64(binary.BigEndian.Uint32(b[off:]))
-			off += 4
-		}
+		d.DataACK, off = dssUint(b, off, flags&DSSDataACK8 != 0)
 	}
 	if flags&DSSMapping != 0 {
-		if flags&DSSDSN8 != 0 {
-			d.DSN = binary.BigEndian.Uint64(b[off:])
-			off += 8
-		} else {
-			d.DSN = uint64(binary.BigEndian.Uint32(b[off:]))
-			off += 4
-		}
+		d.DSN, off = dssUint(b, off, flags&DSSDSN8 != 0)
 		d.SubflowSeq = binary.BigEndian.Uint32(b[off:])
 		d.DataLen = binary.BigEndian.Uint16(b[off+4:])
 		if d.HasChecksum {
@@ -137,6 +125,24 @@ func (d *DSS) decode(b []byte, strict bool) error {
 		}
 	}
 	return nil
+}
+
+// dssUint reads the Data ACK or DSN at off: 8 bytes if wide (the "a" or
+// "m" flag), else 4. It returns the value and the offset after it.
+func dssUint(b []byte, off int, wide bool) (uint64, int) {
+	if wide {
+		return binary.BigEndian.Uint64(b[off:]), off + 8
+	}
+	return uint64(binary.BigEndian.Uint32(b[off:])), off + 4
+}
+
+// appendDSSUint appends a Data ACK or DSN as dssUint reads it (the low 32
+// bits if not wide).
+func appendDSSUint(b []byte, v uint64, wide bool) []byte {
+	if wide {
+		return binary.BigEndian.AppendUint64(b, v)
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(v))
 }
 
 // Len returns the encoded length.
@@ -161,18 +167,10 @@ func (d *DSS) Append(b []byte) ([]byte, error) {
 	b = header(b, d.Len(), SubtypeDSS, uint8(rsv>>8))
 	b = append(b, uint8(rsv)|d.Flags)
 	if d.Flags&DSSDataACK != 0 {
-		if d.Flags&DSSDataACK8 != 0 {
-			b = binary.BigEndian.AppendUint64(b, d.DataACK)
-		} else {
-			b = binary.BigEndian.AppendUint32(b, uint32(d.DataACK))
-		}
+		b = appendDSSUint(b, d.DataACK, d.Flags&DSSDataACK8 != 0)
 	}
 	if d.Flags&DSSMapping != 0 {
-		if d.Flags&DSSDSN8 != 0 {
-			b = binary.BigEndian.AppendUint64(b, d.DSN)
-		} else {
-			b = binary.BigEndian.AppendUint32(b, uint32(d.DSN))
-		}
+		b = appendDSSUint(b, d.DSN, d.Flags&DSSDSN8 != 0)
 		b = binary.BigEndian.AppendUint32(b, d.SubflowSeq)
 		b = binary.BigEndian.AppendUint16(b, d.DataLen)
 		if d.HasChecksum {
