@@ -72,8 +72,18 @@ func (c *conn) event(e Event) {
 			return
 		}
 	}
-	c.events = append(c.events, e)
+	switch {
+	case len(c.events) < maxEvents:
+		c.events = append(c.events, e)
+	case len(c.events) == maxEvents:
+		c.events = append(c.events, Event{Time: e.Time, Type: "events_truncated",
+			Detail: fmt.Sprintf("more than %d events; the rest are not listed", maxEvents)})
+	}
 }
+
+// maxEvents bounds a connection's timeline (a hostile capture could
+// otherwise grow it without bound with signalling options).
+const maxEvents = 4096
 
 // finding records a finding on c (or globally when c is nil).
 func (a *Analyzer) finding(c *conn, sf *subflow, ts time.Time, sev Severity, code, msg string) {

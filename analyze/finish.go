@@ -33,14 +33,6 @@ func (a *Analyzer) Finish() *Result {
 func (a *Analyzer) result(final bool) *Result {
 	r := a.res
 	r.Findings = slices.Clone(a.res.Findings)
-	r.PlainTCPFlows = a.res.PlainTCPFlows
-	if final {
-		for _, sf := range a.flows {
-			if !sf.mptcp && !sf.closed && sf.conn == nil {
-				r.PlainTCPFlows++
-			}
-		}
-	}
 	r.Connections = make([]Connection, 0, len(a.conns))
 	for _, c := range a.conns {
 		r.Connections = append(r.Connections, a.connResult(c, final))

@@ -18,7 +18,8 @@ type Result struct {
 	// IP fragments); Malformed counts packets too broken to analyze.
 	NotTCP    uint64 `json:"not_tcp"`
 	Malformed uint64 `json:"malformed"`
-	// PlainTCPFlows counts TCP 4-tuples that never showed an MPTCP option.
+	// PlainTCPFlows counts connection attempts (SYNs) without MPTCP
+	// options; plain TCP is not analyzed further.
 	PlainTCPFlows uint64 `json:"plain_tcp_flows"`
 	// First and Last are the timestamps of the first and last packet.
 	First time.Time `json:"first,omitzero"`

@@ -151,6 +151,18 @@ func (a *Analyzer) segment(s *segment) {
 		sf = nil // the 4-tuple is reused by a new connection
 	}
 	if sf == nil {
+		if s.nopts == 0 && s.badOpt == nil {
+			// Plain TCP: not entered in the flow table, so that plain
+			// traffic (a SYN flood included) costs no memory. Only its
+			// connection attempts are counted.
+			if syn && !ack {
+				a.res.PlainTCPFlows++
+			}
+			if a.cfg.OnPacket != nil {
+				a.plainPacketInfo(s)
+			}
+			return
+		}
 		sf = a.newSubflow(k, s)
 	}
 	d := 0
@@ -321,6 +333,14 @@ func (a *Analyzer) packetInfo(sf *subflow, d int, s *segment, start uint64) {
 		}
 	}
 	pi.Options = s.opts
+	a.cfg.OnPacket(pi)
+}
+
+// plainPacketInfo reports a segment of a flow that is not MPTCP.
+func (a *Analyzer) plainPacketInfo(s *segment) {
+	pi := &a.pi
+	*pi = PacketInfo{Index: a.res.Packets, Time: s.ts, Src: s.src, Dst: s.dst, Flags: s.flags,
+		Seq: s.seq, Ack: s.ack, Len: len(s.payload), Options: s.opts}
 	a.cfg.OnPacket(pi)
 }
 
