@@ -15,7 +15,28 @@ import (
 
 	"github.com/mptcp-go/mptcp/lab"
 	"github.com/mptcp-go/mptcp/link/emu"
+	"golang.org/x/sys/unix"
 )
+
+// setCC sets a kernel socket's congestion control (TCP_CONGESTION), so
+// the kernel is compared with the same algorithm as ours: this machine's
+// default is BBR, which does not back off on random loss.
+func setCC(tb testing.TB, c net.Conn, name string) {
+	tb.Helper()
+	if name == "" {
+		return
+	}
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, unix.TCP_CONGESTION, name)
+	}); err != nil || serr != nil {
+		tb.Skipf("cannot set congestion control %s: %v %v", name, err, serr)
+	}
+}
 
 // cpuTime returns this process's user+system CPU time.
 func cpuTime() time.Duration {
@@ -128,7 +149,8 @@ func benchTransfer(b *testing.B, size int, pair func() (src, dst net.Conn)) {
 }
 
 // BenchmarkKernelComparison measures, in one run, kernel-to-kernel TCP and
-// our stack against the kernel (both directions) over the same lab path:
+// our stack against the kernel (both directions) over the same lab path
+// (kernel senders use CUBIC like ours; "default" is the system's choice):
 // an unshaped veth path, and a 100 Mbit/s, 50 ms RTT, 1% loss emulated
 // path. cpu-s/GB is this process's CPU time (our stack and the Go side of
 // the kernel socket) per GB moved; kernel softirq time is not included.
@@ -139,13 +161,23 @@ func BenchmarkKernelComparison(b *testing.B) {
 		size int
 	}{
 		{"veth", emu.Spec{}, 256 << 20},
-		{"100mbit-50ms-1pct", emu.Spec{Rate: 100e6, Delay: 25 * time.Millisecond, Loss: 0.01}, 16 << 20},
+		{"100mbit-50ms-1pct", emu.Spec{Rate: 100e6, Delay: 25 * time.Millisecond, Loss: 0.01}, 4 << 20},
 	}
 	for _, p := range paths {
-		b.Run(p.name+"/kernel-to-kernel", func(b *testing.B) {
-			l := kernelLab(b, p.spec)
-			benchTransfer(b, p.size, func() (net.Conn, net.Conn) { return kernelPair(b, l) })
-		})
+		for _, cc := range []string{"cubic", ""} {
+			name := p.name + "/kernel-to-kernel-" + cc
+			if cc == "" {
+				name = p.name + "/kernel-to-kernel-default"
+			}
+			b.Run(name, func(b *testing.B) {
+				l := kernelLab(b, p.spec)
+				benchTransfer(b, p.size, func() (net.Conn, net.Conn) {
+					c, s := kernelPair(b, l)
+					setCC(b, c, cc)
+					return c, s
+				})
+			})
+		}
 		for _, stackSends := range []bool{true, false} {
 			name := p.name + "/stack-to-kernel"
 			if !stackSends {
@@ -158,6 +190,7 @@ func BenchmarkKernelComparison(b *testing.B) {
 					if stackSends {
 						return ours, theirs
 					}
+					setCC(b, theirs, "cubic")
 					return theirs, ours
 				})
 			})
