@@ -51,6 +51,7 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 	}
 	sacked := 0
 	if e.sackOK && e.opts.NumSACK > 0 {
+		e.checkDSACK(ack)
 		sacked = e.processSACK(ack)
 	}
 	if acked == 0 {
@@ -228,6 +229,53 @@ func (e *Endpoint) processSACK(ack uint32) int {
 	return newly
 }
 
+// checkDSACK recognises a D-SACK (RFC 2883 §4: a first block below the
+// cumulative ACK, or inside the second block). Each one shows a
+// retransmission was spurious: RACK widens its reordering window (RFC 8985
+// §6.2 step 4) and, when every retransmission of a recovery episode proved
+// spurious, the window reduction is undone (RFC 3708 §3, RFC 4015 §3).
+func (e *Endpoint) checkDSACK(ack uint32) {
+	b0 := e.opts.SACK[0]
+	dsack := seqLEQ(b0.End, ack)
+	if !dsack && e.opts.NumSACK > 1 {
+		b1 := e.opts.SACK[1]
+		dsack = seqGEQ(b0.Start, b1.Start) && seqLEQ(b0.End, b1.End)
+	}
+	if !dsack {
+		return
+	}
+	e.stats.DSACKs++
+	if !e.rack.dsackRoundSet || seqGEQ(e.sndUna, e.rack.dsackRoundEnd) {
+		// At most one increase per round trip.
+		e.rack.reoMult++
+		e.rack.dsackRoundEnd = e.sndNxt
+		e.rack.dsackRoundSet = true
+		e.rack.reoResetLeft = 16
+	}
+	e.rack.reordSeen = true
+	if e.undoValid && e.undoRetrans > 0 {
+		e.undoRetrans--
+		if e.undoRetrans == 0 {
+			e.stats.SpuriousUndos++
+			e.ccs.Cwnd = max(e.ccs.Cwnd, e.undoCwnd)
+			e.ccs.Ssthresh = max(e.ccs.Ssthresh, e.undoSsthresh)
+			e.undoValid = false
+			if e.recovery == recoveryFast {
+				e.recovery = recoveryOpen
+			}
+			// The "losses" were reordering: forget the marks (Linux's
+			// tcp_undo_cwnd_reduction with unmark_loss).
+			for i := 0; i < e.recs.len(); i++ {
+				r := e.recs.at(i)
+				if r.flags&recLost != 0 {
+					r.flags &^= recLost
+					e.lostB -= r.len()
+				}
+			}
+		}
+	}
+}
+
 // rackUpdate records the most recently sent delivered segment (RFC 8985 §6.2 step 2).
 func (e *Endpoint) rackUpdate(r *txRec) {
 	rtt := e.now - r.xmit
@@ -254,7 +302,7 @@ func (e *Endpoint) reoWnd() time.Duration {
 			return 0
 		}
 	}
-	w := e.minRTT / 4
+	w := time.Duration(max(e.rack.reoMult, 1)) * e.minRTT / 4
 	if e.hasRTT && w > e.srtt {
 		w = e.srtt
 	}
@@ -354,6 +402,14 @@ func (e *Endpoint) updateRecovery(acked, sacked int) {
 // enterRecovery starts fast recovery (RFC 6675 §5, RFC 6937 §3).
 func (e *Endpoint) enterRecovery() {
 	e.stats.Recoveries++
+	if e.rack.reoResetLeft > 0 {
+		// RFC 8985 §6.2: the window widening lapses after 16 recoveries.
+		e.rack.reoResetLeft--
+		if e.rack.reoResetLeft == 0 {
+			e.rack.reoMult = 1
+		}
+	}
+	e.undoCwnd, e.undoSsthresh, e.undoRetrans, e.undoValid = e.ccs.Cwnd, e.ccs.Ssthresh, 0, true
 	e.recovery = recoveryFast
 	e.recoveryPoint = e.sndNxt
 	e.recoverFS = max(e.inflight()+e.lostB-e.retransB, e.ccs.MSS)
@@ -398,6 +454,9 @@ func (e *Endpoint) rttSample(r time.Duration) {
 		e.rttvar = (3*e.rttvar + d) / 4
 		e.srtt = (7*e.srtt + r) / 8
 	}
-	e.rto = e.srtt + max(4*e.rttvar, time.Millisecond)
-	e.rto = min(max(e.rto, e.cfg.MinRTO), e.cfg.MaxRTO)
+	// RFC 6298 §2.3 with the variance term floored at MinRTO, as Linux
+	// does (tcp_set_rto): a bare lower bound on the RTO would let it fall
+	// to the RTT itself on long paths and fire spuriously.
+	e.rto = e.srtt + max(4*e.rttvar, e.cfg.MinRTO)
+	e.rto = min(e.rto, e.cfg.MaxRTO)
 }

@@ -139,8 +139,9 @@ type Config struct {
 	// DelayedAckTimeout bounds how long an ACK may wait (RFC 9293
 	// §3.8.6.3: under 0.5 s). 40 ms if zero; negative turns delayed ACKs off.
 	DelayedAckTimeout time.Duration
-	// MinRTO is the lower bound of the RTO. RFC 6298 §2.4 says 1 s; like
-	// Linux we default to 200 ms, which loss recovery on long paths needs.
+	// MinRTO floors the RTO's variance term: RTO = SRTT + max(4*RTTVAR,
+	// MinRTO). RFC 6298 §2.4 asks for RTO >= 1 s; like Linux we default
+	// to 200 ms, which loss recovery on long paths needs.
 	MinRTO time.Duration
 	// MaxRTO bounds backoff; 60 s if zero (RFC 6298 §2.5 allows it).
 	MaxRTO time.Duration
@@ -234,6 +235,8 @@ type Stats struct {
 	ZeroWindowProbes      uint64
 	ChallengeACKs         uint64 // TCPChallengeACK (RFC 5961)
 	PAWSDrops             uint64 // TCPPAWSEstab
+	DSACKs                uint64 // D-SACKs received (TCPDSACKRecv)
+	SpuriousUndos         uint64 // recoveries undone after D-SACKs (TCPDSACKUndo)
 }
 
 // Info is a snapshot of the connection's state, like Linux's tcp_info.

@@ -124,9 +124,24 @@ type Endpoint struct {
 		rtt       time.Duration
 		valid     bool
 		reordSeen bool
+		// reoMult scales the reordering window; raised when D-SACKs show
+		// spurious retransmissions (RFC 8985 §6.2 step 4).
+		reoMult       int
+		dsackRoundEnd uint32
+		dsackRoundSet bool
+		reoResetLeft  int
 	}
-	tlpOut     bool
-	tlpHighSeq uint32
+	// Undo of a spurious recovery (RFC 3708 detection, RFC 4015-style
+	// response): retransmissions of the episode not yet shown spurious by
+	// a D-SACK, and the window to restore.
+	undoRetrans            int
+	undoCwnd, undoSsthresh int
+	undoValid              bool
+	// dsack is a duplicate block to report first in the next ACK (RFC 2883).
+	dsackStart, dsackEnd uint32
+	dsackPending         bool
+	tlpOut               bool
+	tlpHighSeq           uint32
 
 	// Timers: absolute deadlines on the Clock, 0 when off.
 	rtxAt, delackAt, persistAt, keepaliveAt, closeAt time.Duration
@@ -183,6 +198,7 @@ func New(cfg Config, clock Clock, out Output) *Endpoint {
 		}
 	}
 	e.quickAcks = 16
+	e.rack.reoMult = 1
 	return e
 }
 

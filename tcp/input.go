@@ -189,6 +189,10 @@ func (e *Endpoint) inputSynchronized(seg *Segment) {
 	if !e.acceptable(seg) {
 		if f&header.TCPFlagRST == 0 {
 			e.stats.DupSegs++
+			if l := uint32(len(seg.Payload)); l > 0 && e.sackOK && seqLEQ(seg.Seq+l, e.rcvNxt) {
+				// RFC 2883: report the duplicate as the first SACK block.
+				e.dsackStart, e.dsackEnd, e.dsackPending = seg.Seq, seg.Seq+l, true
+			}
 			if e.state == StateTimeWait && f&header.TCPFlagFIN != 0 {
 				e.closeAt = e.now + e.cfg.TimeWait
 			}

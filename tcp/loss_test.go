@@ -1,6 +1,9 @@
 package tcp
 
 import (
+	"container/heap"
+
+	"github.com/mptcp-go/mptcp/header"
 	"testing"
 	"time"
 )
@@ -43,5 +46,59 @@ func TestTransferImpairedPaths(t *testing.T) {
 					in.Stats.Recoveries, in.Stats.TLPProbes, in.Cwnd, in.SRTT)
 			})
 		}
+	}
+}
+
+func TestDSACKReportsDuplicates(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	n.delay = time.Millisecond
+	n.connect()
+	n.pump(0, randomData(10000, 1), time.Second, false)
+	n.keep = true
+	in := n.ep[1].Info()
+	dup := Segment{Seq: in.RcvNxt - 1000, Ack: n.ep[1].Info().SndNxt, Flags: 0x10, Payload: make([]byte, 500)}
+	n.ep[1].HandleSegment(&dup)
+	if len(n.sent[0]) != 1 {
+		t.Fatalf("%d replies to a duplicate", len(n.sent[0]))
+	}
+	var o header.TCPOptions
+	header.ParseTCPOptions(n.sent[0][0].Options(), &o)
+	if o.NumSACK != 1 || o.SACK[0] != (header.SACKBlock{Start: in.RcvNxt - 1000, End: in.RcvNxt - 500}) {
+		t.Fatalf("D-SACK %+v", o)
+	}
+}
+
+// TestReorderingAdaptsAndUndoes delays one segment in twenty by more than
+// RACK's initial reordering window: the spurious retransmissions come back
+// as D-SACKs, which widen the window and undo the cwnd reductions.
+func TestReorderingAdaptsAndUndoes(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	n.delay = 10 * time.Millisecond // no bottleneck queue: only the late segments reorder
+	n.connect()
+	k := 0
+	n.drop = func(to int, s header.TCP) bool {
+		if to == 1 && len(s.Payload()) > 0 {
+			k++
+			if k%20 == 0 {
+				// Deliver late instead of dropping: re-inject after 8 ms.
+				b := append([]byte(nil), s...)
+				n.n++
+				heap.Push(&n.q, &wirePkt{at: n.clock.t + n.delay + 8*time.Millisecond, seq: n.n, to: to, data: b})
+				return true
+			}
+		}
+		return false
+	}
+	data := randomData(8<<20, 5)
+	if got := n.transfer(0, data, time.Minute); !sameSHA(got, data) {
+		t.Fatal("data differs")
+	}
+	st := n.ep[0].Info().Stats
+	t.Logf("%+v", st)
+	if st.DSACKs == 0 || st.SpuriousUndos == 0 {
+		t.Fatalf("no D-SACK handling: %+v", st)
+	}
+	if st.RetransSegs > 60 {
+		t.Fatalf("%d spurious retransmissions: reordering window did not adapt", st.RetransSegs)
 	}
 }

@@ -88,7 +88,7 @@ func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans 
 			copy(opts[base:], out)
 		}
 	}
-	if flags&header.TCPFlagACK != 0 && e.sackOK && e.nooo > 0 && !syn {
+	if flags&header.TCPFlagACK != 0 && e.sackOK && (e.nooo > 0 || e.dsackPending) && !syn {
 		opts = e.appendSACKBlocks(opts, space)
 	}
 	for len(opts)%4 != 0 {
@@ -133,12 +133,21 @@ func (e *Endpoint) tsEchoFor(flags header.TCPFlags) uint32 {
 // recent first (RFC 2018 §4), as many as fit in space.
 func (e *Endpoint) appendSACKBlocks(opts []byte, space int) []byte {
 	room := space - len(opts) - 4 // two NOPs, kind and length
-	nb := min(room/8, e.nooo, header.MaxSACKBlocks)
+	d := 0
+	if e.dsackPending {
+		d = 1
+	}
+	nb := min(room/8, e.nooo+d, header.MaxSACKBlocks)
 	if nb <= 0 {
 		return opts
 	}
 	opts = header.AppendNOP(opts, 2)
 	opts = append(opts, header.TCPOptSACK, byte(2+8*nb))
+	if d == 1 {
+		opts = appendBlock(opts, e.dsackStart, e.dsackEnd)
+		e.dsackPending = false
+		nb--
+	}
 	var used uint32 // bit set of ranges already written
 	for k := 0; k < nb; k++ {
 		best := -1
@@ -149,10 +158,14 @@ func (e *Endpoint) appendSACKBlocks(opts []byte, space int) []byte {
 		}
 		used |= 1 << best
 		r := e.ooo[best]
-		opts = append(opts, byte(r.start>>24), byte(r.start>>16), byte(r.start>>8), byte(r.start),
-			byte(r.end>>24), byte(r.end>>16), byte(r.end>>8), byte(r.end))
+		opts = appendBlock(opts, r.start, r.end)
 	}
 	return opts
+}
+
+func appendBlock(b []byte, start, end uint32) []byte {
+	return append(b, byte(start>>24), byte(start>>16), byte(start>>8), byte(start),
+		byte(end>>24), byte(end>>16), byte(end>>8), byte(end))
 }
 
 // sendSYN sends (or resends) our SYN or SYN-ACK and arms the timer.
@@ -251,12 +264,10 @@ func (e *Endpoint) trySend() {
 		}
 		cwndRoom := e.ccs.Cwnd - inflight
 		if cwndRoom < want {
+			// Whole segments only: PRR's allowance accumulates over ACKs
+			// (RFC 6937 §3), so waiting for a full segment loses nothing.
 			e.cwndLimited = true
-			if e.recovery == recoveryFast && cwndRoom > 0 {
-				want = cwndRoom // PRR may allow less than a segment
-			} else {
-				break
-			}
+			break
 		}
 		if e.cfg.Nagle && want < segMax && e.sndNxt != e.sndUna {
 			break // Nagle (RFC 9293 §3.7.4): one small segment in flight at a time
@@ -331,6 +342,7 @@ func (e *Endpoint) retransmit(r *txRec, i int, segMax int) {
 	r.xmit = e.now
 	e.retransB += r.len()
 	e.stats.RetransSegs++
+	e.undoRetrans++
 	if e.recovery == recoveryFast {
 		e.stats.FastRetrans++
 		e.prrOut += r.len()

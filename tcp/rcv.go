@@ -23,6 +23,10 @@ func (e *Endpoint) receiveData(seg *Segment) {
 			} else {
 				e.stats.DupSegs++
 				e.ackNow = true // duplicate: ACK at once (RFC 9293 §3.10.7.4)
+				if len(data) > 0 {
+					// RFC 2883: report the duplicate as the first SACK block.
+					e.dsackStart, e.dsackEnd, e.dsackPending = seq, seq+uint32(len(data)), true
+				}
 				return
 			}
 		} else {

@@ -162,6 +162,7 @@ func (e *Endpoint) onRTO() {
 		e.hooks.Event(EventRTO)
 	}
 	inflight := e.inflight()
+	e.undoValid = false // no undo across a timeout
 	// Everything outstanding and not SACKed is deemed lost.
 	for i := 0; i < e.recs.len(); i++ {
 		e.markLost(e.recs.at(i))
