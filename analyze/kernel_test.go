@@ -1,12 +1,16 @@
-package analyze
+package analyze_test
 
 import (
 	"bufio"
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -20,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcp-go/mptcp/analyze"
+	"github.com/mptcp-go/mptcp/analyze/flatten"
 	"github.com/mptcp-go/mptcp/capture"
 	"github.com/mptcp-go/mptcp/lab"
 )
@@ -172,12 +178,28 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	a := New(Config{Hash: true})
-	if _, err := ReadSource(ctx, a, f, nil); err != nil {
+	// Flatten while analyzing: tshark's Follow TCP Stream of the result
+	// must give back what the endpoints sent.
+	flatName := filepath.Join(dir, "flat.pcap")
+	flatFile, err := os.Create(flatName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flatFile.Close()
+	pw, err := capture.NewPcapWriter(flatFile, capture.LinkTypeRaw, capture.PcapWriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := flatten.New(pw)
+	a := analyze.New(analyze.Config{Hash: true, Sink: fw})
+	if _, err := analyze.ReadSource(ctx, a, f, nil); err != nil {
 		t.Fatal(err)
 	}
 	r := a.Finish()
-	var cn *Connection
+	if err := errors.Join(fw.Err(), pw.Flush()); err != nil {
+		t.Fatal(err)
+	}
+	var cn *analyze.Connection
 	for i := range r.Connections {
 		c := &r.Connections[i]
 		if c.Server.Port() == 5201 || c.Client.Port() == 5201 {
@@ -194,7 +216,7 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		kc.name, r.Packets, len(cn.Subflows), cn.Streams[0].Bytes, cn.Streams[1].Bytes,
 		cn.Streams[0].Holes, cn.Streams[1].Holes, len(cn.Events), cn.Findings)
 	for _, f := range cn.Findings {
-		if f.Severity == Error {
+		if f.Severity == analyze.Error {
 			t.Errorf("error finding: %+v", f)
 		}
 	}
@@ -214,7 +236,7 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		if len(cn.Streams[0].Holes)+len(cn.Streams[1].Holes) == 0 {
 			t.Errorf("single-link capture reports no holes")
 		}
-		if !hasFinding(cn.Findings, CodeHole) {
+		if !hasFinding(cn.Findings, analyze.CodeHole) {
 			t.Errorf("no hole finding")
 		}
 	} else {
@@ -250,6 +272,44 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		}
 	}
 	compareTsharkGrouping(t, file, r)
+	if _, err := exec.LookPath("tshark"); err == nil && !kc.singleLink && dropped == 0 && len(r.Connections) == 1 {
+		cli, srv := tsharkFollow(t, flatName)
+		if sha(cli) != sha(up) || sha(srv) != sha(down) {
+			t.Errorf("tshark's follow of the flattened capture: %d/%d bytes, want %d/%d", len(cli), len(srv), len(up), len(down))
+		} else {
+			t.Logf("flattened capture: tshark's follow,tcp,raw gives the endpoints' %d/%d bytes", len(cli), len(srv))
+		}
+	}
+}
+
+// tsharkFollow returns both directions of the first TCP stream of file as
+// tshark's "Follow TCP Stream" (-z follow,tcp,raw,0) prints them.
+func tsharkFollow(t *testing.T, file string) (cli, srv []byte) {
+	t.Helper()
+	out, err := exec.Command("tshark", "-r", file, "-q", "-z", "follow,tcp,raw,0").Output()
+	if err != nil {
+		t.Fatalf("tshark follow: %v", err)
+	}
+	started := false
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "Node 1:") {
+			started = true
+			continue
+		}
+		if !started || strings.HasPrefix(l, "===") || strings.TrimSpace(l) == "" {
+			continue
+		}
+		b, err := hex.DecodeString(strings.TrimSpace(l))
+		if err != nil {
+			t.Fatalf("tshark follow line %q: %v", l, err)
+		}
+		if strings.HasPrefix(l, "\t") {
+			srv = append(srv, b...)
+		} else {
+			cli = append(cli, b...)
+		}
+	}
+	return cli, srv
 }
 
 // startTcpdump captures iface in the client namespace (whole packets,
@@ -304,7 +364,7 @@ func startTcpdump(ctx context.Context, l *lab.Lab, iface, file string) (stop fun
 
 // checkWithHoles checks that the delivered bytes are exactly the sent
 // bytes minus the reported holes.
-func checkWithHoles(t *testing.T, d int, st *Stream, want []byte) {
+func checkWithHoles(t *testing.T, d int, st *analyze.Stream, want []byte) {
 	t.Helper()
 	var kept []byte
 	pos := uint64(0)
@@ -492,7 +552,7 @@ func mergeToPcapng(t *testing.T, files, names []string, out string) {
 
 // compareTsharkGrouping checks that subflows are grouped into connections
 // as tshark's mptcp.stream groups them.
-func compareTsharkGrouping(t *testing.T, file string, r *Result) {
+func compareTsharkGrouping(t *testing.T, file string, r *analyze.Result) {
 	t.Helper()
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Log("tshark not installed: grouping not compared")
@@ -547,4 +607,35 @@ func compareTsharkGrouping(t *testing.T, file string, r *Result) {
 			}
 		}
 	}
+}
+
+// Helpers of the external test package.
+
+type flowKey struct{ a, b netip.AddrPort }
+
+func canonical(x, y netip.AddrPort) flowKey {
+	if x.Compare(y) < 0 {
+		return flowKey{x, y}
+	}
+	return flowKey{y, x}
+}
+
+func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func payload(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func hasFinding(fs []analyze.Finding, code string) bool {
+	for _, f := range fs {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
 }

@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +21,6 @@ import (
 	"github.com/mptcp-go/mptcp/analyze"
 	"github.com/mptcp-go/mptcp/analyze/synth"
 	"github.com/mptcp-go/mptcp/capture"
-	"net/netip"
 )
 
 var updateAnalyze = flag.Bool("update-analyze", false, "rewrite the analyze golden files in testdata")
@@ -353,5 +354,47 @@ func TestAnalyzeGzipAndPacketsJSON(t *testing.T) {
 	}
 	if dsnSeen == 0 || optsSeen == 0 {
 		t.Errorf("--packets --json: %d packets with dsn, %d with options", dsnSeen, optsSeen)
+	}
+}
+
+// TestAnalyzeCorruptRecord: a record in the middle of a pcap with an
+// impossible length is reported with its place, and the packets after it
+// are still analyzed.
+func TestAnalyzeCorruptRecord(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "two.pcap")
+	up, down := analyzeScenario(t, pcap, false, false)
+	b, err := os.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Walk to the 20th record and give it a captured length of 2 GiB.
+	off := 24
+	for range 19 {
+		off += 16 + int(binary.LittleEndian.Uint32(b[off+8:]))
+	}
+	binary.LittleEndian.PutUint32(b[off+8:], 0x7fffffff)
+	if err := os.WriteFile(pcap, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runAnalyzeCmd(t, "analyze", "--json", "--hash", pcap)
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d (input error)", code, exitFailure)
+	}
+	if !strings.Contains(stderr, "corrupt") || !strings.Contains(stderr, "after packet 19") {
+		t.Errorf("stderr does not say what and where: %q", stderr)
+	}
+	var r analyze.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Packets < 40 || len(r.Connections) != 1 {
+		t.Fatalf("packets after the corrupt record were not analyzed: %d packets", r.Packets)
+	}
+	// One data segment is lost with the record: a hole, not invented bytes.
+	c := r.Connections[0]
+	holes := len(c.Streams[0].Holes) + len(c.Streams[1].Holes)
+	if holes != 1 || c.Streams[0].Bytes+c.Streams[1].Bytes >= uint64(len(up)+len(down)) {
+		t.Errorf("streams: %+v", c.Streams)
 	}
 }
