@@ -262,7 +262,8 @@ func (e *Endpoint) setState(s State) {
 	case StateClosed:
 		e.stopTimers()
 		e.notify |= NotifyClosed | NotifyReadable | NotifyWritable
-		if e.hooks != nil && old != StateListen && old != StateClosed {
+		// TIME-WAIT already reported EventClosed.
+		if e.hooks != nil && old != StateListen && old != StateClosed && old != StateTimeWait {
 			if e.err != nil {
 				e.hooks.Event(EventReset)
 			} else {
