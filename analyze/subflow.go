@@ -256,7 +256,12 @@ func (a *Analyzer) newSubflow(k flowKey, s *segment) *subflow {
 	sf := &subflow{id: a.nextSF, key: k, client: s.src, server: s.dst}
 	// A flow is plain TCP until it shows an MPTCP option.
 	sf.plain = s.nopts == 0 && s.badOpt == nil
-	if s.flags&(flagSYN|flagACK) == flagSYN|flagACK {
+	switch {
+	case s.flags&(flagSYN|flagACK) == flagSYN|flagACK:
+		sf.client, sf.server = s.dst, s.src
+	case s.flags&flagSYN == 0 && s.src.Port() < s.dst.Port():
+		// Without the SYN, take the end with the lower port (the
+		// well-known one, usually) as the server.
 		sf.client, sf.server = s.dst, s.src
 	}
 	a.flows[k] = sf
