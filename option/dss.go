@@ -72,12 +72,21 @@ func dssBaseLen(flags uint8) int {
 // ParseDSS decodes a DSS option starting at its kind byte: the fast path
 // for the stack and the analyzer, with the zero Parser's rules (reserved
 // bits tolerated).
+//
+// ParseDSS is small enough to be inlined, so the option is decoded straight
+// into the caller's variable instead of being copied out of a result.
 func ParseDSS(b []byte) (d DSS, err error) {
-	if len(b) < 3 || b[0] != Kind || b[2]>>4 != uint8(SubtypeDSS) || int(b[1]) > len(b) || b[1] > MaxLen {
-		return d, parseDSSFrameErr(b)
-	}
-	err = d.decode(b[:b[1]], false)
+	err = d.parseFast(b)
 	return d, err
+}
+
+// parseFast is ParseDSS into *d.
+func (d *DSS) parseFast(b []byte) error {
+	if len(b) < 3 || b[0] != Kind || b[2]>>4 != uint8(SubtypeDSS) || int(b[1]) > len(b) || b[1] > MaxLen {
+		*d = DSS{}
+		return parseDSSFrameErr(b)
+	}
+	return d.decode(b[:b[1]], false)
 }
 
 // parseDSSFrameErr explains why b is not a well-framed DSS option.

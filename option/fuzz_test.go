@@ -45,13 +45,21 @@ func fuzzParser(mode uint8) Parser {
 	return Parser{Version: VersionHint(mode % 3), Strict: mode&0x80 != 0}
 }
 
-// FuzzParse: Parse never panics, and every option it accepts re-encodes to
-// exactly its input bytes and parses back to the same value.
+// FuzzParse: Parse never panics, agrees with ParseDSS on DSS options, and
+// every option it accepts re-encodes to exactly its input bytes and parses
+// back to the same value.
 func FuzzParse(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte, mode uint8) {
 		p := fuzzParser(mode)
 		o, err := p.Parse(b)
+		if !p.Strict && len(b) >= 3 && b[0] == Kind && Subtype(b[2]>>4) == SubtypeDSS {
+			// The fast path agrees with the general one.
+			d, derr := ParseDSS(b)
+			if (derr == nil) != (err == nil) || d != o.DSS {
+				t.Fatalf("ParseDSS(%x) = %+v, %v; Parse: %+v, %v", b, d, derr, o.DSS, err)
+			}
+		}
 		if err != nil {
 			return
 		}
