@@ -25,7 +25,6 @@ type Conn struct {
 
 	mu      sync.Mutex // guards ep and everything below
 	ep      *tcp.Endpoint
-	txBufs  [][]byte
 	txPkts  [][]byte
 	inBatch bool
 	timer   *time.Timer
@@ -60,11 +59,6 @@ func (s *Stack) newConn(n *nic, nh netip.Addr, k connKey, hooks tcp.SegmentHooks
 	cfg.Hooks = hooks
 	cfg.Notify = c.notify
 	c.ep = tcp.New(cfg, s, c)
-	room := n.linkHeaderLen() + cfg.IPHeaderLen + header.TCPMaxHeaderLen + n.mtu
-	c.txBufs = make([][]byte, batch)
-	for i := range c.txBufs {
-		c.txBufs[i] = make([]byte, 0, room)
-	}
 	c.txPkts = make([][]byte, 0, batch)
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
@@ -83,7 +77,7 @@ func (c *Conn) OutputSegment(hdr, p1, p2 []byte) {
 		ihl = header.IPv6HeaderLen
 	}
 	tl := len(hdr) + len(p1) + len(p2)
-	b := c.txBufs[len(c.txPkts)][:lh+ihl+tl]
+	b := c.n.txq.get(lh + ihl + tl)
 	src, dst := c.key.local.Addr(), c.key.remote.Addr()
 	c.s.encodeIP(b[lh:], src, dst, header.ProtocolTCP, tl, 0)
 	o := lh + ihl
@@ -106,6 +100,7 @@ func (c *Conn) flush() {
 			for _, p := range c.txPkts[1:] {
 				c.n.resolve(c.nh, p[header.EthernetHeaderLen:])
 			}
+			c.n.txq.put(c.txPkts)
 			c.txPkts = c.txPkts[:0]
 			return
 		}
@@ -117,7 +112,7 @@ func (c *Conn) flush() {
 			header.Ethernet(p).Encode(mac, c.n.cfg.MAC, et)
 		}
 	}
-	c.n.write(c.txPkts)
+	c.n.txq.enqueue(c.txPkts)
 	for i := range c.txPkts {
 		c.txPkts[i] = nil
 	}

@@ -25,6 +25,8 @@ type nic struct {
 	nmu   sync.Mutex
 	neigh map[netip.Addr]*neighbor
 
+	txq *txQueue
+
 	// dirty lists connections with segments queued while the reader
 	// processed a batch; they are flushed once per batch. Reader-only.
 	dirty []*Conn
@@ -47,6 +49,7 @@ func newNIC(s *Stack, ep link.Endpoint, cfg InterfaceConfig) *nic {
 	if cfg.MTU > 0 && cfg.MTU < n.mtu {
 		n.mtu = cfg.MTU
 	}
+	n.txq = newTxQueue(n, header.EthernetHeaderLen+n.mtu+header.TCPMaxHeaderLen)
 	return n
 }
 

@@ -144,10 +144,14 @@ func (s *Stack) AddInterface(ep link.Endpoint, cfg InterfaceConfig) error {
 	}
 	s.nics = append(s.nics, n)
 	s.mu.Unlock()
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		n.readLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		n.txq.run()
 	}()
 	if ep.LinkType() == link.TypeEthernet {
 		n.announce()
@@ -181,6 +185,7 @@ func (s *Stack) Close() error {
 		c.abort()
 	}
 	for _, n := range nics {
+		n.txq.close()
 		n.ep.Close()
 	}
 	s.wg.Wait()

@@ -1,0 +1,34 @@
+//go:build linux && !race
+
+package stack
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestKernelInterop100MB moves 100 MB each way between our stack and the
+// kernel over TUN, with our stack as client and as server. It is left out
+// of -race builds (the race detector makes it slow); CI runs it in the
+// plain test pass.
+func TestKernelInterop100MB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long-running")
+	}
+	k := newKernelNS(t, Options{})
+	for _, stackIsClient := range []bool{true, false} {
+		for _, stackSends := range []bool{true, false} {
+			t.Run(fmt.Sprintf("stackClient=%v/stackSends=%v", stackIsClient, stackSends), func(t *testing.T) {
+				ours, theirs := k.connPair(t, stackIsClient, false)
+				var el time.Duration
+				if stackSends {
+					el = sendAndVerify(t, ours, theirs, 100<<20, 3*time.Minute)
+				} else {
+					el = sendAndVerify(t, theirs, ours, 100<<20, 3*time.Minute)
+				}
+				t.Logf("100 MB in %v (%.0f Mbit/s)", el.Round(time.Millisecond), 100*8*1.048576/el.Seconds())
+			})
+		}
+	}
+}
