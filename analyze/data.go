@@ -80,11 +80,20 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 					start++
 				}
 				h.shift, h.shiftKnown = o.SubflowSeq-start, true
+				if h.lastMapSeen && h.lastMap.n > 0 {
+					// The mapping seen before this one covers the bytes
+					// just before it.
+					lm := h.lastMap
+					a.addMapping(c, sf, d, s, mapping{ssn: unwrap(uint32(lm.ssn)-h.shift, h.maxEnd), n: lm.n, dsn: lm.dsn})
+				}
 			}
 			m := mapping{ssn: unwrap(o.SubflowSeq-h.shift, h.maxEnd), n: n, dsn: dsn}
 			if n > 0 {
 				a.addMapping(c, sf, d, s, m)
 				h.sawMapping = true
+			}
+			if len(h.pending) > 0 {
+				a.replay(c, sf, d)
 			}
 			if o.HasChecksum && c.csum {
 				h.startChecksum(m, o.SubflowSeq, o.DataLen, o.Checksum)
@@ -124,17 +133,17 @@ func (a *Analyzer) addMapping(c *conn, sf *subflow, d int, s *segment, m mapping
 // payload maps a segment's payload to the data sequence space and hands it
 // to the stream. newFrom is the subflow position from which bytes are new
 // on this subflow (below it they are retransmissions).
-func (a *Analyzer) payload(c *conn, sf *subflow, d int, s *segment, start, newFrom uint64) {
+func (a *Analyzer) payload(c *conn, sf *subflow, d int, ts time.Time, start, newFrom uint64, b []byte) {
 	h := &sf.h[d]
 	cd := sf.connDir(d)
 	st := &c.st[cd]
-	pos, b := start, s.payload
+	pos := start
 	for len(b) > 0 {
 		m := h.lookup(pos)
 		if m == nil && !h.sawMapping && c.fallback == "" && sf.role == roleInitial && h.shiftKnown {
 			// RFC 8684 §3.7: data without a mapping on the first subflow
 			// before any mapping means the peer fell back.
-			a.fallback(c, sf, s.ts, "data without a DSS mapping")
+			a.fallback(c, sf, ts, "data without a DSS mapping")
 		}
 		if m == nil && c.fallback != "" && (len(c.subflows) == 1 || sf.role == roleInitial) {
 			// After fallback the subflow's bytes are the data stream:
@@ -150,6 +159,10 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, s *segment, start, newFr
 			h.sawMapping = true
 			m = h.lookup(pos)
 		}
+		if m == nil && !h.shiftKnown && !c.done && a.stash(h, ts, pos, newFrom, b) {
+			// Held until a mapping tells where this subflow's bytes go.
+			return
+		}
 		if m == nil {
 			// Bytes up to the next mapping that starts later are unmapped.
 			n := uint64(len(b))
@@ -161,7 +174,7 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, s *segment, start, newFr
 			h.unmapped += n
 			if !h.unmappedReported && h.shiftKnown {
 				h.unmappedReported = true
-				a.finding(c, sf, s.ts, Warning, CodeUnmapped, fmt.Sprintf(
+				a.finding(c, sf, ts, Warning, CodeUnmapped, fmt.Sprintf(
 					"%d payload bytes at subflow offset %d (%s) are outside any DSS mapping", n, pos, dirName(cd)))
 			}
 			pos += n
@@ -175,9 +188,9 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, s *segment, start, newFr
 		}
 		piece := b[:n]
 		if h.ck.active {
-			a.checksumPiece(c, sf, h, s.ts, pos, piece)
+			a.checksumPiece(c, sf, h, ts, pos, piece)
 		}
-		a.deliver(c, st, sf, h, s.ts, m.dsn+(pos-m.ssn), piece, subNew)
+		a.deliver(c, st, sf, h, ts, m.dsn+(pos-m.ssn), piece, subNew)
 		pos += n
 		b = b[n:]
 	}
@@ -324,4 +337,59 @@ func sharesSide(c *conn, sf *subflow) bool {
 		}
 	}
 	return true
+}
+
+// pendingSeg is payload of a subflow seen before its position in the DSS
+// subflow sequence space was known (capture started mid-connection).
+type pendingSeg struct {
+	pos, newFrom uint64
+	data         []byte
+	ts           time.Time
+}
+
+// maxPending bounds the payload held per subflow direction while waiting
+// for a mapping that tells where it goes.
+const maxPending = 256 << 10
+
+// stash holds b (at subflow position pos) until the subflow's sequence
+// shift is known. It reports false when the bound or the memory cap does
+// not allow it.
+func (a *Analyzer) stash(h *half, ts time.Time, pos, newFrom uint64, b []byte) bool {
+	n := len(b)
+	if h.pendingBytes+n > maxPending || a.buffered+int64(n) > a.cfg.MaxBuffer {
+		return false
+	}
+	buf := a.pool.get(n)
+	copy(buf, b)
+	h.pending = append(h.pending, pendingSeg{pos: pos, newFrom: newFrom, data: buf, ts: ts})
+	h.pendingBytes += n
+	a.buffered += int64(n)
+	if a.buffered > a.res.PeakBuffered {
+		a.res.PeakBuffered = a.buffered
+	}
+	return true
+}
+
+// replay maps the held payload of a subflow direction now that its
+// mappings can be placed.
+func (a *Analyzer) replay(c *conn, sf *subflow, d int) {
+	h := &sf.h[d]
+	p := h.pending
+	h.pending = nil
+	for i := range p {
+		a.buffered -= int64(len(p[i].data))
+		h.pendingBytes -= len(p[i].data)
+		a.payload(c, sf, d, p[i].ts, p[i].pos, p[i].newFrom, p[i].data)
+		a.pool.put(p[i].data)
+	}
+}
+
+// dropPending gives up on held payload: it stays unmapped.
+func (a *Analyzer) dropPending(h *half) {
+	for i := range h.pending {
+		h.unmapped += uint64(len(h.pending[i].data))
+		a.buffered -= int64(len(h.pending[i].data))
+		a.pool.put(h.pending[i].data)
+	}
+	h.pending, h.pendingBytes = nil, 0
 }

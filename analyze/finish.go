@@ -27,6 +27,26 @@ func (a *Analyzer) Finish() *Result {
 	for _, c := range a.conns {
 		a.closeConn(c, a.res.Last)
 	}
+	// Payload still waiting for a mapping stays unmapped (subflows
+	// rejected or closed before their position was learnt).
+	drop := func(sf *subflow) {
+		for d := range sf.h {
+			if len(sf.h[d].pending) > 0 {
+				a.dropPending(&sf.h[d])
+			}
+		}
+	}
+	for _, sf := range a.flows {
+		drop(sf)
+	}
+	for _, sf := range a.rejected {
+		drop(sf)
+	}
+	for _, c := range a.conns {
+		for _, sf := range c.subflows {
+			drop(sf)
+		}
+	}
 	return a.result(true)
 }
 

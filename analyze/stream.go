@@ -430,6 +430,13 @@ func (a *Analyzer) closeConn(c *conn, ts time.Time) {
 	if c.done {
 		return
 	}
+	for _, sf := range c.subflows {
+		for d := range sf.h {
+			if h := &sf.h[d]; len(h.pending) > 0 {
+				a.dropPending(h)
+			}
+		}
+	}
 	for i := range c.st {
 		a.finishStream(c, &c.st[i], ts)
 	}

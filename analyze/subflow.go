@@ -83,6 +83,8 @@ type half struct {
 	mapConflictReported   bool
 	csumFailures, csumOK  uint64
 	lastAckRel            uint32
+	pending               []pendingSeg
+	pendingBytes          int
 }
 
 // subflow is one TCP connection (4-tuple) that is, or may be, part of an
@@ -235,7 +237,7 @@ func (a *Analyzer) segment(s *segment) {
 	}
 
 	if c := sf.conn; c != nil && len(s.payload) > 0 {
-		a.payload(c, sf, d, s, start, newFrom)
+		a.payload(c, sf, d, s.ts, start, newFrom, s.payload)
 	}
 	if c := sf.conn; c != nil {
 		if c.last.Before(s.ts) {
