@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"github.com/mptcp-go/mptcp/header"
 	"testing"
 	"time"
 )
@@ -52,5 +53,40 @@ func TestTransferClean(t *testing.T) {
 		if r := n.ep[from].Info().Stats.RetransSegs; r != 0 {
 			t.Errorf("from %d: %d retransmissions on a clean path", from, r)
 		}
+	}
+}
+
+func TestReceiveBufferAutoTuning(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{ReceiveBufferSize: 64 << 10, ReceiveBufferMax: 4 << 20})
+	n.delay, n.rate = 50*time.Millisecond, 12.5e6 // BDP 1.25 MB, far above 64 KiB
+	n.connect()
+	data := randomData(16<<20, 3)
+	start := n.clock.t
+	if got := n.transfer(0, data, 5*time.Minute); !sameSHA(got, data) {
+		t.Fatal("data differs")
+	}
+	el := n.clock.t - start
+	if c := n.ep[1].rcvBuf.cap(); c < 1<<20 {
+		t.Fatalf("receive buffer stayed at %d bytes", c)
+	}
+	// With a fixed 64 KiB window the transfer would take over 12 s.
+	if el > 6*time.Second {
+		t.Fatalf("transfer took %v: window did not grow", el)
+	}
+}
+
+func TestPAWSDropsOldTimestamp(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	n.delay = time.Millisecond
+	n.connect()
+	n.pump(0, randomData(5000, 2), time.Second, false)
+	b := n.ep[1]
+	in := b.Info()
+	n.keep = true
+	old := Segment{Seq: in.RcvNxt, Ack: in.SndNxt, Flags: header.TCPFlagACK, Payload: []byte("stale"),
+		Options: header.AppendTimestamps(nil, b.tsRecent-1000, 0)}
+	b.HandleSegment(&old)
+	if b.Info().RcvNxt != in.RcvNxt || b.Info().Stats.PAWSDrops != 1 || len(n.sent[0]) != 1 {
+		t.Fatalf("old-timestamp segment accepted: rcvnxt %d->%d paws %d", in.RcvNxt, b.Info().RcvNxt, b.Info().Stats.PAWSDrops)
 	}
 }
