@@ -39,7 +39,7 @@ func (o *Option) Fields(dst []Field) []Field {
 	case SubtypeDSS:
 		return o.DSS.fields(dst)
 	case SubtypeAddAddr:
-		return o.AddAddr.fields(dst, n)
+		return o.AddAddr.fields(dst)
 	case SubtypeRemoveAddr:
 		return o.RemoveAddr.fields(dst)
 	case SubtypeMPPrio:
@@ -108,17 +108,8 @@ func (j *MPJoin) fields(dst []Field) []Field {
 			Field{Name: wsPrefix + "sendhmac", Value: colonHex(j.HMAC[:])},
 		)
 	}
-	b2 := byte(SubtypeMPJoin)<<4 | uint8(j.Reserved>>8)
-	var backup uint8
-	if j.Backup {
-		b2 |= joinBackup
-		backup = 1
-	}
-	dst = append(dst,
-		hex8(wsPrefix+"flags", b2),
-		bit(wsPrefix+"backup.flag", backup),
-		dec64(wsPrefix+"addrid", uint64(j.AddrID)),
-	)
+	dst = backupFlags(dst, SubtypeMPJoin, j.Reserved, j.Backup)
+	dst = append(dst, dec64(wsPrefix+"addrid", uint64(j.AddrID)))
 	if j.Stage == JoinSYN {
 		return append(dst,
 			Field{Name: wsPrefix + "recvtok", Value: strconv.FormatUint(uint64(j.Token), 10), Info: "0x" + strconv.FormatUint(uint64(j.Token), 16)},
@@ -156,7 +147,7 @@ func (d *DSS) fields(dst []Field) []Field {
 	return dst
 }
 
-func (a *AddAddr) fields(dst []Field, n int) []Field {
+func (a *AddAddr) fields(dst []Field) []Field {
 	if a.Version == V0 {
 		nib := 4
 		if !a.Addr.Is4() {
@@ -194,17 +185,23 @@ func (r *RemoveAddr) fields(dst []Field) []Field {
 }
 
 func (m *MPPrio) fields(dst []Field) []Field {
-	b2 := byte(SubtypeMPPrio)<<4 | uint8(m.Reserved>>8)
-	var backup uint8
-	if m.Backup {
-		b2 |= 0x01
-		backup = 1
-	}
-	dst = append(dst, hex8(wsPrefix+"flags", b2), bit(wsPrefix+"backup.flag", backup))
+	dst = backupFlags(dst, SubtypeMPPrio, m.Reserved, m.Backup)
 	if m.HasAddrID {
 		dst = append(dst, dec64(wsPrefix+"addrid", uint64(m.AddrID)))
 	}
 	return dst
+}
+
+// backupFlags appends the flags byte (subtype, reserved bits, B) and the
+// B flag of MP_JOIN SYN and SYN/ACK (RFC 8684 §3.2) and MP_PRIO (§3.3.8),
+// which share that layout: B is the low bit of byte 2.
+func backupFlags(dst []Field, st Subtype, reserved uint16, backup bool) []Field {
+	b2 := byte(st)<<4 | uint8(reserved>>8)
+	var b uint8
+	if backup {
+		b = 1
+	}
+	return append(dst, hex8(wsPrefix+"flags", b2|b), bit(wsPrefix+"backup.flag", b))
 }
 
 func dec64(name string, v uint64) Field {

@@ -380,6 +380,19 @@ func TestParseAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { dst, _ = ParseAll(block, dst[:0]) }); n != 0 {
 		t.Errorf("ParseAll allocates %v times", n)
 	}
+	var sd DSS
+	dss := unhex(t, "1e1a200f0000000000000064000000000000c350000000010578")
+	if n := testing.AllocsPerRun(100, func() { sd, _ = ParseDSS(dss) }); n != 0 || sd.DSN != 0xc350 {
+		t.Errorf("ParseDSS allocates %v times (DSN %d)", n, sd.DSN)
+	}
+	seg := unhex(t, "0101080a0011223300000000 1e1a200f0000000000000064000000000000c350000000010578")
+	if n := testing.AllocsPerRun(100, func() {
+		for it := NewIter(seg); it.Next(); {
+			sd, _ = ParseDSS(it.Bytes())
+		}
+	}); n != 0 {
+		t.Errorf("Iter allocates %v times", n)
+	}
 	d := DSS{Flags: 0x0f, DataACK: 1, DSN: 2, SubflowSeq: 3, DataLen: 4}
 	buf := make([]byte, 0, 40)
 	if n := testing.AllocsPerRun(100, func() { buf, _ = d.Append(buf[:0]) }); n != 0 {
