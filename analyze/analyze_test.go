@@ -141,6 +141,9 @@ func TestTwoSubflowsReassembly(t *testing.T) {
 			if cn.Checksums != tc.csum {
 				t.Errorf("checksums = %v, want %v", cn.Checksums, tc.csum)
 			}
+			if tc.csum && (cn.Streams[0].ChecksumsOK == 0 || cn.Streams[1].ChecksumsOK == 0 || cn.Streams[0].ChecksumsFailed != 0) {
+				t.Errorf("checksums verified %d/%d, failed %d", cn.Streams[0].ChecksumsOK, cn.Streams[1].ChecksumsOK, cn.Streams[0].ChecksumsFailed)
+			}
 			if len(cn.Subflows) != 2 || cn.Subflows[0].Role != "initial" || cn.Subflows[1].Role != "join" || cn.Subflows[1].JoinHMAC != "verified" {
 				t.Fatalf("subflows: %+v", cn.Subflows)
 			}

@@ -32,8 +32,6 @@ type conn struct {
 	events    []Event
 	findings  []Finding
 	done      bool
-	// counters of findings not worth one line each
-	unverifiedNoted bool
 }
 
 // verified reports whether both keys were seen.

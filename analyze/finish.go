@@ -98,6 +98,13 @@ func (a *Analyzer) connResult(c *conn, final bool) Connection {
 	for i := range c.st {
 		r.Streams = append(r.Streams, streamResult(&c.st[i]))
 	}
+	for _, sf := range c.subflows {
+		for d := range sf.h {
+			cd := sf.connDir(d)
+			r.Streams[cd].ChecksumsOK += sf.h[d].csumOK
+			r.Streams[cd].ChecksumsFailed += sf.h[d].csumFailures
+		}
+	}
 	allClosed, anyFin := true, false
 	for _, sf := range c.subflows {
 		r.Subflows = append(r.Subflows, subflowResult(sf, c, &r))
@@ -149,6 +156,8 @@ func streamResult(st *stream) Stream {
 		FinOffset:  st.finOff,
 		Duplicate:  st.dup,
 		Reinjected: st.reinj,
+		Unchecked:  st.unchecked,
+		Ignored:    st.beforeOrigin + st.outOfWindow,
 		Holes:      slices.Clone(st.holes),
 		Conflicts:  slices.Clone(st.conflicts),
 		SHA256:     st.sum,

@@ -266,6 +266,9 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 	if cn.Checksums != kc.checksum {
 		t.Errorf("checksums %v, want %v", cn.Checksums, kc.checksum)
 	}
+	if kc.checksum && (cn.Streams[0].ChecksumsOK == 0 || cn.Streams[0].ChecksumsFailed != 0) {
+		t.Errorf("DSS checksums: %d verified, %d failed", cn.Streams[0].ChecksumsOK, cn.Streams[0].ChecksumsFailed)
+	}
 	if kc.singleLink {
 		if len(cn.Subflows) != 1 {
 			t.Errorf("single link: %d subflows", len(cn.Subflows))

@@ -164,6 +164,16 @@ type Stream struct {
 	// reinjected); Reinjected: the part that came on another subflow.
 	Duplicate  uint64 `json:"duplicate_bytes"`
 	Reinjected uint64 `json:"reinjected_bytes"`
+	// Unchecked: bytes seen again too long after the first copy to be
+	// compared (older than the history kept).
+	Unchecked uint64 `json:"unchecked_bytes,omitempty"`
+	// Ignored: bytes mapped before the stream's origin (capture started
+	// late) or implausibly far from it (a corrupt mapping).
+	Ignored uint64 `json:"ignored_bytes,omitempty"`
+	// Checksums counts DSS checksums verified and failed (RFC 8684
+	// §3.3.1), when checksums are in use.
+	ChecksumsOK     uint64 `json:"checksums_ok,omitempty"`
+	ChecksumsFailed uint64 `json:"checksums_failed,omitempty"`
 	// Holes are ranges never seen.
 	Holes []Hole `json:"holes,omitempty"`
 	// Conflicts are ranges seen twice with different contents.

@@ -82,7 +82,6 @@ type half struct {
 	connBytesAtLastNew    uint64
 	mapConflictReported   bool
 	csumFailures, csumOK  uint64
-	lastAckRel            uint32
 	pending               []pendingSeg
 	pendingBytes          int
 }
