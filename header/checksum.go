@@ -2,6 +2,7 @@ package header
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
@@ -14,36 +15,42 @@ import (
 // An odd-length b is padded with a zero byte, as RFC 1071 §1 prescribes; to
 // sum a packet in pieces, give every piece but the last an even length.
 func Checksum(b []byte, initial uint16) uint16 {
-	var sum uint64 = uint64(initial)
-	// Sum 32-bit big-endian words into a 64-bit accumulator; with fewer
-	// than 2^32 words it cannot overflow, and the final fold is exact
-	// because one's complement addition is associative and commutative.
+	// Sum 64-bit big-endian words with end-around carry (bits.Add64), then
+	// fold to 16 bits: one's complement addition is associative and
+	// commutative, so the result equals the RFC 1071 16-bit sum.
+	var sum, carry uint64
 	for len(b) >= 32 {
-		sum += uint64(binary.BigEndian.Uint32(b[0:4]))
-		sum += uint64(binary.BigEndian.Uint32(b[4:8]))
-		sum += uint64(binary.BigEndian.Uint32(b[8:12]))
-		sum += uint64(binary.BigEndian.Uint32(b[12:16]))
-		sum += uint64(binary.BigEndian.Uint32(b[16:20]))
-		sum += uint64(binary.BigEndian.Uint32(b[20:24]))
-		sum += uint64(binary.BigEndian.Uint32(b[24:28]))
-		sum += uint64(binary.BigEndian.Uint32(b[28:32]))
+		sum, carry = bits.Add64(sum, binary.BigEndian.Uint64(b[0:8]), carry)
+		sum, carry = bits.Add64(sum, binary.BigEndian.Uint64(b[8:16]), carry)
+		sum, carry = bits.Add64(sum, binary.BigEndian.Uint64(b[16:24]), carry)
+		sum, carry = bits.Add64(sum, binary.BigEndian.Uint64(b[24:32]), carry)
 		b = b[32:]
 	}
-	for len(b) >= 4 {
-		sum += uint64(binary.BigEndian.Uint32(b))
+	for len(b) >= 8 {
+		sum, carry = bits.Add64(sum, binary.BigEndian.Uint64(b), carry)
+		b = b[8:]
+	}
+	sum, carry = bits.Add64(sum, carry, 0)
+	sum += carry
+	var tail uint64
+	if len(b) >= 4 {
+		tail += uint64(binary.BigEndian.Uint32(b))
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		sum += uint64(binary.BigEndian.Uint16(b))
+		tail += uint64(binary.BigEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		sum += uint64(b[0]) << 8
+		tail += uint64(b[0]) << 8
 	}
-	for sum>>16 != 0 {
-		sum = (sum & 0xffff) + (sum >> 16)
+	// Fold 64 -> 32 bits, then add the tail and initial, then fold to 16.
+	s32 := (sum >> 32) + (sum & 0xffffffff)
+	s32 += tail + uint64(initial)
+	for s32>>16 != 0 {
+		s32 = (s32 & 0xffff) + (s32 >> 16)
 	}
-	return uint16(sum)
+	return uint16(s32)
 }
 
 // ChecksumCombine adds two one's complement sums.
