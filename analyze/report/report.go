@@ -107,6 +107,9 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 		if s.Duplicate > 0 {
 			fmt.Fprintf(w, ", %d B seen again (%d B reinjected)", s.Duplicate, s.Reinjected)
 		}
+		if s.ChecksumsOK+s.ChecksumsFailed > 0 {
+			fmt.Fprintf(w, ", DSS checksums %d ok, %d FAILED", s.ChecksumsOK, s.ChecksumsFailed)
+		}
 		if s.IDSN == "" && s.Bytes > 0 {
 			fmt.Fprintf(w, ", offsets from first DSN seen %d", s.Origin)
 		}
