@@ -59,6 +59,7 @@ func (s *Stack) newConn(n *nic, nh netip.Addr, k connKey, hooks tcp.SegmentHooks
 	cfg.Hooks = hooks
 	cfg.Notify = c.notify
 	c.ep = tcp.New(cfg, s, c)
+	c.ep.DeferAcks(true) // the reader flushes ACKs once per batch
 	c.txPkts = make([][]byte, 0, batch)
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()

@@ -96,7 +96,9 @@ func (n *nic) flushDirty() {
 	for i, c := range n.dirty {
 		c.mu.Lock()
 		c.inBatch = false
+		c.ep.FlushAck()
 		c.flush()
+		c.afterCall()
 		c.mu.Unlock()
 		n.dirty[i] = nil
 	}

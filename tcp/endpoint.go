@@ -165,6 +165,8 @@ type Endpoint struct {
 	tsOffset    uint32
 	rcvAdvEdge  uint32 // right edge of the window we last announced
 	unackedSegs int
+	deferAcks   bool // the owner batches input and calls FlushAck
+	ackDeferred bool
 	ackNow      bool
 	rcvEpoch    time.Duration
 	rcvEpochSeq uint32
@@ -424,6 +426,25 @@ func (e *Endpoint) abort() {
 func (e *Endpoint) SendAck() {
 	e.enter()
 	defer e.leave()
+	if e.state.synchronized() && e.state != StateTimeWait {
+		e.sendAck()
+	}
+}
+
+// DeferAcks makes the ACKs that in-order data calls for wait until the
+// owner calls FlushAck, so one ACK answers a whole batch of received
+// segments (as GRO makes Linux do). ACKs for out-of-order data, FINs and
+// window updates are still sent at once.
+func (e *Endpoint) DeferAcks(on bool) { e.deferAcks = on }
+
+// FlushAck sends the ACK deferred by DeferAcks, if any.
+func (e *Endpoint) FlushAck() {
+	if !e.ackDeferred {
+		return
+	}
+	e.enter()
+	defer e.leave()
+	e.ackDeferred = false
 	if e.state.synchronized() && e.state != StateTimeWait {
 		e.sendAck()
 	}

@@ -117,6 +117,7 @@ func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans 
 		e.delackAt = 0
 		e.unackedSegs = 0
 		e.ackNow = false
+		e.ackDeferred = false
 	}
 	e.out.OutputSegment(h, p1, p2)
 }

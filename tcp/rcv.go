@@ -97,7 +97,12 @@ func (e *Endpoint) receiveData(seg *Segment) {
 			if e.quickAcks > 0 {
 				e.quickAcks--
 			}
-			e.ackNow = true
+			if e.deferAcks {
+				e.ackDeferred = true
+				e.delackAt = 0
+			} else {
+				e.ackNow = true
+			}
 		} else if e.delackAt == 0 {
 			e.delackAt = e.now + e.cfg.DelayedAckTimeout
 		}

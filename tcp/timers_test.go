@@ -166,3 +166,28 @@ func TestDelayedAck(t *testing.T) {
 		t.Fatalf("%d ACKs after the delayed-ACK timer", len(n.sent[0]))
 	}
 }
+
+func TestDeferAcksOnePerBatch(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	n.delay = time.Millisecond
+	n.connect()
+	n.pump(0, randomData(64<<10, 5), time.Minute, false) // past the quick ACKs
+	n.runFor(time.Second)
+	b := n.ep[1]
+	b.DeferAcks(true)
+	n.keep = true
+	in := b.Info()
+	payload := make([]byte, 1000)
+	for i := 0; i < 10; i++ {
+		seg := Segment{Seq: in.RcvNxt + uint32(i*1000), Ack: in.SndNxt, Flags: header.TCPFlagACK, Window: 1000, Payload: payload,
+			Options: header.AppendTimestamps(nil, n.ep[0].tsVal(), 0)}
+		b.HandleSegment(&seg)
+	}
+	if len(n.sent[0]) != 0 {
+		t.Fatalf("%d ACKs before FlushAck", len(n.sent[0]))
+	}
+	b.FlushAck()
+	if len(n.sent[0]) != 1 || n.sent[0][0].Ack() != in.RcvNxt+10000 {
+		t.Fatalf("after FlushAck: %d ACKs", len(n.sent[0]))
+	}
+}
