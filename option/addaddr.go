@@ -44,7 +44,7 @@ func (a *AddAddr) decode(b []byte, p Parser) error {
 	*a = AddAddr{}
 	n := len(b)
 	nib := b[2] & 0x0f
-	v0 := p.Version == AssumeV0 || (p.Version == AutoVersion && (nib == addAddrIPVer4 || nib == addAddrIPVer6))
+	v0 := p.Version == AssumeV0 || (p.Version == AutoVersion && v0Layout(nib, n))
 	if v0 {
 		a.Version = V0
 		var alen int
@@ -105,6 +105,24 @@ func (a *AddAddr) decode(b []byte, p Parser) error {
 		a.HMAC = binary.BigEndian.Uint64(b[off:])
 	}
 	return nil
+}
+
+// v0Layout reports whether an ADD_ADDR with low nibble nib and length n
+// fits the v0 layout (RFC 6824 §3.4.1): IPVer 4 with length 8 or 10, or
+// IPVer 6 with length 20 or 22. Any other option is read as v1, where that
+// nibble is three reserved bits and E (RFC 8684 §3.4.1): a v1 sender that
+// sets reserved bits, which a receiver must ignore, is not mistaken for a
+// malformed v0 one. (A v1 option of length 8 or 10 with nibble 4, or 20 or
+// 22 with nibble 6, would lack the HMAC that E=0 requires, so v0 is the
+// only well-formed reading of those.)
+func v0Layout(nib uint8, n int) bool {
+	switch nib {
+	case addAddrIPVer4:
+		return n == 8 || n == 10
+	case addAddrIPVer6:
+		return n == 20 || n == 22
+	}
+	return false
 }
 
 // addrFrom converts 4 or 16 bytes to an address without allocating.

@@ -17,8 +17,10 @@
 // which the length tells apart) has one layout. ADD_ADDR differs between
 // v0 (IPVer in the low nibble, no HMAC) and v1 (E flag, truncated HMAC);
 // Parser.Version says which to use, and by default (AutoVersion) a low
-// nibble of 4 or 6 selects v0 and anything else v1 (a v1 sender must zero
-// the three reserved bits, so only 0 or 1 can appear there).
+// nibble of 4 or 6 with a length of the matching v0 layout (8 or 10 for
+// IPVer 4, 20 or 22 for IPVer 6) selects v0 and anything else v1 (a v1
+// sender zeroes the three reserved bits, so normally only 0 or 1 appears
+// there; one that sets them is still read as v1).
 package option
 
 import (

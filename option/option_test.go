@@ -111,6 +111,12 @@ func parseCases(t testing.TB) []struct {
 			Option{Subtype: SubtypeAddAddr, AddAddr: AddAddr{Version: V0, AddrID: 7, Addr: netip.MustParseAddr("2001:db8::1"), HasPort: true, Port: 443}}},
 		{"ADD_ADDR forced v1 keeps reserved", "1e083404c6120201", Parser{Version: AssumeV1},
 			Option{Subtype: SubtypeAddAddr, AddAddr: AddAddr{Version: V1, AddrID: 4, Addr: netip.MustParseAddr("198.18.2.1"), Reserved: 0x0400}}},
+		// Nibble 4 or 6 with a length no v0 layout has: v1 with reserved
+		// bits set (which the kernel accepts too), not a malformed v0.
+		{"ADD_ADDR auto v1 reserved nibble 4", "1e103404c61202011122334455667788", Parser{},
+			Option{Subtype: SubtypeAddAddr, AddAddr: AddAddr{Version: V1, AddrID: 4, Addr: netip.MustParseAddr("198.18.2.1"), HasHMAC: true, HMAC: 0x1122334455667788, Reserved: 0x0400}}},
+		{"ADD_ADDR auto v1 reserved nibble 6", "1e1c3603fe800000000000000000000000000001aabbccddeeff0011", Parser{},
+			Option{Subtype: SubtypeAddAddr, AddAddr: AddAddr{Version: V1, AddrID: 3, Addr: netip.MustParseAddr("fe80::1"), HasHMAC: true, HMAC: 0xaabbccddeeff0011, Reserved: 0x0600}}},
 		{"REMOVE_ADDR one", "1e044005", Parser{},
 			Option{Subtype: SubtypeRemoveAddr, RemoveAddr: mustRemove(t, 5)}},
 		{"REMOVE_ADDR three", "1e0640010203", Parser{},
@@ -206,7 +212,8 @@ func TestParseErrors(t *testing.T) {
 		{"DSS strict reserved", "1e0823e101020304", Parser{Strict: true}, ErrReserved, "0x03e0"},
 		{"ADD_ADDR v1 length 12", "1e0c3001c612020100000000", Parser{}, ErrLength, "for v1"},
 		{"ADD_ADDR v0 ipver 5", "1e083505c6120201", Parser{Version: AssumeV0}, ErrInvalid, "IPVer 5"},
-		{"ADD_ADDR v0 v4 wrong length", "1e103404c61202011122334455667788", Parser{}, ErrLength, "want 8 or 10"},
+		{"ADD_ADDR v0 v4 wrong length", "1e103404c61202011122334455667788", Parser{Version: AssumeV0}, ErrLength, "want 8 or 10"},
+		{"ADD_ADDR auto v1 strict reserved nibble 4", "1e103404c61202011122334455667788", Parser{Strict: true}, ErrReserved, "0x0400"},
 		{"ADD_ADDR v1 strict no hmac", "1e083002c6120201", Parser{Strict: true}, ErrLength, "E=false with HMAC present=false"},
 		{"ADD_ADDR v1 strict echo with hmac", "1e103102c61202011122334455667788", Parser{Strict: true}, ErrLength, "E=true with HMAC present=true"},
 		{"ADD_ADDR v1 strict reserved", "1e103802c61202011122334455667788", Parser{Strict: true}, ErrReserved, "0x0800"},
