@@ -660,3 +660,37 @@ func TestVersion0(t *testing.T) {
 		t.Errorf("forged v0 join not rejected")
 	}
 }
+
+func TestParseIPEdgeCases(t *testing.T) {
+	var pkts [][]byte
+	c := synth.New(31, 32, func(_ time.Time, p []byte) { pkts = append(pkts, bytes.Clone(p)) })
+	s1 := c.Handshake(cli1, srv1)
+	s1.Send(0, payload(100, 1))
+	data := pkts[3]
+	frag := bytes.Clone(data)
+	frag[6] |= 0x20                                 // MF: first fragment
+	padded := append(bytes.Clone(data), 0, 0, 0, 0) // Ethernet padding after the IP packet
+	bigTCP := bytes.Clone(data)
+	bigTCP[2], bigTCP[3] = 0, 0 // total length 0, as GRO super-packets over 64 KiB carry
+	for _, tc := range []struct {
+		name    string
+		pkt     []byte
+		tcp     bool
+		payload int
+	}{
+		{"plain", data, true, 100},
+		{"fragment", frag, false, 0},
+		{"padded", padded, true, 100},
+		{"big-tcp", bigTCP, true, 100},
+		{"short", data[:30], false, 0},
+		{"empty", nil, false, 0},
+		{"not-ip", []byte{0x10, 1, 2, 3}, false, 0},
+	} {
+		a := New(Config{})
+		var s segment
+		ok, isTCP := a.parseIP(tc.pkt, &s)
+		if (ok && isTCP) != tc.tcp || (tc.tcp && len(s.payload) != tc.payload) {
+			t.Errorf("%s: ok %v tcp %v payload %d", tc.name, ok, isTCP, len(s.payload))
+		}
+	}
+}

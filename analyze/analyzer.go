@@ -182,7 +182,8 @@ func (a *Analyzer) Packet(ts time.Time, pkt []byte) {
 }
 
 // parseIP fills s from an IPv4 or IPv6 packet. isTCP is false for
-// non-TCP packets and non-first fragments; ok is false when the packet is
+// non-TCP packets and IP fragments (counted as not TCP: the analyzer does
+// not reassemble IP); ok is false when the packet is
 // TCP but too short or inconsistent to use.
 func (a *Analyzer) parseIP(p []byte, s *segment) (ok, isTCP bool) {
 	if len(p) < 1 {
@@ -198,8 +199,10 @@ func (a *Analyzer) parseIP(p []byte, s *segment) (ok, isTCP bool) {
 		if p[9] != 6 {
 			return false, false
 		}
-		if binary.BigEndian.Uint16(p[6:8])&0x1fff != 0 {
-			return false, false // a later fragment: no TCP header
+		if binary.BigEndian.Uint16(p[6:8])&0x3fff != 0 {
+			// A fragment (MF set or an offset): the segment is not whole
+			// here, and bytes are never guessed.
+			return false, false
 		}
 		if hl < 20 || hl > len(p) {
 			return false, true
@@ -244,8 +247,8 @@ func (a *Analyzer) parseIP(p []byte, s *segment) (ok, isTCP bool) {
 				if off+8 > end {
 					return false, false
 				}
-				if binary.BigEndian.Uint16(p[off+2:off+4])&0xfff8 != 0 {
-					return false, false
+				if binary.BigEndian.Uint16(p[off+2:off+4])&0xfff9 != 0 {
+					return false, false // a fragment (offset or M flag)
 				}
 				next, off = p[off], off+8
 			default:
