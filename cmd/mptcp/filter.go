@@ -48,14 +48,16 @@ func runFilter(_ context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "mptcp filter: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
+	// The package's errors start with "filter: ", which reads as this
+	// command's name after "mptcp ".
 	link, err := filter.ParseLink(*linkName)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "mptcp filter: %v\n", err)
+		fmt.Fprintf(env.stderr, "mptcp %v\n", err)
 		return exitUsage
 	}
 	format, err := filter.ParseFormat(*formatName)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "mptcp filter: %v\n", err)
+		fmt.Fprintf(env.stderr, "mptcp %v\n", err)
 		return exitUsage
 	}
 	if *snapLen == 0 || *snapLen > math.MaxUint32 {

@@ -118,8 +118,8 @@ func TestFilterUsage(t *testing.T) {
 		out  string // substring of stdout+stderr
 	}{
 		{[]string{"filter", "--help"}, exitOK, "Usage: mptcp filter"},
-		{[]string{"filter", "--link", "tokenring"}, exitUsage, "unknown link"},
-		{[]string{"filter", "--format", "xml"}, exitUsage, "unknown format"},
+		{[]string{"filter", "--link", "tokenring"}, exitUsage, "mptcp filter: unknown link \"tokenring\" (want ethernet, sll, sll2 or raw)\n"},
+		{[]string{"filter", "--format", "xml"}, exitUsage, "mptcp filter: unknown format \"xml\" (want ddd, c, asm or json)\n"},
 		{[]string{"filter", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"filter", "--snaplen", "0"}, exitUsage, "out of range"},
 		{[]string{"filter", "--snaplen", "4294967296"}, exitUsage, "out of range"},
