@@ -337,11 +337,22 @@ func (n *nic) writeRaw(f []byte) {
 	n.write([][]byte{f})
 }
 
+// write sends pkts on the device. A frame the device refuses (ENOBUFS on
+// a full queue, say) is dropped and counted, and the rest still go out:
+// TCP repairs the loss as it would a drop on the wire.
 func (n *nic) write(pkts [][]byte) {
 	n.txMu.Lock()
-	_, err := n.ep.WritePackets(pkts)
-	n.txMu.Unlock()
-	if err != nil {
-		n.s.stats.LinkDrops.Add(uint64(len(pkts)))
+	defer n.txMu.Unlock()
+	for len(pkts) > 0 {
+		k, err := n.ep.WritePackets(pkts)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, link.ErrClosed) {
+			n.s.stats.LinkDrops.Add(uint64(len(pkts) - k))
+			return
+		}
+		n.s.stats.LinkDrops.Add(1)
+		pkts = pkts[min(k+1, len(pkts)):]
 	}
 }

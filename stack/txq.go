@@ -95,10 +95,7 @@ func (t *txQueue) run() {
 		work, t.q = t.q, work[:0]
 		t.mu.Unlock()
 		t.cond.Broadcast() // producers waiting for space
-		for off := 0; off < len(work); off += batch {
-			end := min(off+batch, len(work))
-			t.n.write(work[off:end])
-		}
+		t.n.write(work)
 		t.put(work)
 		for i := range work {
 			work[i] = nil
