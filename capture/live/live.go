@@ -274,6 +274,12 @@ func (h *Handle) packet() (capture.Packet, bool) {
 	if mac <= 0 || end > (off/h.blockSz+1)*h.blockSz {
 		return capture.Packet{}, false // cannot happen with a sane kernel
 	}
+	// Config.SnapLen holds whatever the filter returns: without a filter,
+	// or with one that keeps more, the kernel copies up to a whole block.
+	if snap > h.snapLen {
+		snap = h.snapLen
+		end = off + mac + snap
+	}
 	data := h.ring[off+mac : end : end]
 	return capture.Packet{
 		Timestamp:     time.Unix(int64(h.u32(off+pktSec)), int64(h.u32(off+pktNsec))).UTC(),

@@ -294,3 +294,53 @@ func TestLiveNextAllocs(t *testing.T) {
 		t.Errorf("%v allocations per packet", allocs)
 	}
 }
+
+// TestLiveSnapLen: Config.SnapLen caps what Next returns even without a
+// filter (the kernel then copies whole packets into the ring).
+func TestLiveSnapLen(t *testing.T) {
+	nstest.Require(t)
+	pair := nstest.NewPair(t, "livesnap")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	capCtx, stop := context.WithCancel(ctx)
+	const snap = 100
+	h := openIn(t, pair.Server, capCtx, Config{Interface: "s1", SnapLen: snap})
+	var (
+		wg                  sync.WaitGroup
+		n, long, maxCap     int
+		lengthsInconsistent bool
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			p, err := h.Next()
+			if err != nil {
+				return
+			}
+			n++
+			maxCap = max(maxCap, p.CaptureLength)
+			if p.Length > snap {
+				long++
+			}
+			if p.CaptureLength != len(p.Data) || p.Length < p.CaptureLength {
+				lengthsInconsistent = true
+			}
+		}
+	}()
+	if _, err := pair.Transfer(ctx, 5003, false, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the ring hand over its last block
+	stop()
+	wg.Wait()
+	if long == 0 {
+		t.Fatalf("%d packets, none longer than %d bytes", n, snap)
+	}
+	if maxCap > snap {
+		t.Errorf("captured %d bytes of a packet with SnapLen %d", maxCap, snap)
+	}
+	if lengthsInconsistent {
+		t.Error("CaptureLength, len(Data) and Length inconsistent")
+	}
+}
