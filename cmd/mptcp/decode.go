@@ -263,6 +263,16 @@ func describe(p option.Parser, o option.Option, off int, raw []byte) decodedOpti
 		tok, _ := mpcrypto.TokenIDSN(v, k)
 		fmt.Fprintf(&sum, "MP_FASTCLOSE, receiver key %d (0x%016x), token 0x%08x (%s)", k, k, tok, hashName(v))
 		d.Derived = keyDerived(v, k, "recvkey.token", "recvkey.idsn", "receiver's")
+	case option.SubtypeDSS:
+		sum.WriteString(o.String())
+		switch m := o.DSS; {
+		case m.HasMapping() && m.DataLen == 0:
+			sum.WriteString(", infinite mapping (RFC 8684 §3.3.1)")
+		case m.HasMapping() && m.DataFIN() && m.SubflowSeq == 0 && m.DataLen == 1:
+			sum.WriteString(", DATA_FIN without data (RFC 8684 §3.3.3)")
+		case m.DataFIN() && !m.HasMapping():
+			sum.WriteString(", F set without a mapping for the DATA_FIN to belong to (RFC 8684 §3.3)")
+		}
 	default:
 		sum.WriteString(o.String())
 	}

@@ -52,6 +52,13 @@ func TestDecodeGolden(t *testing.T) {
 			"1e1e300320010db800000000000000000000000101bbaabbccddeeff0011", // ADD_ADDR v1 IPv6
 			"1e05f01234", // MP_EXPERIMENTAL
 		}, "\n"), exitOK},
+		// DSS mappings the summary explains: infinite, a DATA_FIN
+		// without data, F without M.
+		{"dss-glosses", []string{"-"}, strings.Join([]string{
+			"1e0e2004000000640000000a0000",
+			"1e1a201f000000000000006400000000000000c8000000000001",
+			"1e08201100000064",
+		}, "\n"), exitOK},
 		{"v1-ack-data-csum", []string{"1e1801810102030405060708a1a2a3a4a5a6a7a80064beef"}, "", exitOK},
 		// Errors: exit 1 with a precise message.
 		{"err-truncated", []string{"1e0c00017acdc123"}, "", exitFailure},
