@@ -385,3 +385,51 @@ func TestTimeWaitReACKsFIN(t *testing.T) {
 		t.Fatalf("state %v", n.ep[0].State())
 	}
 }
+
+func TestCloseBeforeEstablished(t *testing.T) {
+	t.Run("SYN-SENT to CLOSED", func(t *testing.T) {
+		n := newTestNet(t, Config{}, Config{})
+		n.drop = func(int, header.TCP) bool { return true }
+		n.ep[0].Connect()
+		n.ep[0].Close()
+		if n.ep[0].State() != StateClosed {
+			t.Fatalf("state %v", n.ep[0].State())
+		}
+		if _, ok := n.ep[0].NextDeadline(); ok {
+			t.Fatal("timers still armed after close in SYN-SENT")
+		}
+	})
+	t.Run("LISTEN to CLOSED", func(t *testing.T) {
+		n := newTestNet(t, Config{}, Config{})
+		n.ep[1].Listen()
+		n.ep[1].Close()
+		if n.ep[1].State() != StateClosed {
+			t.Fatalf("state %v", n.ep[1].State())
+		}
+	})
+	t.Run("SYN-RECEIVED to FIN-WAIT-1", func(t *testing.T) {
+		n := newTestNet(t, Config{TimeWait: time.Second}, Config{TimeWait: time.Second})
+		n.delay = 10 * time.Millisecond
+		n.ep[1].Listen()
+		n.ep[0].Connect()
+		if !n.runUntil(time.Second, func() bool { return n.ep[1].State() == StateSynReceived }) {
+			t.Fatal("no SYN-RECEIVED")
+		}
+		n.ep[1].Close() // RFC 9293 §3.10.4: FIN after the handshake completes
+		var trace []State
+		last := n.ep[1].State()
+		trace = append(trace, last)
+		for n.step(n.clock.t + 5*time.Second) {
+			if n.ep[0].State() == StateCloseWait {
+				n.ep[0].Close()
+			}
+			if s := n.ep[1].State(); s != last {
+				trace, last = append(trace, s), s
+			}
+		}
+		want := []State{StateSynReceived, StateFinWait1, StateFinWait2, StateTimeWait, StateClosed}
+		if !equalStates(trace, want) {
+			t.Fatalf("trace %v, want %v", trace, want)
+		}
+	})
+}
