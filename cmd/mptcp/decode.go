@@ -21,7 +21,8 @@ import (
 const decodeDescription = `
 Decode MPTCP options (RFC 8684, RFC 6824) given in hex: one option starting
 at its kind byte (1e), or a whole TCP options block from which every MPTCP
-option is picked (NOP, EOL and other kinds are skipped). Spaces, tabs,
+option is picked (NOP and other kinds are skipped; EOL, kind 0, ends the
+list as in RFC 9293 §3.1, so nothing after it is decoded). Spaces, tabs,
 colons, dashes, commas and a 0x prefix on each group are ignored, so
 "1e:0c:00:01:...", "0x1e 0x0c ..." and tshark's tcp.options output all
 work. All arguments form one input; "-" (the only argument) reads one
