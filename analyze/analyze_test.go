@@ -694,3 +694,50 @@ func TestParseIPEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+func TestLateCaptureManyConnections(t *testing.T) {
+	for _, dsn32 := range []bool{false, true} {
+		var pkts [][]byte
+		var tss []time.Time
+		emit := func(ts time.Time, p []byte) { pkts = append(pkts, bytes.Clone(p)); tss = append(tss, ts) }
+		type cs struct {
+			c      *synth.Conn
+			s1, s2 *synth.Subflow
+			data   []byte
+		}
+		var conns []cs
+		for k := range 3 {
+			c := synth.New(uint64(500+k), uint64(600+k), emit)
+			c.DSN32 = dsn32
+			p := uint16(41000 + k)
+			s1 := c.Handshake(netip.AddrPortFrom(cli1.Addr(), p), srv1)
+			s2 := c.Join(netip.AddrPortFrom(cli2.Addr(), p), srv1, synth.JoinOptions{})
+			s1.Send(0, payload(10, uint64(k))) // the MP_CAPABLE data, before the capture
+			conns = append(conns, cs{c, s1, s2, payload(20000, uint64(100+k))})
+		}
+		start := len(pkts)
+		// Interleave the connections' data; each chunk goes on both
+		// subflows in turn.
+		for i := 0; i < 20; i++ {
+			for _, x := range conns {
+				[]*synth.Subflow{x.s1, x.s2}[i%2].Send(0, x.data[i*1000:(i+1)*1000])
+			}
+		}
+		a := New(Config{Hash: true})
+		for i := start; i < len(pkts); i++ {
+			a.Packet(tss[i], pkts[i])
+		}
+		r := a.Finish()
+		if len(r.Connections) != 3 {
+			t.Fatalf("dsn32=%v: %d connections, want 3", dsn32, len(r.Connections))
+		}
+		for i, cn := range r.Connections {
+			if len(cn.Subflows) != 2 || cn.Verified {
+				t.Errorf("dsn32=%v conn %d: %d subflows verified %v", dsn32, i, len(cn.Subflows), cn.Verified)
+			}
+			if cn.Streams[0].SHA256 != sha(conns[i].data) {
+				t.Errorf("dsn32=%v conn %d: stream is not that connection's data (%d bytes, holes %v)", dsn32, i, cn.Streams[0].Bytes, cn.Streams[0].Holes)
+			}
+		}
+	}
+}

@@ -14,6 +14,10 @@ import (
 // mapping further away is garbage or another connection's.
 const dsnWindow = 1 << 30
 
+// dsnWindow32 is the narrower window for grouping by 32-bit DSNs, which
+// collide far more easily.
+const dsnWindow32 = 1 << 22
+
 // expand extends a 32-bit DSN or DATA_ACK to 64 bits near the stream's
 // current position (RFC 8684 §3.3: "the upper 32 bits ... are inferred").
 func (st *stream) expand(v uint64, is64 bool) uint64 {
@@ -251,9 +255,23 @@ func (a *Analyzer) checksumPiece(c *conn, sf *subflow, h *half, ts time.Time, po
 func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *conn {
 	sf.orphan = true
 	is64 := o.Flags&option.DSSDSN8 != 0
+	// The closest stream position wins; one on a connection sharing an
+	// address with this subflow wins over any other. 64-bit DSNs start at
+	// random points of a 2^64 space, so nearness within dsnWindow is strong
+	// evidence; 32-bit ones are compared within a narrower window and only
+	// with connections that share an address.
+	var best *conn
+	bestDir, bestDist, bestShares := 0, int64(0), false
 	for _, c := range a.conns {
 		if c.done {
 			continue
+		}
+		shares := false
+		for _, x := range c.subflows {
+			if sharesHost(x, sf) {
+				shares = true
+				break
+			}
 		}
 		for cd := range 2 {
 			st := &c.st[cd]
@@ -266,18 +284,31 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 				dist = int64(o.DSN - cur)
 			} else {
 				dist = int64(int32(uint32(o.DSN) - uint32(cur)))
-			}
-			if dist > -dsnWindow && dist < dsnWindow {
-				sf.viaDSN = true
-				a.attach(c, sf, cd == d)
-				if c.groupedBy != "keys" {
-					c.groupedBy = "dsn"
+				if !shares || dist <= -dsnWindow32 || dist >= dsnWindow32 {
+					continue
 				}
-				a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
-					"subflow %v -> %v (handshake not captured) grouped by data sequence continuity; unverified", sf.client, sf.server))
-				return c
+			}
+			if dist < 0 {
+				dist = -dist
+			}
+			if dist >= dsnWindow {
+				continue
+			}
+			if best == nil || (shares && !bestShares) || (shares == bestShares && dist < bestDist) {
+				best, bestDir, bestDist, bestShares = c, cd, dist, shares
 			}
 		}
+	}
+	if best != nil {
+		c := best
+		sf.viaDSN = true
+		a.attach(c, sf, bestDir == d)
+		if c.groupedBy != "keys" {
+			c.groupedBy = "dsn"
+		}
+		a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
+			"subflow %v -> %v (handshake not captured) grouped by data sequence continuity; unverified", sf.client, sf.server))
+		return c
 	}
 	// A connection known only from joins to a token, with no data yet,
 	// that shares an address with this subflow: if there is exactly one,
