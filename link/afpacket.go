@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -48,6 +49,7 @@ type AFPacket struct {
 	rc      syscall.RawConn
 	ifindex int
 	mtu     int
+	closed  atomic.Bool
 
 	// Reader state, used only inside readFn.
 	rhdr  [afpacketMaxBatch]unix.Mmsghdr
@@ -149,6 +151,7 @@ func (e *AFPacket) LinkType() Type { return TypeEthernet }
 
 // Close closes the socket and unblocks a pending ReadPackets.
 func (e *AFPacket) Close() error {
+	e.closed.Store(true)
 	err := e.f.Close()
 	if errors.Is(err, os.ErrClosed) {
 		return nil
@@ -244,7 +247,9 @@ func (e *AFPacket) WritePackets(pkts [][]byte) (int, error) {
 }
 
 func (e *AFPacket) mapErr(err error) error {
-	if errors.Is(err, os.ErrClosed) {
+	// The poller reports a closed file as "use of closed file", which is
+	// not os.ErrClosed; the flag tells.
+	if e.closed.Load() || errors.Is(err, os.ErrClosed) {
 		return ErrClosed
 	}
 	return err

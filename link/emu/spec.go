@@ -362,8 +362,8 @@ func (s *Spec) ApplyOption(item string) error {
 	case "queue":
 		var n int
 		n, err = strconv.Atoi(val)
-		if err == nil && n < 0 {
-			err = fmt.Errorf("negative queue %d: %w", n, ErrInvalidSpec)
+		if err != nil || n < 0 {
+			err = fmt.Errorf("queue %q: want a packet count: %w", val, ErrInvalidSpec)
 		}
 		s.QueueLimit = n
 	case "burst":
