@@ -69,9 +69,9 @@ func (e *memEnd) WritePackets(pkts [][]byte) (int, error) {
 	return len(pkts), nil
 }
 
-func (e *memEnd) MTU() int             { return 1500 }
-func (e *memEnd) LinkType() link.Type  { return link.TypeIP }
-func (e *memEnd) Close() error         { e.once.Do(func() { close(e.closed) }); return nil }
+func (e *memEnd) MTU() int            { return 1500 }
+func (e *memEnd) LinkType() link.Type { return link.TypeIP }
+func (e *memEnd) Close() error        { e.once.Do(func() { close(e.closed) }); return nil }
 func (e *memEnd) recv(t testing.TB, timeout time.Duration) ([]byte, bool) {
 	t.Helper()
 	select {
