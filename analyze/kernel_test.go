@@ -275,14 +275,21 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		if len(cn.Subflows) != 1 {
 			t.Errorf("single link: %d subflows", len(cn.Subflows))
 		}
+		missing := false
 		for d, want := range [][]byte{up, down} {
 			checkWithHoles(t, d, &cn.Streams[d], want)
+			if cn.Streams[d].Bytes < uint64(len(want)) {
+				missing = true
+				if len(cn.Streams[d].Holes) == 0 {
+					t.Errorf("dir %d: %d of %d bytes seen on one link, and no hole reported", d, cn.Streams[d].Bytes, len(want))
+				}
+			}
 		}
-		if len(cn.Streams[0].Holes)+len(cn.Streams[1].Holes) == 0 {
-			t.Errorf("single-link capture reports no holes")
-		}
-		if !hasFinding(cn.Findings, analyze.CodeHole) {
+		if missing && !hasFinding(cn.Findings, analyze.CodeHole) {
 			t.Errorf("no hole finding")
+		}
+		if !missing {
+			t.Logf("the other path carried no data this time: nothing is missing from the one link")
 		}
 	} else {
 		if len(cn.Subflows) != kc.paths {
