@@ -162,6 +162,7 @@ func BenchmarkKernelComparison(b *testing.B) {
 	}{
 		{"veth", emu.Spec{}, 256 << 20},
 		{"100mbit-50ms-1pct", emu.Spec{Rate: 100e6, Delay: 25 * time.Millisecond, Loss: 0.01}, 4 << 20},
+		{"50mbit-100ms-5pct", emu.Spec{Rate: 50e6, Delay: 50 * time.Millisecond, Loss: 0.05}, 1 << 20},
 	}
 	for _, p := range paths {
 		for _, cc := range []string{"cubic", ""} {
