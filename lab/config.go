@@ -47,6 +47,9 @@ type PathSpec struct {
 	// both are zero the path is a plain kernel bridge.
 	Up   LinkSpec `json:"up,omitzero"`
 	Down LinkSpec `json:"down,omitzero"`
+	// Emulate runs the emulator even when Up and Down impose nothing
+	// (to measure its cost, or to take the path down from a test).
+	Emulate bool `json:"emulate,omitempty"`
 }
 
 // Symmetric returns a path with the same impairments both ways.
@@ -54,7 +57,7 @@ func Symmetric(name string, s LinkSpec) PathSpec { return PathSpec{Name: name, U
 
 // Emulated reports whether the path needs the emulator (rather than a
 // bridge).
-func (p PathSpec) Emulated() bool { return !p.Up.IsZero() || !p.Down.IsZero() }
+func (p PathSpec) Emulated() bool { return p.Emulate || !p.Up.IsZero() || !p.Down.IsZero() }
 
 // Config describes a lab.
 type Config struct {
