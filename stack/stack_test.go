@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,7 +140,7 @@ func TestConnRefusedAndReset(t *testing.T) {
 	c, s := p.connect(t)
 	s.Abort()
 	buf := make([]byte, 10)
-	if _, err := c.Read(buf); !errors.Is(err, tcp.ErrConnectionReset) {
+	if _, err := c.Read(buf); !errors.Is(err, tcp.ErrConnectionReset) || !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read after peer abort: %v", err)
 	}
 	select {

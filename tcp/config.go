@@ -2,29 +2,46 @@ package tcp
 
 import (
 	"errors"
+	"syscall"
 	"time"
 
 	"github.com/mptcp-go/mptcp/header"
 )
 
-// Errors reported by the engine. Callers test them with errors.Is.
+// Errors reported by the engine. Callers test them with errors.Is; those
+// with a POSIX counterpart also match it (errors.Is(err,
+// syscall.ECONNRESET)), as code written for the kernel's sockets expects.
 var (
 	// ErrConnectionRefused: a RST answered our SYN (RFC 9293 §3.10.7.3).
-	ErrConnectionRefused = errors.New("tcp: connection refused")
+	ErrConnectionRefused error = &Error{"connection refused", syscall.ECONNREFUSED}
 	// ErrConnectionReset: the peer reset the connection.
-	ErrConnectionReset = errors.New("tcp: connection reset by peer")
+	ErrConnectionReset error = &Error{"connection reset by peer", syscall.ECONNRESET}
 	// ErrConnectionAborted: the local side aborted (Abort, or a refused hook).
-	ErrConnectionAborted = errors.New("tcp: connection aborted")
+	ErrConnectionAborted error = &Error{"connection aborted", syscall.ECONNABORTED}
 	// ErrTimeout: retransmissions or keepalive probes went unanswered.
-	ErrTimeout = errors.New("tcp: connection timed out")
+	ErrTimeout error = &Error{"connection timed out", syscall.ETIMEDOUT}
+	// ErrHostUnreachable: an ICMP error ended the connection attempt.
+	ErrHostUnreachable error = &Error{"host unreachable", syscall.EHOSTUNREACH}
 	// ErrClosed: the operation is not possible in this state (writing after
 	// CloseWrite, or on a closed connection).
-	ErrClosed = errors.New("tcp: connection closed")
-	// ErrNotConnected: Connect or Listen called in the wrong state.
+	ErrClosed error = &Error{"connection closed", syscall.EPIPE}
+	// ErrInvalidState: Connect or Listen called in the wrong state.
 	ErrInvalidState = errors.New("tcp: operation not valid in this state")
-	// ErrHostUnreachable: an ICMP error ended the connection attempt.
-	ErrHostUnreachable = errors.New("tcp: host unreachable")
 )
+
+// Error is a connection error with its POSIX errno.
+type Error struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *Error) Error() string { return "tcp: " + e.msg }
+
+// Is makes errors.Is(err, syscall.Exxx) match the errno.
+func (e *Error) Is(target error) bool { return target == e.errno }
+
+// Timeout reports whether the error is a timeout (net.Error style).
+func (e *Error) Timeout() bool { return e.errno == syscall.ETIMEDOUT }
 
 // Clock gives the engine its notion of time: a monotonic duration since an
 // arbitrary epoch. The stack uses the monotonic clock; tests a manual one.
