@@ -251,9 +251,16 @@ func (l *Lab) setupSide(ctx context.Context, side Side) error {
 		if mode != Kernel {
 			continue
 		}
+		cmds = append(cmds, fmt.Sprintf("addr add %s/%d dev %s", addr, p.Prefix, dev))
+		if side == Server {
+			// The server answers through the interface of the client
+			// address it talks to (main table, connected routes): a
+			// subflow socket the client bound to its path-2 device only
+			// accepts segments arriving on that device.
+			continue
+		}
 		table := strconv.Itoa(100 + p.Index)
 		cmds = append(cmds,
-			fmt.Sprintf("addr add %s/%d dev %s", addr, p.Prefix, dev),
 			// Per-source policy routing: a subflow bound to this path's
 			// address leaves through this path's interface, whatever the
 			// destination.

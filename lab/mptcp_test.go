@@ -1,0 +1,207 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/link/emu"
+)
+
+// mptcpCounters reads the MPTcpExt counters of a side's namespace from
+// /proc/net/netstat (what "nstat -az MPTcpExt*" shows).
+func mptcpCounters(t testing.TB, l *Lab, side Side) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	if err := l.Do(side, func() error {
+		f, err := os.Open("/proc/thread-self/net/netstat")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		var names []string
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) == 0 || fields[0] != "MPTcpExt:" {
+				continue
+			}
+			if names == nil {
+				names = fields[1:]
+				continue
+			}
+			for i, v := range fields[1:] {
+				if i < len(names) {
+					n, _ := strconv.ParseUint(v, 10, 64)
+					out["MPTcpExt"+names[i]] = n
+				}
+			}
+		}
+		return sc.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// ifaceTxBytes returns a side's transmitted bytes on path i.
+func ifaceTxBytes(t testing.TB, l *Lab, side Side, path int) uint64 {
+	t.Helper()
+	out, err := l.Command(context.Background(), side, "cat",
+		"/sys/class/net/"+l.Iface(side, path)+"/statistics/tx_bytes").Output()
+	if err != nil {
+		t.Fatalf("tx_bytes: %v", err)
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(out)), 10, 64)
+	return n
+}
+
+var subflowsRE = regexp.MustCompile(`subflows:(\d+)`)
+
+// mptcpTransfer sends size seeded-random bytes from a kernel MPTCP client
+// to a kernel MPTCP server through the lab and checks they all arrive
+// (SHA-256). While it runs it samples "ss -Mi" in the client namespace and
+// returns the most extra subflows seen.
+func mptcpTransfer(t *testing.T, l *Lab, size int) (maxSubflows int) {
+	t.Helper()
+	ln := listenTCP(t, l, true)
+	type result struct {
+		sum   [32]byte
+		n     int64
+		mptcp bool
+		err   error
+	}
+	res := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		var r result
+		r.n, r.err = n, err
+		copy(r.sum[:], h.Sum(nil))
+		if tc, ok := c.(interface{ MultipathTCP() (bool, error) }); ok {
+			r.mptcp, _ = tc.MultipathTCP()
+		}
+		res <- r
+	}()
+	c := dialTCP(t, l, ln.Addr().String(), true)
+	stopSS := make(chan struct{})
+	ssDone := make(chan int)
+	go func() {
+		best := 0
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			out, _ := l.Command(context.Background(), Client, "ss", "-Mni").Output()
+			for _, m := range subflowsRE.FindAllStringSubmatch(string(out), -1) {
+				n, _ := strconv.Atoi(m[1])
+				best = max(best, n)
+			}
+			select {
+			case <-stopSS:
+				ssDone <- best
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	want := sha256.New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	chunk := make([]byte, 32<<10)
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	start := time.Now()
+	for sent := 0; sent < size; sent += len(chunk) {
+		for i := 0; i+8 <= len(chunk); i += 8 {
+			v := rng.Uint64()
+			for k := range 8 {
+				chunk[i+k] = byte(v >> (8 * k))
+			}
+		}
+		want.Write(chunk)
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatalf("write after %d bytes: %v", sent, err)
+		}
+	}
+	close(stopSS)
+	maxSubflows = <-ssDone
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	r := <-res
+	el := time.Since(start)
+	if r.err != nil {
+		t.Fatalf("server read: %v after %d bytes", r.err, r.n)
+	}
+	if r.n != int64(size) || fmt.Sprintf("%x", r.sum) != fmt.Sprintf("%x", want.Sum(nil)) {
+		t.Fatalf("server got %d bytes with SHA-256 %x, sent %d with %x", r.n, r.sum, size, want.Sum(nil))
+	}
+	if !r.mptcp {
+		t.Errorf("server connection is not MPTCP")
+	}
+	t.Logf("%d bytes delivered intact in %v (%.1f Mbit/s)", size, el.Round(time.Millisecond),
+		float64(size)*8/el.Seconds()/1e6)
+	return maxSubflows
+}
+
+func TestKernelMPTCPUsesBothPaths(t *testing.T) {
+	needRoot(t, "ss")
+	spec := LinkSpec{Rate: 20e6, Delay: 10 * time.Millisecond}
+	l := startLab(t, testConfig(t, Symmetric("wifi", spec), Symmetric("cellular", spec)))
+	before := [3]uint64{0, ifaceTxBytes(t, l, Client, 1), ifaceTxBytes(t, l, Client, 2)}
+	const size = 8 << 20
+	subflows := mptcpTransfer(t, l, size)
+	srv := mptcpCounters(t, l, Server)
+	cli := mptcpCounters(t, l, Client)
+	t.Logf("client MPJoinSynAckRx=%d, server MPJoinAckRx=%d MPCapableSYNRX=%d; ss -Mi saw subflows:%d",
+		cli["MPTcpExtMPJoinSynAckRx"], srv["MPTcpExtMPJoinAckRx"], srv["MPTcpExtMPCapableSYNRX"], subflows)
+	if srv["MPTcpExtMPJoinAckRx"] < 1 || cli["MPTcpExtMPJoinSynAckRx"] < 1 {
+		t.Errorf("no MP_JOIN completed: client %v server %v", cli, srv)
+	}
+	if subflows < 1 {
+		t.Errorf("ss -Mi never showed an additional subflow")
+	}
+	for i := 1; i <= 2; i++ {
+		sent := ifaceTxBytes(t, l, Client, i) - before[i]
+		t.Logf("client %s sent %d bytes (%.0f%%)", l.Iface(Client, i), sent, 100*float64(sent)/size)
+		if sent < size/5 {
+			t.Errorf("path %s carried only %d of %d bytes", l.Iface(Client, i), sent, size)
+		}
+	}
+}
+
+func TestKernelMPTCPSurvivesPathLoss(t *testing.T) {
+	needRoot(t, "ss")
+	spec := LinkSpec{Rate: 20e6, Delay: 10 * time.Millisecond}
+	lost := spec
+	// Wi-Fi goes away for good 1.5 s after the lab is up.
+	lost.Events = []emu.Event{emu.Down(1500 * time.Millisecond)}
+	l := startLab(t, testConfig(t, Symmetric("wifi", lost), Symmetric("cellular", spec)))
+	const size = 10 << 20
+	wifi0 := ifaceTxBytes(t, l, Client, 1)
+	mptcpTransfer(t, l, size)
+	// Wi-Fi was in use before it went away (so the outage hit a live
+	// subflow), and the outage came while data was still flowing.
+	if wifi := ifaceTxBytes(t, l, Client, 1) - wifi0; wifi < size/10 || wifi > size*9/10 {
+		t.Errorf("wifi carried %d of %d bytes: the outage did not come mid-transfer", wifi, size)
+	}
+	st, _ := l.EmulatorStats(1)
+	if !st.AtoB.Down || st.AtoB.DroppedDown == 0 {
+		t.Errorf("wifi was never down during the transfer: %+v", st.AtoB)
+	}
+	t.Logf("wifi dropped %d packets while down", st.AtoB.DroppedDown+st.BtoA.DroppedDown)
+}
