@@ -28,6 +28,12 @@ type Config struct {
 	// OnPacket, if set, is called for every TCP segment after it has been
 	// analyzed (the per-packet view). The PacketInfo is reused.
 	OnPacket func(*PacketInfo)
+	// OnConnection, if set, receives each connection when it is finished
+	// (both DATA_FINs and every subflow closed, an MP_FASTCLOSE, every
+	// subflow reset, or Finish); the analyzer then forgets it, so memory
+	// stays flat however many connections a capture holds. The Result of
+	// Finish then has no connections: they all went to the hook.
+	OnConnection func(Connection)
 	// Logger receives debug logs (nil: discard).
 	Logger *slog.Logger
 }
@@ -96,13 +102,14 @@ type flowKey struct {
 // Analyzer owns all state of one analysis. Feed it packets in capture order
 // with Packet, then call Finish. It is not safe for concurrent use.
 type Analyzer struct {
-	cfg      Config
-	log      *slog.Logger
-	flows    map[flowKey]*subflow
-	tokens   map[uint32]*conn
-	conns    []*conn
-	nextSF   int
-	nextConn int
+	cfg       Config
+	log       *slog.Logger
+	flows     map[flowKey]*subflow
+	tokens    map[uint32]*conn
+	conns     []*conn
+	nextSF    int
+	nextConn  int
+	lastSweep time.Time
 
 	res      Result
 	rejected []*subflow
@@ -156,6 +163,10 @@ type segment struct {
 // are counted. On the steady path (a known subflow) it allocates nothing.
 func (a *Analyzer) Packet(ts time.Time, pkt []byte) {
 	a.res.Packets++
+	if a.res.Packets&0xfff == 0 && ts.Sub(a.lastSweep) > flowIdle/2 {
+		a.lastSweep = ts
+		a.sweep()
+	}
 	if a.res.First.IsZero() || ts.Before(a.res.First) {
 		a.res.First = ts
 	}

@@ -19,6 +19,11 @@ import (
 // server to client in 1400-byte segments with a DATA_ACK every two
 // segments, as a bulk download looks on the wire. Packets go to emit.
 func traffic(conns int, perConn int, emit func(time.Time, []byte)) {
+	trafficGap(conns, perConn, 0, emit)
+}
+
+// trafficGap is traffic with a pause between connections.
+func trafficGap(conns int, perConn int, gap time.Duration, emit func(time.Time, []byte)) {
 	chunk := payload(1400, 99)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for k := range conns {
@@ -41,9 +46,10 @@ func traffic(conns int, perConn int, emit func(time.Time, []byte)) {
 			}
 		}
 		s1.DataFIN(1)
+		s1.DataFIN(0)
 		s1.Close()
 		s2.Close()
-		now = c.Now
+		now = c.Now.Add(gap)
 	}
 }
 
@@ -167,5 +173,48 @@ func TestMemoryFlat(t *testing.T) {
 	// each); the streams' buffers must not.
 	if p10 > 2*p1+4<<20 {
 		t.Errorf("peak heap grew from %d KiB to %d KiB for 10x the traffic", p1>>10, p10>>10)
+	}
+}
+
+// TestMemoryFlatManyConnections: with OnConnection, finished connections
+// are handed over and forgotten, so ten times as many connections (a
+// longer capture) need no more memory.
+func TestMemoryFlatManyConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory test skipped in -short mode")
+	}
+	run := func(conns int) (uint64, int) {
+		runtime.GC()
+		got := 0
+		a := New(Config{Hash: true, OnConnection: func(c Connection) {
+			if c.Streams[1].Bytes >= 64<<10 && len(c.Subflows) == 2 && len(c.Streams[1].Holes) == 0 {
+				got++
+			}
+		}})
+		var peak uint64
+		var ms runtime.MemStats
+		n := 0
+		trafficGap(conns, 64<<10, 10*time.Second, func(ts time.Time, p []byte) {
+			a.Packet(ts, p)
+			n++
+			if n%5000 == 0 {
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+			}
+		})
+		if r := a.Finish(); len(r.Connections) != 0 {
+			t.Errorf("%d connections kept in the result", len(r.Connections))
+		}
+		return peak, got
+	}
+	p1, n1 := run(300)
+	p10, n10 := run(3000)
+	t.Logf("peak live heap: %d KiB for %d connections, %d KiB for %d", p1>>10, n1, p10>>10, n10)
+	if n1 != 300 || n10 != 3000 {
+		t.Fatalf("hook saw %d and %d whole connections", n1, n10)
+	}
+	if p10 > 2*p1+1<<20 {
+		t.Errorf("peak heap grew from %d KiB to %d KiB for 10x the connections", p1>>10, p10>>10)
 	}
 }

@@ -91,11 +91,15 @@ func (s *FileSink) Close() error {
 // SetStreamFiles fills Stream.File in r for the streams FileSink wrote.
 func SetStreamFiles(r *Result, dir string) {
 	for i := range r.Connections {
-		c := &r.Connections[i]
-		for d := range c.Streams {
-			if c.Streams[d].Bytes > 0 {
-				c.Streams[d].File = filepath.Join(dir, StreamFile(c.ID, d))
-			}
+		SetConnStreamFiles(&r.Connections[i], dir)
+	}
+}
+
+// SetConnStreamFiles fills Stream.File of one connection.
+func SetConnStreamFiles(c *Connection, dir string) {
+	for d := range c.Streams {
+		if c.Streams[d].Bytes > 0 {
+			c.Streams[d].File = filepath.Join(dir, StreamFile(c.ID, d))
 		}
 	}
 }

@@ -12,6 +12,9 @@ func (a *Analyzer) InputError(where string, err error) {
 	a.finding(nil, nil, a.res.Last, Error, CodeInput, fmt.Sprintf("%s: %v", where, err))
 }
 
+// Start returns the time of the first packet seen (zero before any).
+func (a *Analyzer) Start() time.Time { return a.res.First }
+
 // Buffered returns the out-of-order data currently held, in bytes.
 func (a *Analyzer) Buffered() int64 { return a.buffered }
 
@@ -24,7 +27,7 @@ func (a *Analyzer) Snapshot() *Result { return a.result(false) }
 // becomes a hole) and the result returned. The Analyzer must not be used
 // afterwards.
 func (a *Analyzer) Finish() *Result {
-	for _, c := range a.conns {
+	for _, c := range slices.Clone(a.conns) {
 		a.closeConn(c, a.res.Last)
 	}
 	// Payload still waiting for a mapping stays unmapped (subflows

@@ -441,6 +441,38 @@ func (a *Analyzer) closeConn(c *conn, ts time.Time) {
 		a.finishStream(c, &c.st[i], ts)
 	}
 	c.done = true
+	if a.cfg.OnConnection == nil {
+		return
+	}
+	// Hand the finished connection over and forget it: with the hook,
+	// memory does not grow with the number of connections in a capture.
+	a.cfg.OnConnection(a.connResult(c, true))
+	for side := range c.tokens {
+		if c.haveToken[side] && a.tokens[c.tokens[side]] == c {
+			delete(a.tokens, c.tokens[side])
+		}
+	}
+	for i, x := range a.conns {
+		if x == c {
+			a.conns = append(a.conns[:i], a.conns[i+1:]...)
+			break
+		}
+	}
+}
+
+// flowIdle is how long (capture time) a subflow entry outlives its
+// connection, or its last packet when it has none, before it is dropped
+// from the flow table: late ACKs and retransmitted FINs still find it.
+const flowIdle = 2 * time.Minute
+
+// sweep drops idle flow-table entries of finished connections and of
+// subflows that never joined one.
+func (a *Analyzer) sweep() {
+	for k, sf := range a.flows {
+		if (sf.conn == nil || sf.conn.done) && a.res.Last.Sub(sf.last) > flowIdle {
+			delete(a.flows, k)
+		}
+	}
 }
 
 // bufPool recycles out-of-order buffers by power-of-two size class, so the

@@ -3,9 +3,11 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,19 +27,35 @@ func WriteJSON(w io.Writer, r *analyze.Result) error {
 // timeline and the findings.
 func WriteText(w io.Writer, r *analyze.Result) error {
 	bw := bufio.NewWriter(w)
-	t0 := r.First
+	writeHeader(bw, r, len(r.Connections))
+	for i := range r.Connections {
+		fmt.Fprintln(bw)
+		writeConn(bw, &r.Connections[i], r.First)
+	}
+	writeTrailer(bw, r)
+	return bw.Flush()
+}
+
+// writeTotals is the header and trailer together, for a Stream's end.
+func writeTotals(bw *bufio.Writer, r *analyze.Result, conns int) {
+	writeHeader(bw, r, conns)
+	writeTrailer(bw, r)
+}
+
+func writeHeader(bw *bufio.Writer, r *analyze.Result, conns int) {
 	fmt.Fprintf(bw, "capture: %d packets, %d TCP, %d with MPTCP options", r.Packets, r.TCP, r.MPTCP)
 	if !r.First.IsZero() {
 		fmt.Fprintf(bw, ", %s, %s", r.First.UTC().Format(time.RFC3339Nano), dur(r.Last.Sub(r.First)))
 	}
 	fmt.Fprintln(bw)
 	if r.NotTCP+r.Malformed+r.PlainTCPFlows > 0 {
-		fmt.Fprintf(bw, "  not TCP %d, malformed %d, plain TCP flows %d\n", r.NotTCP, r.Malformed, r.PlainTCPFlows)
+		fmt.Fprintf(bw, "  not TCP %d, malformed %d, plain TCP connection attempts %d\n", r.NotTCP, r.Malformed, r.PlainTCPFlows)
 	}
-	fmt.Fprintf(bw, "MPTCP connections: %d\n", len(r.Connections))
-	for i := range r.Connections {
-		writeConn(bw, &r.Connections[i], t0)
-	}
+	fmt.Fprintf(bw, "MPTCP connections: %d\n", conns)
+}
+
+func writeTrailer(bw *bufio.Writer, r *analyze.Result) {
+	t0 := r.First
 	if len(r.Rejected) > 0 {
 		fmt.Fprintf(bw, "\nrejected subflows (join did not verify; data not merged):\n")
 		for i := range r.Rejected {
@@ -50,11 +68,10 @@ func WriteText(w io.Writer, r *analyze.Result) error {
 		fmt.Fprintf(bw, "\nfindings:\n")
 		writeFindings(bw, r.Findings, t0)
 	}
-	return bw.Flush()
 }
 
 func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
-	fmt.Fprintf(w, "\nconnection %d: %v -> %v", c.ID, c.Client, c.Server)
+	fmt.Fprintf(w, "connection %d: %v -> %v", c.ID, c.Client, c.Server)
 	if c.Version != "" {
 		fmt.Fprintf(w, ", MPTCP %s", c.Version)
 	}
@@ -226,4 +243,103 @@ func Worst(r *analyze.Result) analyze.Severity {
 		see(r.Connections[i].Findings)
 	}
 	return w
+}
+
+// Stream writes connections as the analyzer finishes them (see
+// analyze.Config.OnConnection) and the capture's totals at the end, so
+// that neither the analyzer nor the writer holds every connection of a
+// long capture. The JSON form is one document, like WriteJSON's, with the
+// connections first.
+type Stream struct {
+	w    *bufio.Writer
+	json bool
+	n    int
+	err  error
+}
+
+// NewStream returns a Stream writing text, or JSON if asJSON.
+func NewStream(w io.Writer, asJSON bool) *Stream {
+	return &Stream{w: bufio.NewWriterSize(w, 64<<10), json: asJSON}
+}
+
+// Connection writes one finished connection; t0 is the capture's first
+// packet time (text times are relative to it).
+func (s *Stream) Connection(c *analyze.Connection, t0 time.Time) {
+	if s.err != nil {
+		return
+	}
+	if s.json {
+		if s.n == 0 {
+			s.w.WriteString("{\n  \"connections\": [\n    ")
+		} else {
+			s.w.WriteString(",\n    ")
+		}
+		b, err := json.MarshalIndent(c, "    ", "  ")
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.w.Write(b)
+	} else {
+		if s.n > 0 {
+			fmt.Fprintln(s.w)
+		}
+		writeConn(s.w, c, t0)
+	}
+	s.n++
+	if s.w.Buffered() > 32<<10 {
+		s.err = s.w.Flush()
+	}
+}
+
+// Close writes the totals of r (whose Connections, if any, are written
+// first) and flushes.
+func (s *Stream) Close(r *analyze.Result) error {
+	for i := range r.Connections {
+		s.Connection(&r.Connections[i], r.First)
+	}
+	if s.err != nil {
+		return s.err
+	}
+	n := s.n
+	if s.json {
+		if n == 0 {
+			s.w.WriteString("{\n  \"connections\": [")
+		} else {
+			s.w.WriteString("\n  ")
+		}
+		s.w.WriteString("]")
+		rest := *r
+		rest.Connections = nil
+		b, err := json.Marshal(&rest)
+		if err != nil {
+			return err
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(b, &fields); err != nil {
+			return err
+		}
+		delete(fields, "connections")
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			var ind bytes.Buffer
+			if err := json.Indent(&ind, fields[k], "  ", "  "); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.w, ",\n  %q: %s", k, ind.Bytes())
+		}
+		s.w.WriteString("\n}\n")
+		return s.w.Flush()
+	}
+	rr := *r
+	rr.Connections = nil
+	if n > 0 {
+		fmt.Fprintln(s.w)
+	}
+	writeTotals(s.w, &rr, n)
+	return s.w.Flush()
 }

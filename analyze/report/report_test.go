@@ -96,3 +96,42 @@ func TestWorst(t *testing.T) {
 		t.Errorf("worst %q", w)
 	}
 }
+
+func TestStream(t *testing.T) {
+	r := sample()
+	conns := r.Connections
+	r.Connections = nil
+	var text, js bytes.Buffer
+	ts, jsn := NewStream(&text, false), NewStream(&js, true)
+	for i := range 2 {
+		c := conns[0]
+		c.ID = i + 1
+		ts.Connection(&c, r.First)
+		jsn.Connection(&c, r.First)
+	}
+	if err := ts.Close(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := jsn.Close(r); err != nil {
+		t.Fatal(err)
+	}
+	out := text.String()
+	if !strings.HasPrefix(out, "connection 1:") || !strings.Contains(out, "\nconnection 2:") || !strings.Contains(out, "MPTCP connections: 2") {
+		t.Errorf("text stream:\n%s", out)
+	}
+	var back analyze.Result
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("%v:\n%s", err, js.String())
+	}
+	if len(back.Connections) != 2 || back.Connections[1].ID != 2 || back.Packets != 10 || back.Rejected[0].ID != 9 {
+		t.Errorf("json stream: %+v", back)
+	}
+	// No connection at all is still a valid document.
+	var empty bytes.Buffer
+	if err := NewStream(&empty, true).Close(&analyze.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(empty.Bytes(), &back); err != nil || len(back.Connections) != 0 {
+		t.Errorf("empty json stream: %v %s", err, empty.String())
+	}
+}

@@ -147,7 +147,26 @@ func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
 			}
 		}
 	}
-	a := analyze.New(cfg)
+	// Without --packets, connections are written as they finish and then
+	// forgotten: memory stays flat however long the capture.
+	var stream *report.Stream
+	var a *analyze.Analyzer
+	worst := analyze.Severity("")
+	if pw == nil {
+		stream = report.NewStream(out, *asJSON)
+		cfg.OnConnection = func(c analyze.Connection) {
+			for _, f := range c.Findings {
+				if f.Severity == analyze.Error {
+					worst = analyze.Error
+				}
+			}
+			if *streams != "" {
+				analyze.SetConnStreamFiles(&c, *streams)
+			}
+			stream.Connection(&c, a.Start())
+		}
+	}
+	a = analyze.New(cfg)
 
 	var prog func(analyze.ReadStats)
 	if *progress || isTerminal(env.stderr) {
@@ -187,12 +206,13 @@ func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
 			failed = true
 		}
 	}
-	if *asJSON {
+	switch {
+	case stream != nil:
+		err = stream.Close(res)
+	case *asJSON:
 		err = report.WriteJSON(out, res)
-	} else {
-		if pw != nil {
-			fmt.Fprintln(out)
-		}
+	default:
+		fmt.Fprintln(out)
 		err = report.WriteText(out, res)
 	}
 	if err == nil {
@@ -207,7 +227,7 @@ func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
 			fmt.Fprintf(env.stderr, "mptcp analyze: %s: %s\n", name, f.Message)
 		}
 	}
-	if failed || report.Worst(res) == analyze.Error {
+	if failed || worst == analyze.Error || report.Worst(res) == analyze.Error {
 		return exitFailure
 	}
 	return exitOK

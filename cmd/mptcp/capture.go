@@ -86,7 +86,19 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 		}
 	}
 
-	a := analyze.New(analyze.Config{MaxBuffer: *maxBuf, Hash: *hash})
+	// Connections are written as they finish, then forgotten: a capture
+	// can run for days.
+	stream := report.NewStream(env.stdout, *asJSON)
+	var a *analyze.Analyzer
+	worst := analyze.Severity("")
+	a = analyze.New(analyze.Config{MaxBuffer: *maxBuf, Hash: *hash, OnConnection: func(c analyze.Connection) {
+		for _, f := range c.Findings {
+			if f.Severity == analyze.Error {
+				worst = analyze.Error
+			}
+		}
+		stream.Connection(&c, a.Start())
+	}})
 	var mu sync.Mutex // the analyzer is shared with the summary ticker
 	start := time.Now()
 	out := env.stdout
@@ -158,16 +170,12 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 		}
 	}
 	fmt.Fprintf(env.stderr, "mptcp capture: %d packets captured, %d dropped by the kernel\n", st.Packets, st.Drops)
-	if *asJSON {
-		err = report.WriteJSON(env.stdout, res)
-	} else {
-		err = report.WriteText(env.stdout, res)
-	}
+	err = stream.Close(res)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "mptcp capture: write output: %v\n", err)
 		return exitFailure
 	}
-	if failed || report.Worst(res) == analyze.Error {
+	if failed || worst == analyze.Error || report.Worst(res) == analyze.Error {
 		return exitFailure
 	}
 	return exitOK
