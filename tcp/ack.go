@@ -50,9 +50,20 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 		acked = 0
 	}
 	sacked := 0
+	dsack := false
 	if e.sackOK && e.opts.NumSACK > 0 {
-		e.checkDSACK(ack)
+		dsack = e.checkDSACK(ack)
 		sacked = e.processSACK(ack)
+	}
+	if e.tlpRetrans && seqGEQ(ack, e.tlpHighSeq) {
+		// RFC 8985 §7.4: the probe episode ends. Without a D-SACK the
+		// retransmitted probe repaired a real loss: respond as to a loss.
+		e.tlpRetrans = false
+		if !dsack && e.recovery == recoveryOpen {
+			e.stats.TLPRecoveries++
+			e.cc.OnCongestion(&e.ccs, e.inflight(), e.now)
+			e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+		}
 	}
 	if acked == 0 {
 		// Duplicate ACK accounting for peers without SACK (RFC 5681 §3.2, RFC 6582).
@@ -234,7 +245,7 @@ func (e *Endpoint) processSACK(ack uint32) int {
 // retransmission was spurious: RACK widens its reordering window (RFC 8985
 // §6.2 step 4) and, when every retransmission of a recovery episode proved
 // spurious, the window reduction is undone (RFC 3708 §3, RFC 4015 §3).
-func (e *Endpoint) checkDSACK(ack uint32) {
+func (e *Endpoint) checkDSACK(ack uint32) bool {
 	b0 := e.opts.SACK[0]
 	dsack := seqLEQ(b0.End, ack)
 	if !dsack && e.opts.NumSACK > 1 {
@@ -242,7 +253,7 @@ func (e *Endpoint) checkDSACK(ack uint32) {
 		dsack = seqGEQ(b0.Start, b1.Start) && seqLEQ(b0.End, b1.End)
 	}
 	if !dsack {
-		return
+		return false
 	}
 	e.stats.DSACKs++
 	if !e.rack.dsackRoundSet || seqGEQ(e.sndUna, e.rack.dsackRoundEnd) {
@@ -274,6 +285,7 @@ func (e *Endpoint) checkDSACK(ack uint32) {
 			}
 		}
 	}
+	return true
 }
 
 // rackUpdate records the most recently sent delivered segment (RFC 8985 §6.2 step 2).

@@ -246,6 +246,7 @@ type Stats struct {
 	FastRetrans           uint64 // retransmissions in fast recovery
 	Timeouts              uint64 // RTO expiries (TCPTimeouts)
 	TLPProbes             uint64 // tail loss probes sent (TCPLossProbes)
+	TLPRecoveries         uint64 // losses repaired by a probe (TCPLossProbeRecovery)
 	Recoveries            uint64 // fast recovery episodes
 	OutOfOrderSegs        uint64 // segments queued out of order (TCPOFOQueue)
 	DupSegs               uint64 // duplicate or out-of-window segments

@@ -141,14 +141,14 @@ type Endpoint struct {
 	dsackStart, dsackEnd uint32
 	dsackPending         bool
 	tlpOut               bool
-	tlpHighSeq           uint32
+	tlpHighSeq           uint32 // SND.NXT when a TLP retransmission went out
+	tlpRetrans           bool   // that probe episode is still open
 
 	// Timers: absolute deadlines on the Clock, 0 when off.
 	rtxAt, delackAt, persistAt, keepaliveAt, closeAt time.Duration
 	rtxKind                                          rtxKind
 	persistBackoff                                   int
 	kaProbes                                         int
-	lastRecv                                         time.Duration
 	synXmit                                          time.Duration
 	synRetrans                                       bool
 

@@ -12,7 +12,6 @@ func (e *Endpoint) HandleSegment(seg *Segment) {
 	e.enter()
 	defer e.leave()
 	e.stats.SegsIn++
-	e.lastRecv = e.now
 	e.kaProbes = 0
 	if e.cfg.Keepalive && e.state.synchronized() {
 		e.keepaliveAt = e.now + e.cfg.KeepaliveIdle

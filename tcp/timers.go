@@ -32,12 +32,10 @@ func (e *Endpoint) armTimerAfterSend() {
 		if e.inflight() <= e.ccs.MSS {
 			pto += 200 * time.Millisecond // RFC 8985 §7.2: WCDelAckT
 		}
-		pto = max(pto, 10*time.Millisecond)
-		if rto := e.currentRTO(); pto < rto {
-			e.rtxKind = rtxPTO
-			e.rtxAt = e.now + pto
-			return
-		}
+		pto = min(max(pto, 10*time.Millisecond), e.currentRTO())
+		e.rtxKind = rtxPTO
+		e.rtxAt = e.now + pto
+		return
 	}
 	e.armRTO()
 }
@@ -192,6 +190,7 @@ func (e *Endpoint) onPTO() {
 		e.sendData(n, e.shutWr && n == avail)
 	} else if r := e.recs.last(); r != nil && r.flags&recSacked == 0 {
 		e.tlpHighSeq = e.sndNxt
+		e.tlpRetrans = true
 		flags := header.TCPFlagACK
 		dataLen := r.len()
 		if r.flags&recFIN != 0 {

@@ -191,3 +191,46 @@ func TestDeferAcksOnePerBatch(t *testing.T) {
 		t.Fatalf("after FlushAck: %d ACKs", len(n.sent[0]))
 	}
 }
+
+// TestTailLossProbe drops the last segment of a flight: the probe (RFC
+// 8985 §7) repairs it well before the RTO, and the loss it repaired
+// lowers cwnd (§7.4).
+func TestTailLossProbe(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	n.delay = 20 * time.Millisecond
+	n.connect()
+	n.pump(0, randomData(100<<10, 1), time.Minute, false) // RTT samples
+	n.runFor(time.Second)
+	dropped := false
+	n.drop = func(to int, s header.TCP) bool {
+		if to == 1 && len(s.Payload()) > 0 && len(s.Payload()) < 1000 && !dropped {
+			dropped = true
+			return true
+		}
+		return false
+	}
+	start := n.clock.t
+	n.ep[0].Write(make([]byte, 3000+500))
+	n.ep[0].Write(nil)
+	var done time.Duration
+	buf := make([]byte, 8000)
+	got := 0
+	for got < 3500 && n.step(n.clock.t+10*time.Second) {
+		k, _ := n.ep[1].Read(buf)
+		got += k
+		if got >= 3500 && done == 0 {
+			done = n.clock.t - start
+		}
+	}
+	n.runFor(time.Second) // let the ACK of the probe reach the sender
+	st := n.ep[0].Info().Stats
+	if !dropped || st.TLPProbes == 0 || st.Timeouts != 0 {
+		t.Fatalf("dropped %v, probes %d, timeouts %d", dropped, st.TLPProbes, st.Timeouts)
+	}
+	if done > 400*time.Millisecond {
+		t.Fatalf("tail loss repaired after %v", done)
+	}
+	if st.TLPRecoveries != 1 {
+		t.Fatalf("TLP recoveries %d: %+v", st.TLPRecoveries, st)
+	}
+}
