@@ -227,6 +227,9 @@ Example:
 	l, err := lab.Up(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "mptcp lab up: %v\n", err)
+		if errors.Is(err, lab.ErrBadConfig) {
+			return exitUsage
+		}
 		return exitFailure
 	}
 	return printStatus(ctx, env, l, *jsonOut)

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/lab"
+	"github.com/mptcp-go/mptcp/link/emu"
+)
+
+// runCLI runs the CLI in-process and returns exit code, stdout, stderr.
+func runLabCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+	code := run(context.Background(), env, args)
+	return code, out.String(), errb.String()
+}
+
+func TestLabHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"lab", "--help"}, {"lab", "up", "--help"}, {"lab", "down", "--help"}, {"lab", "exec", "--help"},
+		{"lab", "status", "--help"}, {"lab", "list", "--help"}, {"lab", "link", "--help"},
+	} {
+		code, out, _ := runLabCLI(t, args...)
+		if code != exitOK || !strings.Contains(out, "Usage: mptcp lab") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+	_, out, _ := runLabCLI(t, "lab", "up", "--help")
+	for _, want := range []string{"198.18.I.1/24", "-path", "-rate", "-client", "down@2s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lab up --help lacks %q", want)
+		}
+	}
+}
+
+func TestLabUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"lab"},
+		{"lab", "bogus"},
+		{"lab", "up"},
+		{"lab", "up", "a", "b"},
+		{"lab", "up", "x", "--loss", "300%"},
+		{"lab", "up", "x", "--rate", "fast"},
+		{"lab", "up", "x", "--path", "wifi:speed=1"},
+		{"lab", "up", "x", "--client", "magic"},
+		{"lab", "up", "x", "--paths", "1", "--path", "a:", "--path", "b:"},
+		{"lab", "up", "bad name!"},
+		{"lab", "up", "x", "--nope"},
+		{"lab", "exec", "x"},
+		{"lab", "status"},
+		{"lab", "down"},
+		{"lab", "down", "bad/name"},
+		{"lab", "list", "extra"},
+		{"lab", "link", "x", "1", "sideways"},
+		{"lab", "emulate", "x"},
+	} {
+		code, _, errOut := runLabCLI(t, args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, exitUsage, errOut)
+		}
+	}
+}
+
+func TestLabUpFlagsConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags labUpFlags
+		check func(lab.Config) error
+	}{
+		{"defaults", labUpFlags{client: "kernel", server: "kernel"}, func(c lab.Config) error {
+			if len(c.Paths) != 2 || c.Paths[0].Name != "wifi" || c.Paths[1].Name != "cellular" || c.Paths[0].Emulated() {
+				return fmt.Errorf("paths %+v", c.Paths)
+			}
+			return nil
+		}},
+		{"global", labUpFlags{paths: 3, rate: "50mbit", delay: "20ms", loss: "1%", client: "user", server: "kernel"},
+			func(c lab.Config) error {
+				want := emu.Spec{Rate: 50e6, Delay: 20 * time.Millisecond, Loss: 0.01}
+				if len(c.Paths) != 3 || c.Paths[2].Name != "path3" || c.Paths[2].Up.String() != want.String() ||
+					c.Paths[2].Down.String() != want.String() || c.ClientMode != lab.User {
+					return fmt.Errorf("config %+v", c)
+				}
+				return nil
+			}},
+		{"per-path", labUpFlags{client: "kernel", server: "kernel", delay: "5ms",
+			path: multiFlag{"cellular:rate=10mbit,delay=40ms,loss=1%", "wifi:rate=50mbit,dl.down@2s"}},
+			func(c lab.Config) error {
+				if got := c.Paths[1].Up.String(); got != "rate=10mbit,delay=40ms,loss=1%" {
+					return fmt.Errorf("cellular up %q", got)
+				}
+				if c.Paths[0].Up.String() != "rate=50mbit,delay=5ms" || c.Paths[0].Down.String() != "rate=50mbit,delay=5ms,down@2s" {
+					return fmt.Errorf("wifi %q / %q", c.Paths[0].Up.String(), c.Paths[0].Down.String())
+				}
+				return nil
+			}},
+		{"renamed", labUpFlags{client: "kernel", server: "kernel", path: multiFlag{"lte:rate=5mbit", "wlan:"}},
+			func(c lab.Config) error {
+				if c.Paths[0].Name != "lte" || c.Paths[1].Name != "wlan" || c.Paths[0].Up.Rate != 5e6 {
+					return fmt.Errorf("paths %+v", c.Paths)
+				}
+				return nil
+			}},
+		{"spec", labUpFlags{client: "kernel", server: "kernel", spec: "jitter=2ms,burst=1%/30%"},
+			func(c lab.Config) error {
+				if c.Paths[1].Down.Jitter != 2*time.Millisecond || !c.Paths[1].Down.Burst.Enabled() {
+					return fmt.Errorf("paths %+v", c.Paths)
+				}
+				return nil
+			}},
+	}
+	for _, tc := range tests {
+		cfg, err := tc.flags.config("demo")
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if err := tc.check(cfg); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// FuzzLabUpPathFlag feeds --path values through the flag-to-config path:
+// never a panic, and whatever is accepted is a valid config.
+func FuzzLabUpPathFlag(f *testing.F) {
+	for _, s := range []string{"wifi:rate=50mbit,delay=10ms", "cellular:rate=10mbit,delay=40ms,loss=1%",
+		"lte:ul.rate=5mbit,dl.down@2s", "x:", "wifi:burst=1%/25%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fl := labUpFlags{client: "kernel", server: "kernel", path: multiFlag{s}}
+		cfg, err := fl.config("fz")
+		if err != nil {
+			return
+		}
+		for _, p := range cfg.Paths {
+			if p.Up.Validate() != nil || p.Down.Validate() != nil {
+				t.Fatalf("%q gave invalid path %+v", s, p)
+			}
+		}
+	})
+}
+
+const emulateHelperEnv = "MPTCP_LAB_TEST_EMULATE_HELPER"
+
+// TestLabEmulateHelper is not a test: "lab up" in TestLabCLIEndToEnd
+// starts this test binary as its detached emulator, and this function
+// then runs the CLI with the arguments after "--".
+func TestLabEmulateHelper(t *testing.T) {
+	if os.Getenv(emulateHelperEnv) != "1" {
+		t.Skip("helper process for TestLabCLIEndToEnd")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := run(ctx, &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args)
+	stop()
+	os.Exit(code)
+}
+
+func TestLabCLIEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	for _, tool := range []string{"ip", "ethtool", "sysctl", "ss", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	t.Setenv(emulateHelperEnv, "1")
+	dir := filepath.Join(t.TempDir(), "state")
+	name := fmt.Sprintf("clit%d", os.Getpid()%100000)
+	sd := "--state-dir=" + dir
+	t.Cleanup(func() { lab.Down(context.Background(), dir, name) })
+	code, out, errOut := runLabCLI(t, "lab", "up", name, sd, "--path", "wifi:delay=5ms,loss=0%",
+		"--emulator-argv", os.Args[0]+" -test.run=^TestLabEmulateHelper$ --")
+	if code != exitOK {
+		t.Fatalf("up: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"198.18.1.1/24", "198.18.2.2/24", "emulator wifi (running", name + "-p2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("up output lacks %q:\n%s", want, out)
+		}
+	}
+	st, err := lab.LoadState(dir, name)
+	if err != nil || st.Paths[0].EmulatorPID == 0 {
+		t.Fatalf("state %+v, %v", st, err)
+	}
+	pid := st.Paths[0].EmulatorPID
+
+	// exec returns the command's exit code and runs inside the namespace.
+	if code, _, _ := runLabCLI(t, "lab", "exec", sd, name, "client", "--", "sh", "-c", "exit 3"); code != 3 {
+		t.Errorf("exec exit code %d, want 3", code)
+	}
+	code, out, _ = runLabCLI(t, "lab", "exec", sd, name, "server", "--", "ip", "-4", "-o", "addr")
+	if code != exitOK || !strings.Contains(out, "198.18.1.2/24") {
+		t.Errorf("exec ip addr: %d %q", code, out)
+	}
+	// Traffic through the emulated path, counted in status.
+	code, out, _ = runLabCLI(t, "lab", "exec", sd, name, "client", "--", "bash", "-c",
+		"echo hi > /dev/udp/198.18.1.2/9; echo hi > /dev/udp/198.18.1.2/9; sleep 0.7")
+	if code != exitOK {
+		t.Errorf("exec udp: %d %s", code, out)
+	}
+	code, out, _ = runLabCLI(t, "lab", "status", sd, "--json", name)
+	var s lab.Status
+	if code != exitOK || json.Unmarshal([]byte(out), &s) != nil {
+		t.Fatalf("status --json: %d %q", code, out)
+	}
+	if len(s.Paths) != 2 || s.Paths[0].Stats == nil || !s.Paths[0].EmulatorAlive || s.Paths[0].Stats.AtoB.Received == 0 {
+		t.Errorf("status: %+v", s.Paths)
+	}
+	if code, _, errOut := runLabCLI(t, "lab", "link", sd, name, "wifi", "down"); code != exitOK {
+		t.Errorf("link down: %d %s", code, errOut)
+	}
+	if code, _, errOut := runLabCLI(t, "lab", "link", sd, name, "2", "down"); code != exitOK {
+		t.Errorf("link down bridged path: %d %s", code, errOut)
+	}
+	code, out, _ = runLabCLI(t, "lab", "list", sd)
+	if code != exitOK || strings.TrimSpace(out) != name {
+		t.Errorf("list: %d %q", code, out)
+	}
+	if code, _, errOut := runLabCLI(t, "lab", "down", sd, name); code != exitOK {
+		t.Fatalf("down: %d %s", code, errOut)
+	}
+	if _, err := os.Stat("/run/netns/" + name + "-cli"); err == nil {
+		t.Error("client namespace left after down")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := syscall.Kill(pid, 0); err == nil {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(b), ") Z") {
+			t.Errorf("emulator %d still running after down", pid)
+		}
+	}
+	if code, _, _ := runLabCLI(t, "lab", "status", sd, name); code != exitFailure {
+		t.Errorf("status of a removed lab: exit %d, want 1", code)
+	}
+	if code, _, _ := runLabCLI(t, "lab", "down", sd, name); code != exitOK {
+		t.Errorf("second down: exit %d", code)
+	}
+}
