@@ -94,7 +94,6 @@ type subflow struct {
 	client, server netip.AddrPort
 	synSeen        bool
 	mptcp          bool
-	plain          bool
 	role           role
 	conn           *conn
 	// same: the subflow's client-to-server direction is the connection's.
@@ -219,12 +218,8 @@ func (a *Analyzer) segment(s *segment) {
 		h.rst = true
 	}
 
-	if sf.plain && s.nopts == 0 && s.badOpt == nil {
-		a.plainDone(sf, s)
-		return
-	}
 	if s.nopts > 0 {
-		sf.mptcp, sf.plain = true, false
+		sf.mptcp = true
 	}
 	if s.badOpt != nil {
 		a.finding(sf.conn, sf, s.ts, Warning, CodeMalformedOption, fmt.Sprintf("malformed MPTCP option: %v", s.badOpt))
@@ -255,8 +250,6 @@ func (a *Analyzer) segment(s *segment) {
 func (a *Analyzer) newSubflow(k flowKey, s *segment) *subflow {
 	a.nextSF++
 	sf := &subflow{id: a.nextSF, key: k, client: s.src, server: s.dst}
-	// A flow is plain TCP until it shows an MPTCP option.
-	sf.plain = s.nopts == 0 && s.badOpt == nil
 	switch {
 	case s.flags&(flagSYN|flagACK) == flagSYN|flagACK:
 		sf.client, sf.server = s.dst, s.src
@@ -267,19 +260,6 @@ func (a *Analyzer) newSubflow(k flowKey, s *segment) *subflow {
 	}
 	a.flows[k] = sf
 	return sf
-}
-
-// plainDone forgets a plain TCP flow once it is closed.
-func (a *Analyzer) plainDone(sf *subflow, s *segment) {
-	if s.flags&flagRST != 0 || (sf.h[0].fin && sf.h[1].fin) {
-		if !sf.closed {
-			sf.closed = true
-			a.res.PlainTCPFlows++
-		}
-		if a.flows[sf.key] == sf {
-			delete(a.flows, sf.key)
-		}
-	}
 }
 
 // subflowState records the end of a subflow and closes the connection when
