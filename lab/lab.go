@@ -572,12 +572,13 @@ func (l *Lab) Command(ctx context.Context, side Side, name string, args ...strin
 
 // Capture starts tcpdump writing iface's packets to file (pcap) inside a
 // side's namespace and returns once tcpdump listens. stop ends it and
-// waits until the file is complete.
+// waits until the file is complete (--immediate-mode: nothing captured
+// before stop is lost in a kernel buffer).
 func (l *Lab) Capture(ctx context.Context, side Side, iface, file string, extraArgs ...string) (stop func() error, err error) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		return nil, fmt.Errorf("capture: tcpdump: %w", err)
 	}
-	args := append([]string{"-i", iface, "-n", "-U", "-w", file}, extraArgs...)
+	args := append([]string{"-i", iface, "-n", "-U", "--immediate-mode", "-w", file}, extraArgs...)
 	cmd := l.Command(ctx, side, "tcpdump", args...)
 	pr, err := cmd.StderrPipe()
 	if err != nil {
@@ -654,10 +655,12 @@ func (l *Lab) setDown(path int, down bool) error {
 		if down {
 			state = "0"
 		}
-		return ipBatch(context.Background(), p.Namespace, []string{
-			"link set dev cli type bridge_slave state " + state,
-			"link set dev srv type bridge_slave state " + state,
-		})
+		for _, dev := range []string{"cli", "srv"} {
+			if _, err := run(context.Background(), "bridge", "-n", p.Namespace, "link", "set", "dev", dev, "state", state); err != nil {
+				return err
+			}
+		}
+		return nil
 	case p.EmulatorPID > 0 && isEmulatorOf(p.EmulatorPID, l.st.Name):
 		sig := syscall.SIGUSR2
 		if down {

@@ -219,3 +219,107 @@ func ifaceBytes(t testing.TB, l *Lab, side Side, path int) uint64 {
 	fmt.Sscan(string(out), &n)
 	return n
 }
+
+// SetPathDown silences a path both ways (bridge and emulator alike), and
+// SetPathUp brings it back; the other path is untouched.
+func TestSetPathDownUp(t *testing.T) {
+	needRoot(t)
+	l := startLab(t, testConfig(t, PathSpec{Name: "wifi"}, PathSpec{Name: "cellular", Emulate: true}))
+	ctx := context.Background()
+	_ = ctx
+	reach := func(path int) bool {
+		before := ifaceBytes(t, l, Server, path)
+		l.Do(Client, func() error {
+			d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: l.ClientAddr(path).AsSlice()}}
+			if c, err := d.Dial("tcp", net.JoinHostPort(l.ServerAddr(path).String(), "9")); err == nil {
+				c.Close()
+			}
+			return nil
+		})
+		return ifaceBytes(t, l, Server, path) > before
+	}
+	for path := 1; path <= 2; path++ {
+		if !reach(path) {
+			t.Fatalf("path %d unreachable before SetPathDown", path)
+		}
+		if err := l.SetPathDown(path); err != nil {
+			t.Fatal(err)
+		}
+		if reach(path) {
+			t.Errorf("path %d still carries packets after SetPathDown", path)
+		}
+		if other := 3 - path; !reach(other) {
+			t.Errorf("path %d went down with path %d", other, path)
+		}
+		if err := l.SetPathUp(path); err != nil {
+			t.Fatal(err)
+		}
+		if !reach(path) {
+			t.Errorf("path %d unreachable after SetPathUp", path)
+		}
+	}
+	if err := l.SetPathDown(3); err == nil {
+		t.Error("SetPathDown(3) on a 2-path lab succeeded")
+	}
+}
+
+func TestCapture(t *testing.T) {
+	needRoot(t, "tcpdump")
+	l := startLab(t, testConfig(t, PathSpec{Name: "wifi"}))
+	file := filepath.Join(t.TempDir(), "wifi.pcap")
+	stop, err := l.Capture(context.Background(), Server, l.Iface(Server, 1), file, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Do(Client, func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(l.ServerAddr(1).String(), "9"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		t.Logf("dial: %v", err)
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	b, err := os.ReadFile(file)
+	// pcap header (24 bytes) plus at least the SYN and the RST.
+	if err != nil || len(b) < 24+2*(16+54) {
+		t.Fatalf("capture file: %d bytes, %v", len(b), err)
+	}
+	if b[0] != 0xd4 || b[1] != 0xc3 { // little-endian pcap magic
+		t.Errorf("not a pcap file: % x", b[:4])
+	}
+}
+
+// A lab whose owning process died is removed by the next Up of any lab.
+func TestUpReapsOrphans(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	orphan := testConfig(t)
+	st := State{Name: orphan.Name, ClientNS: orphan.Name + "-cli", OwnerPID: deadPID(t)}
+	if err := st.save(orphan.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(ctx, "ip", "netns", "add", orphan.Name+"-cli"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Down(ctx, orphan.StateDir, orphan.Name) })
+	startLab(t, testConfig(t))
+	if nsExists(orphan.Name + "-cli") {
+		t.Error("orphaned lab's namespace survived Up")
+	}
+	if _, err := LoadState(orphan.StateDir, orphan.Name); err == nil {
+		t.Error("orphaned lab's state survived Up")
+	}
+}
+
+// deadPID returns the PID of a process that has exited.
+func deadPID(t testing.TB) int {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
