@@ -52,3 +52,23 @@ func BenchmarkReadOnly(b *testing.B) {
 		b.ReportMetric(float64(n), "packets/op")
 	}
 }
+
+// BenchmarkAnalyzeFileSequential is BenchmarkAnalyzeFile without the
+// read-ahead goroutine.
+func BenchmarkAnalyzeFileSequential(b *testing.B) {
+	name := os.Getenv("ANALYZE_BENCH_FILE")
+	if name == "" {
+		b.Skip("ANALYZE_BENCH_FILE not set")
+	}
+	for i := 0; i < b.N; i++ {
+		f, err := capture.Open(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := New(Config{})
+		st, _ := readSequential(context.Background(), a, f, nil)
+		a.Finish()
+		f.Close()
+		b.ReportMetric(float64(st.Records), "packets/op")
+	}
+}
