@@ -88,8 +88,8 @@ func BenchmarkLabForward(b *testing.B) {
 			b.ReportMetric(pps, "rx-pkts/s")
 			b.ReportMetric(pps*1514*8/1e9, "rx-Gbit/s")
 			b.ReportMetric(float64(n)/float64(b.N), "delivered")
-			b.Logf("sent %d, emulator received %d forwarded %d dropped %d, arrived %d", b.N,
-				st.AtoB.Received, st.AtoB.Forwarded, st.AtoB.Dropped(), n)
+			b.Logf("sent %d, emulator received %d (kernel dropped %d before it read them) forwarded %d (queue drops %d, tx errors %d), arrived %d",
+				b.N, st.AtoB.Received, st.AtoB.DroppedRx, st.AtoB.Forwarded, st.AtoB.DroppedQueue, st.AtoB.DroppedTxError, n)
 		})
 	}
 }

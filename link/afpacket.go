@@ -50,6 +50,7 @@ type AFPacket struct {
 	ifindex int
 	mtu     int
 	closed  atomic.Bool
+	drops   atomic.Uint64 // kernel drops read so far (the kernel resets on read)
 
 	// Reader state, used only inside readFn.
 	rhdr  [afpacketMaxBatch]unix.Mmsghdr
@@ -157,6 +158,20 @@ func (e *AFPacket) Close() error {
 		return nil
 	}
 	return err
+}
+
+// Drops returns how many frames the kernel dropped for this socket since
+// it was opened because they were not read fast enough (its receive
+// buffer was full): losses no forwarder counter would otherwise show.
+func (e *AFPacket) Drops() uint64 {
+	var st *unix.TpacketStats
+	_ = e.rc.Control(func(fd uintptr) {
+		st, _ = unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	})
+	if st != nil {
+		return e.drops.Add(uint64(st.Drops))
+	}
+	return e.drops.Load()
 }
 
 func (e *AFPacket) readFn(fd uintptr) bool {

@@ -266,3 +266,38 @@ func BenchmarkAFPacketVeth(b *testing.B) {
 	total := <-recvd
 	b.ReportMetric(float64(total)/el.Seconds(), "rx-pkts/s")
 }
+
+func TestAFPacketDrops(t *testing.T) {
+	ns := vethNS(t)
+	var a, b *AFPacket
+	inNS(t, ns, func() {
+		var err error
+		if a, err = OpenAFPacket("a", AFPacketOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// A tiny receive buffer that nobody reads overflows at once.
+		if b, err = OpenAFPacket("b", AFPacketOptions{Promisc: true, SocketBuffer: 4096}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer a.Close()
+	defer b.Close()
+	if d := b.Drops(); d != 0 {
+		t.Fatalf("drops before traffic: %d", d)
+	}
+	batch := [][]byte{frame(1514, 1), frame(1514, 2), frame(1514, 3), frame(1514, 4)}
+	for range 100 {
+		a.WritePackets(batch)
+	}
+	d1 := b.Drops()
+	if d1 == 0 || d1 > 400 {
+		t.Fatalf("drops after 400 unread frames: %d", d1)
+	}
+	// Accumulated across reads of the (resetting) kernel counter.
+	for range 10 {
+		a.WritePackets(batch)
+	}
+	if d2 := b.Drops(); d2 <= d1 {
+		t.Errorf("drops went from %d to %d after 40 more frames", d1, d2)
+	}
+}

@@ -44,6 +44,10 @@ type DirStats struct {
 	DroppedLoss    uint64 `json:"dropped_loss"`
 	DroppedBurst   uint64 `json:"dropped_burst"`
 	DroppedTxError uint64 `json:"dropped_tx_error"`
+	// DroppedRx counts packets the source endpoint lost before the
+	// forwarder could read them (e.g. a full AF_PACKET receive buffer),
+	// when the endpoint reports it (a Drops() uint64 method).
+	DroppedRx uint64 `json:"dropped_rx,omitempty"`
 	// QueueHigh is the most packets that ever waited for the bottleneck.
 	QueueHigh int `json:"queue_high"`
 	// Held is the number of packets in the release queue right now.
@@ -55,8 +59,12 @@ type DirStats struct {
 
 // Dropped is the total of every drop reason.
 func (s DirStats) Dropped() uint64 {
-	return s.DroppedDown + s.DroppedQueue + s.DroppedLoss + s.DroppedBurst + s.DroppedTxError
+	return s.DroppedDown + s.DroppedQueue + s.DroppedLoss + s.DroppedBurst + s.DroppedTxError + s.DroppedRx
 }
+
+// dropCounter is implemented by endpoints that know how many packets they
+// lost before being read (link.AFPacket).
+type dropCounter interface{ Drops() uint64 }
 
 // Stats are a Forwarder's counters, per direction.
 type Stats struct {
@@ -235,6 +243,9 @@ func (d *direction) stats() DirStats {
 		DroppedLoss:    d.drops[DropLoss].Load(),
 		DroppedBurst:   d.drops[DropBurst].Load(),
 		DroppedTxError: d.txErr.Load(),
+	}
+	if dc, ok := d.src.(dropCounter); ok {
+		s.DroppedRx = dc.Drops()
 	}
 	d.mu.Lock()
 	if d.f.started.Load() {
