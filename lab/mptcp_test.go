@@ -172,8 +172,11 @@ func TestKernelMPTCPUsesBothPaths(t *testing.T) {
 	if srv["MPTcpExtMPJoinAckRx"] < 1 || cli["MPTcpExtMPJoinSynAckRx"] < 1 {
 		t.Errorf("no MP_JOIN completed: client %v server %v", cli, srv)
 	}
-	if subflows < 1 {
-		t.Errorf("ss -Mi never showed an additional subflow")
+	// The namespaces are fresh and saw one connection: the kernel's join
+	// counters and ss must tell the same story (one extra subflow).
+	if subflows != 1 || cli["MPTcpExtMPJoinSynAckRx"] != 1 || srv["MPTcpExtMPJoinAckRx"] != 1 {
+		t.Errorf("ss -Mi showed subflows:%d, counters client MPJoinSynAckRx=%d server MPJoinAckRx=%d; want 1, 1, 1",
+			subflows, cli["MPTcpExtMPJoinSynAckRx"], srv["MPTcpExtMPJoinAckRx"])
 	}
 	for i := 1; i <= 2; i++ {
 		sent := ifaceTxBytes(t, l, Client, i) - before[i]
