@@ -379,9 +379,9 @@ func writeStatus(w io.Writer, st *lab.Status) {
 			if d.s.Down {
 				down = " DOWN"
 			}
-			fmt.Fprintf(w, "  %s%s: fwd %d pkts %d bytes; drop down %d queue %d loss %d burst %d txerr %d rx %d; queue high %d\n",
+			fmt.Fprintf(w, "  %s%s: fwd %d pkts %d bytes; drop down %d queue %d loss %d burst %d txerr %d rx %d oversize %d; queue high %d\n",
 				d.dir, down, d.s.Forwarded, d.s.ForwardedBytes, d.s.DroppedDown, d.s.DroppedQueue,
-				d.s.DroppedLoss, d.s.DroppedBurst, d.s.DroppedTxError, d.s.DroppedRx, d.s.QueueHigh)
+				d.s.DroppedLoss, d.s.DroppedBurst, d.s.DroppedTxError, d.s.DroppedRx, d.s.DroppedOversize, d.s.QueueHigh)
 		}
 	}
 	fmt.Fprintf(w, "MPTCP sockets: client %d, server %d\n", len(st.ClientMPTCP), len(st.ServerMPTCP))

@@ -48,6 +48,11 @@ type DirStats struct {
 	// forwarder could read them (e.g. a full AF_PACKET receive buffer),
 	// when the endpoint reports it (a Drops() uint64 method).
 	DroppedRx uint64 `json:"dropped_rx,omitempty"`
+	// DroppedOversize counts packets that filled the whole read buffer
+	// (MTU+32, at least 2 KiB) and so were probably truncated: merged
+	// super-frames from GRO/TSO left on. They are dropped, not forwarded
+	// damaged.
+	DroppedOversize uint64 `json:"dropped_oversize,omitempty"`
 	// QueueHigh is the most packets that ever waited for the bottleneck.
 	QueueHigh int `json:"queue_high"`
 	// Held is the number of packets in the release queue right now.
@@ -59,7 +64,7 @@ type DirStats struct {
 
 // Dropped is the total of every drop reason.
 func (s DirStats) Dropped() uint64 {
-	return s.DroppedDown + s.DroppedQueue + s.DroppedLoss + s.DroppedBurst + s.DroppedTxError + s.DroppedRx
+	return s.DroppedDown + s.DroppedQueue + s.DroppedLoss + s.DroppedBurst + s.DroppedTxError + s.DroppedRx + s.DroppedOversize
 }
 
 // dropCounter is implemented by endpoints that know how many packets they
@@ -217,8 +222,8 @@ type direction struct {
 	// so packets leave in release order.
 	writeMu sync.Mutex
 
-	received, forwarded, forwardedBytes, txErr atomic.Uint64
-	drops                                      [numVerdicts]atomic.Uint64
+	received, forwarded, forwardedBytes, txErr, oversize atomic.Uint64
+	drops                                                [numVerdicts]atomic.Uint64
 }
 
 func newDirection(f *Forwarder, name string, src, dst link.Endpoint, spec Spec, seed uint64) *direction {
@@ -235,14 +240,15 @@ func newDirection(f *Forwarder, name string, src, dst link.Endpoint, spec Spec, 
 
 func (d *direction) stats() DirStats {
 	s := DirStats{
-		Received:       d.received.Load(),
-		Forwarded:      d.forwarded.Load(),
-		ForwardedBytes: d.forwardedBytes.Load(),
-		DroppedDown:    d.drops[DropDown].Load(),
-		DroppedQueue:   d.drops[DropQueue].Load(),
-		DroppedLoss:    d.drops[DropLoss].Load(),
-		DroppedBurst:   d.drops[DropBurst].Load(),
-		DroppedTxError: d.txErr.Load(),
+		Received:        d.received.Load(),
+		Forwarded:       d.forwarded.Load(),
+		ForwardedBytes:  d.forwardedBytes.Load(),
+		DroppedDown:     d.drops[DropDown].Load(),
+		DroppedQueue:    d.drops[DropQueue].Load(),
+		DroppedLoss:     d.drops[DropLoss].Load(),
+		DroppedBurst:    d.drops[DropBurst].Load(),
+		DroppedTxError:  d.txErr.Load(),
+		DroppedOversize: d.oversize.Load(),
 	}
 	if dc, ok := d.src.(dropCounter); ok {
 		s.DroppedRx = dc.Drops()
@@ -294,6 +300,10 @@ func (d *direction) readLoop() {
 		d.mu.Lock()
 		now := d.f.now()
 		for i := range n {
+			if sizes[i] >= d.bufSize {
+				d.oversize.Add(1)
+				continue
+			}
 			rel, v := d.sh.Admit(now, sizes[i])
 			if v != Pass {
 				d.drops[v].Add(1)

@@ -249,6 +249,21 @@ func TestForwarderSkipsRefusedWrites(t *testing.T) {
 	}
 }
 
+func TestForwarderDropsOversize(t *testing.T) {
+	h1, h2, f := setup(t, Spec{}, Spec{})
+	h1.WritePackets([][]byte{make([]byte, 4000), seqPkt(1)})
+	p, ok := h2.recv(t, 2*time.Second)
+	if !ok || len(p) != 100 {
+		t.Fatalf("got %d bytes, %v; want only the 100-byte packet", len(p), ok)
+	}
+	if _, ok := h2.recv(t, 50*time.Millisecond); ok {
+		t.Fatal("the oversize packet was forwarded")
+	}
+	if st := f.Stats().AtoB; st.DroppedOversize != 1 || st.Forwarded != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 func TestForwarderCloseUnblocks(t *testing.T) {
 	_, a := newWire()
 	b, _ := newWire()
