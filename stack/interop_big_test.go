@@ -16,7 +16,13 @@ func TestKernelInterop100MB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long-running")
 	}
-	k := newKernelNS(t, Options{})
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) { testKernelInterop100MB(t, offload) })
+	}
+}
+
+func testKernelInterop100MB(t *testing.T, offload bool) {
+	k := newKernelNS(t, Options{}, offload)
 	for _, stackIsClient := range []bool{true, false} {
 		for _, stackSends := range []bool{true, false} {
 			t.Run(fmt.Sprintf("stackClient=%v/stackSends=%v", stackIsClient, stackSends), func(t *testing.T) {

@@ -56,7 +56,7 @@ func ipCmd(t testing.TB, args ...string) {
 // newKernelNS creates namespace "stack<pid><rand>" with a TUN device
 // tun0 (kernel side 198.18.0.1 and 2001:db8::1) whose other end is a
 // new Stack (198.18.0.2, 2001:db8::2). Everything is removed at cleanup.
-func newKernelNS(t testing.TB, opts Options) *kernelNS {
+func newKernelNS(t testing.TB, opts Options, offload bool) *kernelNS {
 	needRoot(t)
 	k := &kernelNS{
 		name:    fmt.Sprintf("stack%d%04x", os.Getpid(), rand.Uint32()&0xffff),
@@ -68,7 +68,7 @@ func newKernelNS(t testing.TB, opts Options) *kernelNS {
 	var tun *link.TUN
 	if err := lab.DoNS(k.name, func() error {
 		var err error
-		tun, err = link.OpenTUN("tun0", link.TUNOptions{MTU: 1500})
+		tun, err = link.OpenTUN("tun0", link.TUNOptions{MTU: 1500, Offload: offload})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -231,7 +231,16 @@ func sendAndVerify(t testing.TB, src, dst net.Conn, size int, timeout time.Durat
 }
 
 func TestKernelInteropTUN(t *testing.T) {
-	k := newKernelNS(t, Options{})
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) { testKernelInteropTUN(t, offload) })
+	}
+}
+
+// testKernelInteropTUN runs the transfer matrix over a TUN device, with
+// or without the virtio-net offloads (kernel GSO/GRO super-packets split
+// by the TUN endpoint).
+func testKernelInteropTUN(t *testing.T, offload bool) {
+	k := newKernelNS(t, Options{}, offload)
 	sizes := []int{1 << 20, 16 << 20}
 	for _, v6 := range []bool{false, true} {
 		for _, stackIsClient := range []bool{true, false} {
@@ -255,7 +264,7 @@ func TestKernelInteropTUN(t *testing.T) {
 }
 
 func TestKernelInteropCloseAndReset(t *testing.T) {
-	k := newKernelNS(t, Options{TCP: tcp.Config{TimeWait: time.Second}})
+	k := newKernelNS(t, Options{TCP: tcp.Config{TimeWait: time.Second}}, false)
 	for _, stackIsClient := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stackClient=%v", stackIsClient), func(t *testing.T) {
 			t.Run("we reset", func(t *testing.T) {

@@ -1,0 +1,130 @@
+package link
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/mptcp-go/mptcp/header"
+)
+
+// vnetHdrLen is the size of struct virtio_net_hdr, which precedes every
+// packet on a TUN opened with IFF_VNET_HDR (little-endian fields on the
+// little-endian machines we run on).
+const vnetHdrLen = 10
+
+// virtio-net header values (include/uapi/linux/virtio_net.h).
+const (
+	vnetFlagNeedsCsum = 1
+	vnetGSONone       = 0
+	vnetGSOTCPv4      = 1
+	vnetGSOTCPv6      = 4
+	vnetGSOECN        = 0x80
+)
+
+var errVnet = errors.New("link: malformed virtio-net packet")
+
+// splitVnet turns b (a virtio-net header and a packet) into ordinary
+// packets in bufs: it completes a partial checksum (NEEDS_CSUM) and splits
+// a TCP GSO packet into segments of gso_size bytes, each with its own IP
+// length, IPv4 ID, TCP sequence number, flags and checksums, as the
+// kernel's software GSO would (net/ipv4/tcp_offload.c).
+func splitVnet(b []byte, bufs [][]byte, sizes []int) (int, error) {
+	if len(b) < vnetHdrLen || len(bufs) == 0 {
+		return 0, errVnet
+	}
+	flags, gsoType := b[0], b[1]&^vnetGSOECN
+	gsoSize := int(binary.LittleEndian.Uint16(b[4:6]))
+	csumStart := int(binary.LittleEndian.Uint16(b[6:8]))
+	csumOff := int(binary.LittleEndian.Uint16(b[8:10]))
+	pkt := b[vnetHdrLen:]
+	if gsoType == vnetGSONone {
+		if len(bufs[0]) < len(pkt) {
+			return 0, fmt.Errorf("packet of %d bytes for a %d-byte buffer: %w", len(pkt), len(bufs[0]), errVnet)
+		}
+		if flags&vnetFlagNeedsCsum != 0 {
+			if csumStart+csumOff+2 > len(pkt) {
+				return 0, errVnet
+			}
+			// CHECKSUM_PARTIAL: the field holds the pseudo-header sum, so
+			// the sum from csum_start, field included, is the whole sum.
+			binary.BigEndian.PutUint16(pkt[csumStart+csumOff:], ^header.Checksum(pkt[csumStart:], 0))
+		}
+		sizes[0] = copy(bufs[0], pkt)
+		return 1, nil
+	}
+	if gsoType != vnetGSOTCPv4 && gsoType != vnetGSOTCPv6 || gsoSize == 0 {
+		return 0, fmt.Errorf("gso type %d: %w", gsoType, errVnet)
+	}
+	var iphl int
+	var src, dst = header.IPv4(pkt), header.IPv6(pkt)
+	v4 := gsoType == vnetGSOTCPv4
+	if v4 {
+		if !src.Valid() || src.Protocol() != header.ProtocolTCP {
+			return 0, errVnet
+		}
+		iphl = src.HeaderLength()
+	} else {
+		if !dst.Valid() || dst.NextHeader() != header.ProtocolTCP {
+			return 0, errVnet
+		}
+		iphl = header.IPv6HeaderLen
+	}
+	tcp := header.TCP(pkt[iphl:])
+	if !tcp.Valid() {
+		return 0, errVnet
+	}
+	hl := iphl + tcp.DataOffset()
+	payload := pkt[hl:]
+	seq := tcp.Seq()
+	lastFlags := tcp.Flags()
+	var id uint16
+	var sa, da = src.SrcAddr, src.DstAddr
+	if v4 {
+		id = src.ID()
+	} else {
+		sa, da = dst.SrcAddr, dst.DstAddr
+	}
+	saddr, daddr := sa(), da()
+	if len(payload) == 0 {
+		return 0, errVnet
+	}
+	n := 0
+	for off := 0; off < len(payload); n++ {
+		if n == len(bufs) {
+			return n, fmt.Errorf("super-packet needs more than %d buffers: %w", len(bufs), errVnet)
+		}
+		seg := min(gsoSize, len(payload)-off)
+		out := bufs[n]
+		if len(out) < hl+seg {
+			return n, errVnet
+		}
+		copy(out, pkt[:hl])
+		copy(out[hl:], payload[off:off+seg])
+		out = out[:hl+seg]
+		if v4 {
+			ip := header.IPv4(out)
+			ip.SetTotalLength(uint16(hl + seg))
+			binary.BigEndian.PutUint16(out[4:6], id+uint16(n))
+			ip.SetChecksum()
+		} else {
+			header.IPv6(out).SetPayloadLength(uint16(hl - header.IPv6HeaderLen + seg))
+		}
+		th := header.TCP(out[iphl:])
+		th.SetSeq(seq + uint32(off))
+		f := lastFlags
+		if off+seg < len(payload) {
+			f &^= header.TCPFlagFIN | header.TCPFlagPSH
+		}
+		if n > 0 {
+			f &^= header.TCPFlagCWR
+		}
+		th.SetFlags(f)
+		th.SetChecksum(0)
+		ps := header.PseudoHeaderChecksum(header.ProtocolTCP, saddr, daddr, uint32(len(th)))
+		th.SetChecksum(th.CalculateChecksum(ps))
+		sizes[n] = len(out)
+		off += seg
+	}
+	return n, nil
+}
