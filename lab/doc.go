@@ -70,4 +70,10 @@
 // crashed run) and labs whose owning process is gone. Lab.Close and Down
 // remove the emulators, the namespaces (and with them the veths) and the
 // record. Test traffic stays inside the lab's namespaces.
+//
+// Tests of other packages start labs with labtest.New (package
+// lab/labtest), which skips without root, names the lab uniquely and
+// removes it in t.Cleanup. Code that needs a socket inside a namespace
+// creates it in Lab.Do; it stays there after Do returns, so a test can
+// Listen inside Do and Accept from an ordinary goroutine.
 package lab
