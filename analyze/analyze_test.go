@@ -733,3 +733,35 @@ func TestLateCaptureManyConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryReuse: rings given back by finished connections are reused;
+// a later connection's copies are compared with its own bytes only.
+func TestHistoryReuse(t *testing.T) {
+	rec, a := newRec(Config{History: 8192})
+	for k := range 3 {
+		c := synth.New(uint64(700+k), uint64(800+k), rec.emit)
+		p := uint16(42000 + k)
+		s1 := c.Handshake(netip.AddrPortFrom(cli1.Addr(), p), srv1)
+		s2 := c.Join(netip.AddrPortFrom(cli2.Addr(), p), srv2, synth.JoinOptions{})
+		d := payload(30000, uint64(k))
+		for i := 0; i < 30; i++ {
+			s1.Send(0, d[i*1000:(i+1)*1000])
+		}
+		// A faithful reinjection of the last 5000 bytes.
+		s2.SendAt(0, c.DSN[0]-5000, d[25000:])
+		s1.DataFIN(0)
+		s1.DataFIN(1)
+		s1.Close()
+		s2.Close()
+	}
+	r := a.Finish()
+	for _, cn := range r.Connections {
+		st := cn.Streams[0]
+		if len(st.Conflicts) != 0 || st.Reinjected != 5000 || st.Unchecked != 0 {
+			t.Errorf("conn %d: conflicts %v reinjected %d unchecked %d", cn.ID, st.Conflicts, st.Reinjected, st.Unchecked)
+		}
+	}
+	if len(a.histFree) == 0 {
+		t.Errorf("no ring kept for reuse")
+	}
+}

@@ -116,6 +116,7 @@ type Analyzer struct {
 
 	buffered int64
 	pool     bufPool
+	histFree [][]byte
 
 	opts [maxOpts]option.Option
 	pi   PacketInfo

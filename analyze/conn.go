@@ -418,7 +418,7 @@ func (a *Analyzer) maybeClose(c *conn, ts time.Time) {
 		// that idle connections cost little memory.
 		for i := range c.st {
 			st := &c.st[i]
-			st.hist = nil
+			a.freeHist(st)
 			st.histFrom = st.next
 		}
 		return

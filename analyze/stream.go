@@ -178,16 +178,27 @@ func (a *Analyzer) remember(st *stream, off uint64, b []byte) {
 			n *= 2
 		}
 		n = min(n, max)
-		nh := make([]byte, n)
-		// Copy what is still valid from the old ring.
-		if ol := uint64(len(st.hist)); ol > 0 {
-			for o := max64(st.histFrom, off-min(off, ol)); o < off; {
+		var nh []byte
+		if n == max && len(a.histFree) > 0 {
+			// A full-size ring given back by a finished stream.
+			nh = a.histFree[len(a.histFree)-1]
+			a.histFree = a.histFree[:len(a.histFree)-1]
+		} else {
+			nh = make([]byte, n)
+		}
+		// Copy what is still valid from the old ring; bytes older than
+		// that are not in the new one either.
+		ol := uint64(len(st.hist))
+		from := max64(st.histFrom, off-min(off, ol))
+		if ol > 0 {
+			for o := from; o < off; {
 				i, j := o%ol, o%uint64(n)
 				m := min(ol-i, off-o, uint64(n)-j)
 				copy(nh[j:j+m], st.hist[i:i+m])
 				o += m
 			}
 		}
+		st.histFrom = from
 		st.hist = nh
 	}
 	l := uint64(len(st.hist))
@@ -420,7 +431,7 @@ func (a *Analyzer) finishStream(c *conn, st *stream, ts time.Time) {
 		st.sum = hex.EncodeToString(st.hash.Sum(nil))
 		st.hash = nil
 	}
-	st.hist = nil
+	a.freeHist(st)
 	st.ooo = nil
 	st.done = true
 }
@@ -507,4 +518,13 @@ func (p *bufPool) put(b []byte) {
 	if c < len(p.free) && cap(b) == 256<<c && len(p.free[c]) < 1024 {
 		p.free[c] = append(p.free[c], b[:0])
 	}
+}
+
+// freeHist releases a stream's history, keeping full-size rings for reuse
+// (a capture of many connections would otherwise churn through them).
+func (a *Analyzer) freeHist(st *stream) {
+	if len(st.hist) == a.cfg.History && len(a.histFree) < 16 {
+		a.histFree = append(a.histFree, st.hist)
+	}
+	st.hist = nil
 }
