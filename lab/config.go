@@ -74,6 +74,11 @@ type Config struct {
 	// Emulated paths always have them off: the emulator must see wire-sized
 	// frames with complete checksums.
 	Offload bool
+	// IPv6 adds ULA addresses fd00:198:18:i::1/64 (client) and ::2
+	// (server) on path i, with the same routing and MPTCP endpoints as
+	// IPv4. Off by default: IPv6 is disabled in lab namespaces so captures
+	// carry no neighbour-discovery noise.
+	IPv6 bool
 	// Seed seeds the emulators' random sources (path i uses Seed+2i).
 	Seed uint64
 	// EmulatorCommand, when set, runs each emulated path's forwarder as a
@@ -181,6 +186,16 @@ func ClientAddrOf(path int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18,
 
 // ServerAddrOf is the server's address on path i (1-based): 198.18.i.2.
 func ServerAddrOf(path int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(path), 2}) }
+
+// ClientAddr6Of is the client's IPv6 address on path i: fd00:198:18:i::1.
+func ClientAddr6Of(path int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfd, 0, 0x01, 0x98, 0, 0x18, 0, byte(path), 15: 1})
+}
+
+// ServerAddr6Of is the server's IPv6 address on path i: fd00:198:18:i::2.
+func ServerAddr6Of(path int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfd, 0, 0x01, 0x98, 0, 0x18, 0, byte(path), 15: 2})
+}
 
 // ParsePathSpec reads a path's settings in the CLI's form
 //

@@ -136,3 +136,12 @@ func FuzzParsePathSpec(f *testing.F) {
 		}
 	})
 }
+
+func TestAddresses6(t *testing.T) {
+	if got := ClientAddr6Of(2).String(); got != "fd00:198:18:2::1" {
+		t.Errorf("ClientAddr6Of(2) = %s", got)
+	}
+	if got := ServerAddr6Of(12).String(); got != "fd00:198:18:c::2" {
+		t.Errorf("ServerAddr6Of(12) = %s", got)
+	}
+}

@@ -27,8 +27,17 @@
 //	path i (1-based)   client 198.18.i.1/24   server 198.18.i.2/24
 //
 // e.g. wifi: 198.18.1.1 <-> 198.18.1.2, cellular: 198.18.2.1 <-> 198.18.2.2.
-// IPv6 is turned off in every lab namespace (no router solicitations, DAD
-// or MLD in captures).
+// By default IPv6 is turned off in every lab namespace (no router
+// solicitations, DAD or MLD in captures). With Config.IPv6 (CLI --ipv6)
+// path i also gets ULA addresses
+//
+//	path i             client fd00:198:18:i::1/64   server fd00:198:18:i::2/64
+//
+// (i written in hex), without DAD and router solicitations, with the same
+// routing and MPTCP endpoints as IPv4. Because IPv6 neighbour discovery
+// only answers for the receiving interface's own addresses, the client's
+// per-path table routes other destinations via the server's address on
+// that path.
 //
 // # Routing and kernel MPTCP
 //

@@ -23,12 +23,18 @@ import (
 // namespace.
 func listenTCP(t testing.TB, l *Lab, mptcp bool) net.Listener {
 	t.Helper()
+	return listenTCPAt(t, l, l.ServerAddr(1), mptcp)
+}
+
+// listenTCPAt listens on addr inside the server namespace.
+func listenTCPAt(t testing.TB, l *Lab, addr netip.Addr, mptcp bool) net.Listener {
+	t.Helper()
 	var ln net.Listener
 	if err := l.Do(Server, func() error {
 		var lc net.ListenConfig
 		lc.SetMultipathTCP(mptcp)
 		var err error
-		ln, err = lc.Listen(context.Background(), "tcp", net.JoinHostPort(l.ServerAddr(1).String(), "0"))
+		ln, err = lc.Listen(context.Background(), "tcp", net.JoinHostPort(addr.String(), "0"))
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -90,6 +90,10 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 			ClientAddr: ClientAddrOf(i + 1), ServerAddr: ServerAddrOf(i + 1), Prefix: 24,
 			Middle: mode, Up: p.Up, Down: p.Down,
 		})
+		if cfg.IPv6 {
+			ps := &l.st.Paths[i]
+			ps.ClientAddr6, ps.ServerAddr6 = ClientAddr6Of(i+1), ServerAddr6Of(i+1)
+		}
 	}
 	// Record first, so that a crash from here on leaves a trace Down uses.
 	if err := l.st.save(l.stateDir); err != nil {
@@ -148,6 +152,14 @@ func (l *Lab) build(ctx context.Context, cfg Config) error {
 	for _, ns := range []string{l.st.ClientNS, l.st.ServerNS} {
 		if err := sysctls(ctx, ns, "net.mptcp.enabled=1"); err != nil {
 			return fmt.Errorf("enable MPTCP (kernel without MPTCP?): %w", err)
+		}
+		if cfg.IPv6 {
+			// IPv6 on, but quiet: no DAD delay, no router solicitations.
+			if err := sysctls(ctx, ns, "net.ipv6.conf.all.disable_ipv6=0",
+				"net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.default.accept_dad=0",
+				"net.ipv6.conf.default.router_solicitations=0", "net.ipv6.conf.default.accept_ra=0"); err != nil {
+				return err
+			}
 		}
 	}
 	var root []string
@@ -242,31 +254,51 @@ func (l *Lab) setupSide(ctx context.Context, side Side) error {
 		ns, mode = l.st.ServerNS, l.st.ServerMode
 	}
 	cmds := []string{"link set dev lo up"}
+	var cmds6 []string // IPv6 rules and routes, run with "ip -6"
 	for _, p := range l.st.Paths {
-		dev, addr := p.ClientIface, p.ClientAddr
+		dev := p.ClientIface
+		addrs := []netip.Prefix{netip.PrefixFrom(p.ClientAddr, p.Prefix)}
+		if p.ClientAddr6.IsValid() {
+			addrs = append(addrs, netip.PrefixFrom(p.ClientAddr6, 64))
+		}
 		if side == Server {
-			dev, addr = p.ServerIface, p.ServerAddr
+			dev = p.ServerIface
+			addrs = []netip.Prefix{netip.PrefixFrom(p.ServerAddr, p.Prefix)}
+			if p.ServerAddr6.IsValid() {
+				addrs = append(addrs, netip.PrefixFrom(p.ServerAddr6, 64))
+			}
 		}
 		cmds = append(cmds, "link set dev "+dev+" up")
 		if mode != Kernel {
 			continue
 		}
-		cmds = append(cmds, fmt.Sprintf("addr add %s/%d dev %s", addr, p.Prefix, dev))
-		if side == Server {
-			// The server answers through the interface of the client
-			// address it talks to (main table, connected routes): a
-			// subflow socket the client bound to its path-2 device only
-			// accepts segments arriving on that device.
-			continue
+		for _, a := range addrs {
+			addr := a.Addr()
+			nodad, def, via, routing := "", "default", "", &cmds
+			if addr.Is6() {
+				// IPv6 neighbour discovery only answers for addresses of
+				// the receiving interface, so other destinations go
+				// through the server's address on this path as gateway
+				// (ARP answers for any local address; IPv4 needs none).
+				nodad, via, routing = " nodad", " via "+p.ServerAddr6.String(), &cmds6
+			}
+			cmds = append(cmds, fmt.Sprintf("addr add %s dev %s%s", a, dev, nodad))
+			if side == Server {
+				// The server answers through the interface of the client
+				// address it talks to (main table, connected routes): a
+				// subflow socket the client bound to its path-2 device
+				// only accepts segments arriving on that device.
+				continue
+			}
+			table := strconv.Itoa(100 + p.Index)
+			*routing = append(*routing,
+				// Per-source policy routing: a subflow bound to this
+				// path's address leaves through this path's interface,
+				// whatever the destination.
+				fmt.Sprintf("rule add from %s table %s pref %s", addr, table, table),
+				fmt.Sprintf("route add %s dev %s src %s table %s", a.Masked(), dev, addr, table),
+				fmt.Sprintf("route add %s%s dev %s src %s table %s", def, via, dev, addr, table))
 		}
-		table := strconv.Itoa(100 + p.Index)
-		cmds = append(cmds,
-			// Per-source policy routing: a subflow bound to this path's
-			// address leaves through this path's interface, whatever the
-			// destination.
-			fmt.Sprintf("rule add from %s table %s pref %s", addr, table, table),
-			fmt.Sprintf("route add %s dev %s src %s table %s", netip.PrefixFrom(addr, p.Prefix).Masked(), dev, addr, table),
-			fmt.Sprintf("route add default dev %s src %s table %s", dev, addr, table))
 	}
 	if mode == Kernel {
 		cmds = append(cmds, "mptcp limits set subflows 8 add_addr_accepted 8")
@@ -276,10 +308,17 @@ func (l *Lab) setupSide(ctx context.Context, side Side) error {
 			for _, p := range l.st.Paths[1:] {
 				cmds = append(cmds, fmt.Sprintf("mptcp endpoint add %s dev %s id %d subflow",
 					p.ClientAddr, p.ClientIface, p.Index))
+				if p.ClientAddr6.IsValid() {
+					cmds = append(cmds, fmt.Sprintf("mptcp endpoint add %s dev %s id %d subflow",
+						p.ClientAddr6, p.ClientIface, 100+p.Index))
+				}
 			}
 		}
 	}
-	return ipBatch(ctx, ns, cmds)
+	if err := ipBatch(ctx, ns, cmds); err != nil {
+		return err
+	}
+	return ipBatchOpts(ctx, ns, []string{"-6"}, cmds6)
 }
 
 // openPair opens the AF_PACKET endpoints of a middle namespace.
@@ -537,6 +576,14 @@ func (l *Lab) path(i int) PathState {
 // ClientAddr is the client's address on path i (1-based). In User mode it
 // is the address the userspace stack should use.
 func (l *Lab) ClientAddr(path int) netip.Addr { return l.path(path).ClientAddr }
+
+// ClientAddr6 is the client's IPv6 address on path i when Config.IPv6 is
+// set (fd00:198:18:i::1), else the zero Addr.
+func (l *Lab) ClientAddr6(path int) netip.Addr { return l.path(path).ClientAddr6 }
+
+// ServerAddr6 is the server's IPv6 address on path i when Config.IPv6 is
+// set (fd00:198:18:i::2), else the zero Addr.
+func (l *Lab) ServerAddr6(path int) netip.Addr { return l.path(path).ServerAddr6 }
 
 // ServerAddr is the server's address on path i (1-based).
 func (l *Lab) ServerAddr(path int) netip.Addr { return l.path(path).ServerAddr }

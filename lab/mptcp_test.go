@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -73,7 +74,13 @@ var subflowsRE = regexp.MustCompile(`subflows:(\d+)`)
 // returns the most extra subflows seen.
 func mptcpTransfer(t *testing.T, l *Lab, size int) (maxSubflows int) {
 	t.Helper()
-	ln := listenTCP(t, l, true)
+	return mptcpTransferTo(t, l, l.ServerAddr(1), size)
+}
+
+// mptcpTransferTo is mptcpTransfer to a server address of choice.
+func mptcpTransferTo(t *testing.T, l *Lab, addr netip.Addr, size int) (maxSubflows int) {
+	t.Helper()
+	ln := listenTCPAt(t, l, addr, true)
 	type result struct {
 		sum   [32]byte
 		n     int64
@@ -207,4 +214,27 @@ func TestKernelMPTCPSurvivesPathLoss(t *testing.T) {
 		t.Errorf("wifi was never down during the transfer: %+v", st.AtoB)
 	}
 	t.Logf("wifi dropped %d packets while down", st.AtoB.DroppedDown+st.BtoA.DroppedDown)
+}
+
+func TestKernelMPTCPIPv6(t *testing.T) {
+	needRoot(t, "ss")
+	spec := LinkSpec{Rate: 20e6, Delay: 5 * time.Millisecond}
+	cfg := testConfig(t, Symmetric("wifi", spec), Symmetric("cellular", spec))
+	cfg.IPv6 = true
+	l := startLab(t, cfg)
+	if got := l.ServerAddr6(1).String(); got != "fd00:198:18:1::2" {
+		t.Fatalf("ServerAddr6(1) = %s", got)
+	}
+	before := [3]uint64{0, ifaceTxBytes(t, l, Client, 1), ifaceTxBytes(t, l, Client, 2)}
+	const size = 4 << 20
+	subflows := mptcpTransferTo(t, l, l.ServerAddr6(1), size)
+	cli := mptcpCounters(t, l, Client)
+	if subflows != 1 || cli["MPTcpExtMPJoinSynAckRx"] != 1 {
+		t.Errorf("IPv6: ss subflows:%d, MPJoinSynAckRx=%d; want 1, 1", subflows, cli["MPTcpExtMPJoinSynAckRx"])
+	}
+	for i := 1; i <= 2; i++ {
+		if sent := ifaceTxBytes(t, l, Client, i) - before[i]; sent < size/10 {
+			t.Errorf("IPv6: path %d carried %d of %d bytes", i, sent, size)
+		}
+	}
 }

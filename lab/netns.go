@@ -88,10 +88,16 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 // ipBatch runs iproute2 commands (one per line, without the leading "ip")
 // in namespace ns ("" for the current one), stopping at the first failure.
 func ipBatch(ctx context.Context, ns string, lines []string) error {
+	return ipBatchOpts(ctx, ns, nil, lines)
+}
+
+// ipBatchOpts is ipBatch with global options (such as "-6": in batch
+// mode a line cannot choose its address family).
+func ipBatchOpts(ctx context.Context, ns string, opts, lines []string) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	args := []string{"-batch", "-"}
+	args := append(append([]string(nil), opts...), "-batch", "-")
 	if ns != "" {
 		args = append([]string{"-n", ns}, args...)
 	}

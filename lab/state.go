@@ -48,6 +48,9 @@ type PathState struct {
 	ClientAddr  netip.Addr `json:"client_addr"`
 	ServerAddr  netip.Addr `json:"server_addr"`
 	Prefix      int        `json:"prefix"`
+	// ClientAddr6 and ServerAddr6 are set with Config.IPv6 (prefix /64).
+	ClientAddr6 netip.Addr `json:"client_addr6,omitzero"`
+	ServerAddr6 netip.Addr `json:"server_addr6,omitzero"`
 	// Middle is "bridge" or "emulator".
 	Middle      string   `json:"middle"`
 	Up          emu.Spec `json:"up,omitzero"`

@@ -82,6 +82,7 @@ type labUpFlags struct {
 	path           multiFlag
 	client, server string
 	offload        bool
+	ipv6           bool
 	seed           uint64
 	stateDir       string
 	emulatorArgv   string
@@ -98,6 +99,7 @@ func (f *labUpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.client, "client", "kernel", "client side: kernel (addresses, kernel MPTCP) or user (no addresses, for the userspace stack)")
 	fs.StringVar(&f.server, "server", "kernel", "server side: kernel or user")
 	fs.BoolVar(&f.offload, "offload", false, "keep TSO/GSO/GRO on bridged paths' interfaces")
+	fs.BoolVar(&f.ipv6, "ipv6", false, "also give each path IPv6 addresses fd00:198:18:I::1 and ::2 (/64)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the emulators' random loss, jitter and reordering")
 	fs.StringVar(&f.stateDir, "state-dir", lab.DefaultStateDir, "where labs are recorded")
 	fs.StringVar(&f.emulatorArgv, "emulator-argv", "", "command that runs 'lab emulate' (default: this executable); space-separated")
@@ -169,7 +171,7 @@ func (f *labUpFlags) config(name string) (lab.Config, error) {
 		paths[idx], assigned[idx] = p, true
 	}
 	cfg := lab.Config{Name: name, Paths: paths, ClientMode: lab.Mode(f.client), ServerMode: lab.Mode(f.server),
-		Offload: f.offload, Seed: f.seed, StateDir: f.stateDir}
+		Offload: f.offload, IPv6: f.ipv6, Seed: f.seed, StateDir: f.stateDir}
 	for _, m := range []lab.Mode{cfg.ClientMode, cfg.ServerMode} {
 		if m != lab.Kernel && m != lab.User {
 			return lab.Config{}, fmt.Errorf("mode %q: want kernel or user", m)
@@ -362,6 +364,11 @@ func writeStatus(w io.Writer, st *lab.Status) {
 			p.ServerAddr, p.Prefix, p.Namespace, p.Middle, settings)
 	}
 	tw.Flush()
+	for _, p := range st.Paths {
+		if p.ClientAddr6.IsValid() {
+			fmt.Fprintf(w, "path %d IPv6: client %s/64, server %s/64\n", p.Index, p.ClientAddr6, p.ServerAddr6)
+		}
+	}
 	for _, p := range st.Paths {
 		if p.Stats == nil {
 			continue
