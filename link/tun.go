@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +38,9 @@ type TUN struct {
 
 	vnet bool
 	rbuf []byte // one super-packet with its virtio-net header
-	wbuf []byte // virtio-net header + one packet
+	// Counters (reader- and writer-owned, read with atomic loads).
+	gsoOut, gsoIn atomic.Uint64
+	wbuf          []byte // virtio-net header + one packet
 }
 
 var _ Endpoint = (*TUN)(nil)
@@ -112,6 +115,11 @@ func OpenTUN(name string, opt TUNOptions) (*TUN, error) {
 	return t, nil
 }
 
+// GSOCounts returns how many super-packets were written (our segments
+// coalesced for the kernel to split) and read (kernel GSO/GRO packets
+// split here) with offloads on.
+func (t *TUN) GSOCounts() (written, read uint64) { return t.gsoOut.Load(), t.gsoIn.Load() }
+
 // Name returns the device name.
 func (t *TUN) Name() string { return t.name }
 
@@ -146,6 +154,33 @@ func (t *TUN) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 	return n, nil
 }
 
+// writeVnet writes pkts with virtio-net headers, coalescing runs of
+// consecutive segments of one TCP flow into GSO super-packets that the
+// kernel segments again (TSO the other way round): one write per run.
+func (t *TUN) writeVnet(pkts [][]byte) (int, error) {
+	for i := 0; i < len(pkts); {
+		n, iphl, hl := coalesceTCP(pkts[i:])
+		var w []byte
+		if n > 1 {
+			w = t.wbuf[:buildGSO(t.wbuf, pkts[i:i+n], iphl, hl)]
+			t.gsoOut.Add(1)
+		} else {
+			clear(t.wbuf[:vnetHdrLen])
+			w = t.wbuf[:vnetHdrLen+copy(t.wbuf[vnetHdrLen:], pkts[i])]
+		}
+		if _, err := t.f.Write(w); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return i, ErrClosed
+			}
+			if !errors.Is(err, unix.EINVAL) {
+				return i, fmt.Errorf("tun %s write: %w", t.name, err)
+			}
+		}
+		i += n
+	}
+	return len(pkts), nil
+}
+
 // readVnet reads one packet with its virtio-net header and turns it into
 // ordinary packets: a partial checksum is completed, a GSO super-packet
 // is split into gso_size segments.
@@ -159,6 +194,9 @@ func (t *TUN) readVnet(bufs [][]byte, sizes []int) (int, error) {
 			return 0, fmt.Errorf("tun %s read: %w", t.name, err)
 		}
 		n, err := splitVnet(t.rbuf[:k], bufs, sizes)
+		if n > 1 {
+			t.gsoIn.Add(1)
+		}
 		if err == nil && n > 0 {
 			return n, nil
 		}
@@ -191,12 +229,11 @@ func (t *TUN) readNonblock(b []byte) (int, error) {
 // WritePackets implements Endpoint: one write per packet (with an empty
 // virtio-net header when offloads are on).
 func (t *TUN) WritePackets(pkts [][]byte) (int, error) {
+	if t.vnet {
+		return t.writeVnet(pkts)
+	}
 	for i, p := range pkts {
 		w := p
-		if t.vnet {
-			clear(t.wbuf[:vnetHdrLen])
-			w = t.wbuf[:vnetHdrLen+copy(t.wbuf[vnetHdrLen:], p)]
-		}
 		if _, err := t.f.Write(w); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return i, ErrClosed

@@ -121,3 +121,102 @@ func FuzzSplitVnet(f *testing.F) {
 		_, _ = splitVnet(b, bufs, sizes)
 	})
 }
+
+// segments builds count consecutive TCP segments of one flow as our stack
+// emits them (with timestamps), the last one short and with PSH.
+func segments(v6 bool, count, mss, lastLen int) [][]byte {
+	src, dst := netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.0.1")
+	iphl := 20
+	if v6 {
+		src, dst, iphl = netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8::1"), 40
+	}
+	opts := header.AppendTimestamps(header.AppendNOP(nil, 2), 1, 2)
+	var out [][]byte
+	seq := uint32(0xfffff000)
+	for i := 0; i < count; i++ {
+		n := mss
+		f := header.TCPFlagACK
+		if i == count-1 {
+			n, f = lastLen, f|header.TCPFlagPSH
+		}
+		p := make([]byte, iphl+20+len(opts)+n)
+		if v6 {
+			header.IPv6(p).Encode(&header.IPv6Fields{PayloadLength: uint16(len(p) - 40), NextHeader: header.ProtocolTCP, HopLimit: 64, Src: src, Dst: dst})
+		} else {
+			header.IPv4(p).Encode(&header.IPv4Fields{TotalLength: uint16(len(p)), ID: uint16(500 + i), Flags: header.IPv4FlagDF, TTL: 64, Protocol: header.ProtocolTCP, Src: src, Dst: dst})
+			header.IPv4(p).SetChecksum()
+		}
+		th := header.TCP(p[iphl:])
+		th.Encode(&header.TCPFields{SrcPort: 40000, DstPort: 80, Seq: seq, Ack: 99, DataOffset: 20 + len(opts), Flags: f, Window: 512})
+		copy(th[20:], opts)
+		for k := range n {
+			th[20+len(opts)+k] = byte(i + k)
+		}
+		th.SetChecksum(th.CalculateChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP, src, dst, uint32(len(th)))))
+		seq += uint32(n)
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestGSORoundTrip coalesces segments into a super-packet and splits it
+// again the way the kernel would: the segments must come back intact.
+func TestGSORoundTrip(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		segs := segments(v6, 20, 1448, 700)
+		n, iphl, hl := coalesceTCP(segs)
+		if n != 20 {
+			t.Fatalf("v6=%v: coalesced %d of 20", v6, n)
+		}
+		buf := make([]byte, vnetHdrLen+65535)
+		w := buildGSO(buf, segs, iphl, hl)
+		bufs := make([][]byte, 64)
+		for i := range bufs {
+			bufs[i] = make([]byte, 1600)
+		}
+		sizes := make([]int, 64)
+		k, err := splitVnet(buf[:w], bufs, sizes)
+		if err != nil || k != 20 {
+			t.Fatalf("v6=%v: split into %d, %v", v6, k, err)
+		}
+		for i := 0; i < k; i++ {
+			got, want := bufs[i][:sizes[i]], segs[i]
+			if !v6 {
+				// The IPv4 ID and header checksum are renumbered.
+				got, want = got[20:], want[20:]
+			}
+			if string(got) != string(want) {
+				t.Fatalf("v6=%v: segment %d differs", v6, i)
+			}
+		}
+	}
+	// Runs break at a flow change, a gap, a different option, a FIN.
+	segs := segments(false, 6, 1000, 1000)
+	header.TCP(segs[3][20:]).SetSeq(header.TCP(segs[3][20:]).Seq() + 1)
+	if n, _, _ := coalesceTCP(segs); n != 3 {
+		t.Fatalf("gap: run of %d", n)
+	}
+	segs = segments(false, 6, 1000, 1000)
+	segs[2][20+20+4] ^= 1 // TSval differs
+	if n, _, _ := coalesceTCP(segs); n != 2 {
+		t.Fatalf("option change: run of %d", n)
+	}
+	segs = segments(false, 2, 1000, 1000)
+	header.TCP(segs[0][20:]).SetFlags(header.TCPFlagACK | header.TCPFlagFIN)
+	if n, _, _ := coalesceTCP(segs); n != 1 {
+		t.Fatalf("FIN: run of %d", n)
+	}
+}
+
+func FuzzCoalesce(f *testing.F) {
+	segs := segments(false, 3, 1000, 500)
+	f.Add(segs[0], segs[1], segs[2])
+	buf := make([]byte, vnetHdrLen+65535)
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		run := [][]byte{a, b, c}
+		n, iphl, hl := coalesceTCP(run)
+		if n > 1 {
+			buildGSO(buf, run[:n], iphl, hl)
+		}
+	})
+}

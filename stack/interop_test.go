@@ -83,6 +83,15 @@ func newKernelNS(t testing.TB, opts Options, offload bool) *kernelNS {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { k.s.Close() })
+	if offload {
+		t.Cleanup(func() {
+			w, r := tun.GSOCounts()
+			t.Logf("TUN offload: %d super-packets written, %d read", w, r)
+			if w == 0 || r == 0 {
+				t.Errorf("offloads on but %d super-packets written, %d read", w, r)
+			}
+		})
+	}
 	return k
 }
 
