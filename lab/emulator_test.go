@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -104,6 +105,31 @@ func TestEmulatedThroughput(t *testing.T) {
 	const rate = 20e6
 	l := startLab(t, testConfig(t, Symmetric("wifi", LinkSpec{Rate: rate, Delay: 5 * time.Millisecond})))
 	ln := listenTCP(t, l, false)
+	// The rate counts whole Ethernet frames: each 1514-byte frame carries
+	// 1448 bytes of TCP payload (20 IP + 32 TCP with timestamps + 14).
+	want := rate * 1448 / 1514
+	// The machine is shared: a transfer starved of CPU (sender, receiver
+	// or emulator goroutines) under-fills the link. Up to three attempts;
+	// one within tolerance shows what the emulator does.
+	var got []string
+	for attempt := 1; attempt <= 3; attempt++ {
+		goodput := tcpGoodput(t, l, ln, 4*time.Second)
+		st, _ := l.EmulatorStats(1)
+		t.Logf("attempt %d: goodput %.2f Mbit/s, want %.2f (link %.0f Mbit/s of frames); queue high %d, drops %d",
+			attempt, goodput/1e6, want/1e6, rate/1e6, st.AtoB.QueueHigh, st.AtoB.Dropped())
+		if math.Abs(goodput-want) <= 0.05*want {
+			return
+		}
+		got = append(got, fmt.Sprintf("%.2f", goodput/1e6))
+	}
+	t.Errorf("goodput %v Mbit/s in 3 attempts, want %.2f ±5%%", got, want/1e6)
+}
+
+// tcpGoodput sends over one TCP connection from client to server for d and
+// returns the receiver's goodput in bits/s after the first second (slow
+// start), up to the last byte.
+func tcpGoodput(t *testing.T, l *Lab, ln net.Listener, d time.Duration) float64 {
+	t.Helper()
 	type mark struct {
 		at time.Time
 		n  int64
@@ -131,7 +157,7 @@ func TestEmulatedThroughput(t *testing.T) {
 	}()
 	c := dialTCP(t, l, ln.Addr().String(), false)
 	chunk := make([]byte, 64<<10)
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if _, err := c.Write(chunk); err != nil {
 			t.Fatal(err)
@@ -142,21 +168,10 @@ func TestEmulatedThroughput(t *testing.T) {
 	if len(ms) < 10 {
 		t.Fatalf("only %d reads", len(ms))
 	}
-	// Steady state: skip the first second (slow start), measure to the
-	// last byte.
 	first := ms[0].at.Add(time.Second)
 	i := sort.Search(len(ms), func(i int) bool { return !ms[i].at.Before(first) })
 	a, b := ms[i], ms[len(ms)-1]
-	goodput := float64(b.n-a.n) * 8 / b.at.Sub(a.at).Seconds()
-	// The rate counts whole Ethernet frames: each 1514-byte frame carries
-	// 1448 bytes of TCP payload (20 IP + 32 TCP with timestamps + 14).
-	want := rate * 1448 / 1514
-	st, _ := l.EmulatorStats(1)
-	t.Logf("goodput %.2f Mbit/s, want %.2f (link %.0f Mbit/s of frames); queue high %d, drops %d",
-		goodput/1e6, want/1e6, rate/1e6, st.AtoB.QueueHigh, st.AtoB.Dropped())
-	if math.Abs(goodput-want) > 0.05*want {
-		t.Errorf("goodput %.2f Mbit/s, want %.2f ±5%%", goodput/1e6, want/1e6)
-	}
+	return float64(b.n-a.n) * 8 / b.at.Sub(a.at).Seconds()
 }
 
 // udpProbes sets up a UDP receiver in the server namespace that records
