@@ -15,6 +15,14 @@ import (
 	"github.com/mptcp-go/mptcp/tcp"
 )
 
+// ECN codepoints in the low bits of the IPv4 TOS / IPv6 traffic class
+// (RFC 3168 §5).
+const (
+	ecnMask = 0x03
+	ecnECT0 = 0x02
+	ecnCE   = 0x03
+)
+
 // Conn is a TCP connection of a Stack. It implements net.Conn.
 type Conn struct {
 	s   *Stack
@@ -80,7 +88,11 @@ func (c *Conn) OutputSegment(hdr, p1, p2 []byte) {
 	tl := len(hdr) + len(p1) + len(p2)
 	b := c.n.txq.get(lh + ihl + tl)
 	src, dst := c.key.local.Addr(), c.key.remote.Addr()
-	c.s.encodeIP(b[lh:], src, dst, header.ProtocolTCP, tl, 0)
+	var tos uint8
+	if c.ep.SegmentECT() {
+		tos = ecnECT0
+	}
+	c.s.encodeIP(b[lh:], src, dst, header.ProtocolTCP, tl, tos)
 	o := lh + ihl
 	o += copy(b[o:], hdr)
 	o += copy(b[o:], p1)
@@ -439,6 +451,7 @@ func (s *Stack) tcpInput(n *nic, src, dst netip.Addr, b []byte, tos uint8) {
 		return
 	}
 	seg, _ := tcp.ParseSegment(th)
+	seg.CE = tos&ecnMask == ecnCE
 	k := connKey{netip.AddrPortFrom(dst, th.DstPort()), netip.AddrPortFrom(src, th.SrcPort())}
 	s.mu.RLock()
 	c := s.conns[k]

@@ -272,6 +272,17 @@ func testKernelInteropTUN(t *testing.T, offload bool) {
 	}
 }
 
+// TestKernelInteropECN negotiates ECN with the kernel (which accepts it
+// when asked, net.ipv4.tcp_ecn=2 by default) and moves data ECN-capable.
+func TestKernelInteropECN(t *testing.T) {
+	k := newKernelNS(t, Options{TCP: tcp.Config{ECN: true}}, false)
+	ours, theirs := k.connPair(t, true, false)
+	if !ours.Info().ECNOK {
+		t.Fatal("ECN not negotiated with the kernel")
+	}
+	sendAndVerify(t, ours, theirs, 4<<20, time.Minute)
+}
+
 func TestKernelInteropCloseAndReset(t *testing.T) {
 	k := newKernelNS(t, Options{TCP: tcp.Config{TimeWait: time.Second}}, false)
 	for _, stackIsClient := range []bool{true, false} {

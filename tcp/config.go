@@ -176,6 +176,11 @@ type Config struct {
 	Keepalive                        bool
 	KeepaliveIdle, KeepaliveInterval time.Duration
 	KeepaliveCount                   int
+	// ECN asks for Explicit Congestion Notification (RFC 3168) in the
+	// SYN and accepts it in a SYN-ACK's reply. With ECN, data segments are
+	// sent ECN-capable (the owner marks them ECT(0), see ECNCapable) and a
+	// CE mark is answered like a loss, without a retransmission.
+	ECN bool
 	// Nagle enables Nagle's algorithm (RFC 9293 §3.7.4). Off by default, as
 	// Go's net package sets TCP_NODELAY.
 	Nagle bool
@@ -255,6 +260,7 @@ type Stats struct {
 	PAWSDrops             uint64 // TCPPAWSEstab
 	DSACKs                uint64 // D-SACKs received (TCPDSACKRecv)
 	SpuriousUndos         uint64 // recoveries undone after D-SACKs (TCPDSACKUndo)
+	ECNReductions         uint64 // window reductions on ECN-Echo
 }
 
 // Info is a snapshot of the connection's state, like Linux's tcp_info.
@@ -268,7 +274,7 @@ type Info struct {
 	SRTT, RTTVar, RTO    time.Duration
 	MinRTT               time.Duration
 	InFlight             int
-	SACKOK, TSOK         bool
+	SACKOK, TSOK, ECNOK  bool
 	SndWScale, RcvWScale uint8
 	InRecovery           bool
 	SendBuffered         int

@@ -15,6 +15,8 @@ type Segment struct {
 	Window   uint16
 	Options  []byte
 	Payload  []byte
+	// CE is set when the IP header carried Congestion Experienced (RFC 3168 §5).
+	CE bool
 }
 
 // ParseSegment makes a Segment from a TCP view. It reports false if the
@@ -93,6 +95,12 @@ type Endpoint struct {
 	sndWl1, sndWl2      uint32
 	sndWS, rcvWS        uint8
 	sackOK, tsOK, wsOK  bool
+	ecnOK               bool   // ECN negotiated (RFC 3168 §6.1.1)
+	ecnEcho             bool   // receiver: set ECE until the peer's CWR
+	ecnCWRPending       bool   // sender: set CWR on the next data segment
+	ecnRecoverSeq       uint32 // sender: no second reduction before this is ACKed
+	ecnRecoverSet       bool
+	outECT              bool // the segment being output is ECT
 	peerMSS             int
 	mtu                 int
 	sndBuf              ring
@@ -431,6 +439,15 @@ func (e *Endpoint) SendAck() {
 	}
 }
 
+// ECNCapable reports whether ECN was negotiated.
+func (e *Endpoint) ECNCapable() bool { return e.ecnOK }
+
+// SegmentECT, called from Output.OutputSegment, reports whether the
+// segment being output must be sent ECN-capable, ECT(0): new data of an
+// ECN connection; never retransmissions, pure ACKs or probes (RFC 3168
+// §6.1.4, §6.1.5).
+func (e *Endpoint) SegmentECT() bool { return e.outECT }
+
 // DeferAcks makes the ACKs that in-order data calls for wait until the
 // owner calls FlushAck, so one ACK answers a whole batch of received
 // segments (as GRO makes Linux do). ACKs for out-of-order data, FINs and
@@ -494,7 +511,7 @@ func (e *Endpoint) Info() Info {
 		State: e.state, SndUna: e.sndUna, SndNxt: e.sndNxt, RcvNxt: e.rcvNxt,
 		SndWnd: int(e.sndWnd), RcvWnd: e.rcvWindow(), Cwnd: e.ccs.Cwnd, Ssthresh: e.ccs.Ssthresh,
 		MSS: e.ccs.MSS, SRTT: e.srtt, RTTVar: e.rttvar, RTO: e.rto, MinRTT: e.minRTT,
-		InFlight: e.inflight(), SACKOK: e.sackOK, TSOK: e.tsOK, SndWScale: e.sndWS, RcvWScale: e.rcvWS,
+		InFlight: e.inflight(), SACKOK: e.sackOK, TSOK: e.tsOK, ECNOK: e.ecnOK, SndWScale: e.sndWS, RcvWScale: e.rcvWS,
 		InRecovery: e.recovery != recoveryOpen, SendBuffered: e.sndBuf.n, RecvBuffered: e.rcvBuf.n,
 		CongestionControl: e.cc.Name(), Stats: e.stats,
 	}

@@ -59,6 +59,8 @@ type testNet struct {
 	rng    *rand.Rand
 	// drop, if set, decides per packet (direction, TCP segment).
 	drop func(to int, seg header.TCP) bool
+	// ce, if set, marks a delivered segment Congestion Experienced.
+	ce func(to int, seg header.TCP) bool
 	// log of segments sent toward each side.
 	sent [2][]header.TCP
 	keep bool
@@ -138,6 +140,9 @@ func (n *testNet) step(limit time.Duration) bool {
 		seg, ok := ParseSegment(header.TCP(p.data))
 		if !ok {
 			n.t.Fatalf("invalid segment on the wire: %x", p.data)
+		}
+		if n.ce != nil && n.ce(p.to, header.TCP(p.data)) {
+			seg.CE = true
 		}
 		n.ep[p.to].HandleSegment(&seg)
 		return true

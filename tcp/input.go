@@ -45,6 +45,15 @@ func (e *Endpoint) negotiate(seg *Segment, o *header.TCPOptions) {
 	if o.MSS != 0 {
 		e.peerMSS = int(o.MSS)
 	}
+	// RFC 3168 §6.1.1: a SYN with ECE and CWR asks for ECN; a SYN-ACK
+	// with ECE (and not CWR) agrees.
+	if e.cfg.ECN {
+		if seg.Flags&header.TCPFlagACK == 0 {
+			e.ecnOK = seg.Flags&(header.TCPFlagECE|header.TCPFlagCWR) == header.TCPFlagECE|header.TCPFlagCWR
+		} else {
+			e.ecnOK = seg.Flags&(header.TCPFlagECE|header.TCPFlagCWR) == header.TCPFlagECE
+		}
+	}
 	e.sackOK = o.SACKPermitted && !e.cfg.DisableSACK
 	e.tsOK = o.HasTimestamps && !e.cfg.DisableTimestamps
 	if e.tsOK {
@@ -150,6 +159,27 @@ func (e *Endpoint) inputSynSent(seg *Segment) {
 	e.setState(StateSynReceived)
 	e.rtxAt = 0
 	e.sendSYN()
+}
+
+// ecnInput handles the ECN bits of an acceptable segment (RFC 3168 §6.1.2,
+// §6.1.3): a CE mark makes the receiver echo ECE until CWR; ECE makes the
+// sender reduce its window once per window of data and send CWR.
+func (e *Endpoint) ecnInput(seg *Segment) {
+	if seg.CE {
+		e.ecnEcho = true
+		e.ackNow = true
+	}
+	if seg.Flags&header.TCPFlagCWR != 0 && !seg.CE {
+		e.ecnEcho = false
+	}
+	if seg.Flags&header.TCPFlagECE != 0 && e.recovery == recoveryOpen &&
+		(!e.ecnRecoverSet || seqGEQ(seg.Ack, e.ecnRecoverSeq)) && e.sndNxt != e.sndUna {
+		e.stats.ECNReductions++
+		e.cc.OnCongestion(&e.ccs, e.inflight(), e.now)
+		e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+		e.ecnRecoverSeq, e.ecnRecoverSet = e.sndNxt, true
+		e.ecnCWRPending = true
+	}
 }
 
 // acceptable is the RFC 9293 §3.10.7.4 sequence number test.
@@ -263,6 +293,9 @@ func (e *Endpoint) inputSynchronized(seg *Segment) {
 		}
 	} else if err := e.hookIncoming(seg); err != nil {
 		_ = err // errors on established segments are the hook's business
+	}
+	if e.ecnOK {
+		e.ecnInput(seg)
 	}
 	if !e.processAck(seg) {
 		return

@@ -102,3 +102,51 @@ func TestReorderingAdaptsAndUndoes(t *testing.T) {
 		t.Fatalf("%d spurious retransmissions: reordering window did not adapt", st.RetransSegs)
 	}
 }
+
+func TestECN(t *testing.T) {
+	t.Run("negotiation", func(t *testing.T) {
+		for _, tc := range []struct{ a, b, want bool }{{true, true, true}, {true, false, false}, {false, true, false}} {
+			n := newTestNet(t, Config{ECN: tc.a}, Config{ECN: tc.b})
+			n.connect()
+			if n.ep[0].ECNCapable() != tc.want || n.ep[1].ECNCapable() != tc.want {
+				t.Fatalf("ECN %v/%v: negotiated %v/%v", tc.a, tc.b, n.ep[0].ECNCapable(), n.ep[1].ECNCapable())
+			}
+		}
+	})
+	t.Run("CE marks reduce the window without retransmissions", func(t *testing.T) {
+		n := newTestNet(t, Config{ECN: true}, Config{ECN: true})
+		n.delay, n.rate = 10*time.Millisecond, 12.5e6
+		n.connect()
+		k := 0
+		n.ce = func(to int, s header.TCP) bool {
+			if to == 1 && len(s.Payload()) > 0 {
+				k++
+				return k%200 == 0
+			}
+			return false
+		}
+		n.keep = true
+		data := randomData(4<<20, 9)
+		if got := n.transfer(0, data, time.Minute); !sameSHA(got, data) {
+			t.Fatal("data differs")
+		}
+		st := n.ep[0].Info().Stats
+		if st.ECNReductions == 0 || st.RetransSegs != 0 {
+			t.Fatalf("reductions %d retransmissions %d", st.ECNReductions, st.RetransSegs)
+		}
+		var cwr, ece int
+		for _, s := range n.sent[1] {
+			if s.Flags()&header.TCPFlagCWR != 0 {
+				cwr++
+			}
+		}
+		for _, s := range n.sent[0] {
+			if s.Flags()&header.TCPFlagECE != 0 {
+				ece++
+			}
+		}
+		if cwr == 0 || ece == 0 || uint64(cwr) > st.ECNReductions {
+			t.Fatalf("CWR %d ECE %d reductions %d", cwr, ece, st.ECNReductions)
+		}
+	})
+}

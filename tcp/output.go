@@ -94,6 +94,21 @@ func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans 
 	for len(opts)%4 != 0 {
 		opts = append(opts, header.TCPOptNOP)
 	}
+	if syn && e.cfg.ECN {
+		if flags&header.TCPFlagACK == 0 {
+			flags |= header.TCPFlagECE | header.TCPFlagCWR // ECN-setup SYN
+		} else if e.ecnOK {
+			flags |= header.TCPFlagECE // ECN-setup SYN-ACK
+		}
+	} else if e.ecnOK && !syn && flags&header.TCPFlagRST == 0 {
+		if e.ecnEcho && flags&header.TCPFlagACK != 0 {
+			flags |= header.TCPFlagECE
+		}
+		if e.ecnCWRPending && dataLen > 0 && !retrans {
+			flags |= header.TCPFlagCWR
+			e.ecnCWRPending = false
+		}
+	}
 	hl := header.TCPMinHeaderLen + len(opts)
 	h := header.TCP(e.hdr[:hl])
 	var ack uint32
@@ -119,7 +134,9 @@ func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans 
 		e.ackNow = false
 		e.ackDeferred = false
 	}
+	e.outECT = e.ecnOK && dataLen > 0 && !retrans && !syn
 	e.out.OutputSegment(h, p1, p2)
+	e.outECT = false
 }
 
 // tsEchoFor returns TSecr for a SYN or SYN-ACK: zero on a SYN (RFC 7323 §3.2).
