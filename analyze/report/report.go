@@ -77,6 +77,8 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 	}
 	if c.Verified {
 		fmt.Fprintf(w, ", grouping verified by keys")
+	} else if c.GroupedBy == "keys" {
+		fmt.Fprintf(w, ", grouping UNVERIFIED (by keys: only one side's key seen)")
 	} else {
 		fmt.Fprintf(w, ", grouping UNVERIFIED (by %s)", c.GroupedBy)
 	}
@@ -128,7 +130,7 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 			fmt.Fprintf(w, ", DSS checksums %d ok, %d FAILED", s.ChecksumsOK, s.ChecksumsFailed)
 		}
 		if s.IDSN == "" && s.Bytes > 0 {
-			fmt.Fprintf(w, ", offsets from first DSN seen %d", s.Origin)
+			fmt.Fprintf(w, ", offsets from the first DSN seen (%#x)", s.Origin)
 		}
 		fmt.Fprintln(w)
 		if s.SHA256 != "" {

@@ -50,7 +50,7 @@ func TestWriteText(t *testing.T) {
 		"#4 join (hmac unverifiable) backup 198.18.2.1:3 -> 198.18.1.2:2",
 		"holes: 2, 200 B missing: 0+150 250+50(acked)",
 		"CONFLICTING copies at: 160+2",
-		"offsets from first DSN seen 77",
+		"offsets from the first DSN seen (0x4d)",
 		"handover -> #5  moved",
 		"ERROR   data_conflict #4: differ",
 		"#9 claimed connection 1: 203.0.113.1:5 -> 198.18.1.2:2",
@@ -133,5 +133,28 @@ func TestStream(t *testing.T) {
 	}
 	if err := json.Unmarshal(empty.Bytes(), &back); err != nil || len(back.Connections) != 0 {
 		t.Errorf("empty json stream: %v %s", err, empty.String())
+	}
+}
+
+// TestWriteTextGroupingWording checks that each grouping basis reads as what
+// it is: verified by both keys, or unverified with the reason.
+func TestWriteTextGroupingWording(t *testing.T) {
+	for _, tc := range []struct {
+		verified bool
+		by, want string
+	}{
+		{true, "keys", "grouping verified by keys"},
+		{false, "keys", "grouping UNVERIFIED (by keys: only one side's key seen)"},
+		{false, "dsn", "grouping UNVERIFIED (by dsn)"},
+	} {
+		r := sample()
+		r.Connections[0].Verified, r.Connections[0].GroupedBy = tc.verified, tc.by
+		var b bytes.Buffer
+		if err := WriteText(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("verified=%v by=%s: text lacks %q", tc.verified, tc.by, tc.want)
+		}
 	}
 }
