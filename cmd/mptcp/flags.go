@@ -30,14 +30,20 @@ func newFlagSet(env *cmdEnv, name, usageLine, description string) *flag.FlagSet 
 // lone "--" ends flag parsing. It returns the positional arguments, and the
 // exit code to return at once if parsing ended the command (help or error).
 func parseFlags(fs *flag.FlagSet, env *cmdEnv, args []string) (positional []string, exit int, done bool) {
+	// The flag package prints the usage itself on an error or -help; keep it
+	// quiet and print it once here: help to stdout, after an error to stderr.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(env.stdout)
-			fs.Usage()
+			usage()
 			return nil, exitOK, true
 		}
 		if err != nil {
+			usage()
 			return nil, exitUsage, true
 		}
 		rest := fs.Args()
