@@ -94,8 +94,12 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 			e.rtxAt = 0
 			e.armTimerAfterSend()
 		}
-		e.notify |= NotifyWritable
 		e.growSendBuffer(2 * e.ccs.Cwnd)
+		// Wake a blocked writer only once a quarter of the buffer is free
+		// (like Linux's sk_stream_write_space): fewer, larger writes.
+		if e.sndBuf.free() >= e.sndBuf.cap()/4 {
+			e.notify |= NotifyWritable
+		}
 		// FIN acknowledged? (RFC 9293 §3.10.7.4, the states' ACK rules.)
 		if e.finSent && e.sndUna == e.sndNxt {
 			switch e.state {
