@@ -16,6 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+
 	"github.com/mptcp-go/mptcp/analyze"
 )
 
@@ -212,8 +216,8 @@ func WriteSVG(w io.Writer, pts []Point) error {
 	return bw.Flush()
 }
 
-// WritePNG draws the points as a PNG image (no text: colours follow the
-// subflows in increasing ID order, as in the SVG legend).
+// WritePNG draws the points as a PNG image with the same panels, labels
+// and legend as the SVG (text in a fixed 7x13 bitmap font).
 func WritePNG(w io.Writer, pts []Point) error {
 	pns := panels(pts)
 	img := image.NewRGBA(image.Rect(0, 0, width, max(1, len(pns))*panelH))
@@ -221,9 +225,27 @@ func WritePNG(w io.Writer, pts []Point) error {
 		img.Pix[i] = 0xff
 	}
 	grey := color.RGBA{0x88, 0x88, 0x88, 0xff}
+	// text draws s with its baseline at y; align is 0 (left) or 1 (right, ending at x).
+	text := func(x, y int, s string, align int) {
+		d := font.Drawer{Dst: img, Src: image.Black, Face: basicfont.Face7x13}
+		if align == 1 {
+			x -= d.MeasureString(s).Round()
+		}
+		d.Dot = fixed.P(x, y)
+		d.DrawString(s)
+	}
+	if len(pns) == 0 {
+		text(20, 40, "no MPTCP data", 0)
+	}
 	for k, pn := range pns {
 		top := k*panelH + marginT
 		bot := top + panelH - marginT - marginB
+		text(marginL, top-14, fmt.Sprintf("connection %d %s: data offset over time (%.3f s, %d bytes)",
+			pn.conn, dirName(pn.dir), pn.t1.Sub(pn.t0).Seconds(), pn.maxOff), 0)
+		text(marginL-4, top+10, human(pn.maxOff), 1)
+		text(marginL-4, bot, "0", 1)
+		text(marginL, bot+16, "0 s", 0)
+		text(width-marginR, bot+16, fmt.Sprintf("%.3f s", pn.t1.Sub(pn.t0).Seconds()), 1)
 		for x := marginL; x < width-marginR; x++ {
 			img.SetRGBA(x, top, grey)
 			img.SetRGBA(x, bot, grey)
@@ -232,13 +254,14 @@ func WritePNG(w io.Writer, pts []Point) error {
 			img.SetRGBA(marginL, y, grey)
 			img.SetRGBA(width-marginR-1, y, grey)
 		}
-		for i := range pn.subflows {
+		for i, sf := range pn.subflows {
 			c := colour(i)
-			for y := top + 6; y < top+16; y++ {
-				for x := marginL + 10 + i*30; x < marginL+20+i*30; x++ {
+			for y := top + 8; y < top+18; y++ {
+				for x := marginL + 10 + i*110; x < marginL+20+i*110; x++ {
 					img.SetRGBA(x, y, c)
 				}
 			}
+			text(marginL+24+i*110, top+17, fmt.Sprintf("subflow #%d", sf), 0)
 		}
 		idx := map[int]int{}
 		for i, sf := range pn.subflows {

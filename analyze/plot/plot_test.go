@@ -83,4 +83,16 @@ func TestPNG(t *testing.T) {
 			t.Errorf("colour of subflow %d missing", i+1)
 		}
 	}
+	// The panel title is drawn: black text pixels above the first panel.
+	dark := 0
+	for y := 0; y < marginT; y++ {
+		for x := 0; x < bd.Max.X; x++ {
+			if r, g, bl, _ := img.At(x, y).RGBA(); r == 0 && g == 0 && bl == 0 {
+				dark++
+			}
+		}
+	}
+	if dark < 200 {
+		t.Errorf("only %d text pixels in the title row: labels missing", dark)
+	}
 }
