@@ -6,6 +6,7 @@
 #   ./test.sh                 everything (what CI runs)
 #   FUZZTIME=30s ./test.sh    longer fuzzing
 #   SKIP_FUZZ=1 ./test.sh     no fuzzing
+#   SKIP_DEMO=1 ./test.sh     no demo smoke test
 #   ./test.sh ./option/...    only these packages (tests and their fuzz targets)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,7 +21,8 @@ step() { printf '\n=== %s\n' "$*"; }
 # of what we put on the wire; iproute2/ethtool/iperf3 build and measure the lab.
 need=()
 for pair in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool iperf3:iperf3 \
-	editcap:tshark capinfos:tshark nstat:iproute2 ss:iproute2 ping:iputils-ping; do
+	editcap:tshark capinfos:tshark nstat:iproute2 ss:iproute2 ping:iputils-ping \
+	mptcpize:mptcpize; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -57,5 +59,16 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
 			go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
 		done
 	done
+fi
+if [ -z "${SKIP_DEMO:-}" ] && [ "$(id -u)" -eq 0 ] && [ ${#PKGS[@]} -eq 1 ] && [ "${PKGS[0]}" = ./... ]; then
+	# The README's first command: the demo must show a verified join and the
+	# handover when wifi goes down.
+	step "demo smoke test (./demo.sh)"
+	mkdir -p out
+	./demo.sh >out/demo.log 2>&1 || { cat out/demo.log; echo "demo.sh failed"; exit 1; }
+	for want in "grouping verified by keys" "join (hmac verified)" "handover"; do
+		grep -q "$want" out/demo.log || { cat out/demo.log; echo "demo output lacks: $want"; exit 1; }
+	done
+	echo "demo ok: $(grep -c 'subflow_open' out/demo.log) subflows opened, handover seen"
 fi
 step "all checks passed"
