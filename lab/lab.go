@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -617,15 +616,41 @@ func (l *Lab) Command(ctx context.Context, side Side, name string, args ...strin
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
 
+// ErrCaptureDropped is returned by a capture's stop function when the
+// kernel dropped packets: the file is then incomplete.
+var ErrCaptureDropped = errors.New("capture: kernel dropped packets")
+
+// CaptureStats are the counters tcpdump prints when it exits.
+type CaptureStats struct {
+	// Captured is how many packets tcpdump wrote to the file.
+	Captured int
+	// Received is how many packets passed the filter in the kernel
+	// ("received by filter"), Dropped how many of them the kernel dropped
+	// because tcpdump's buffer was full ("dropped by kernel").
+	Received, Dropped int
+}
+
+// captureBufferKiB is tcpdump's kernel buffer (-B): 64 MiB holds a few
+// seconds of a lab's traffic while tcpdump is descheduled.
+const captureBufferKiB = 65536
+
 // Capture starts tcpdump writing iface's packets to file (pcap) inside a
-// side's namespace and returns once tcpdump listens. stop ends it and
-// waits until the file is complete (--immediate-mode: nothing captured
-// before stop is lost in a kernel buffer).
-func (l *Lab) Capture(ctx context.Context, side Side, iface, file string, extraArgs ...string) (stop func() error, err error) {
+// side's namespace and returns once tcpdump listens. extraArgs come after
+// the lab's own options (a filter expression, "-s 128"...).
+//
+// tcpdump runs in immediate mode (every packet is handed over as it
+// arrives, not in blocks libpcap retires at most once a second) with a
+// 64 MiB buffer, and writes the file packet by packet (-U). stop waits
+// until the file has stopped growing (tcpdump has read everything queued),
+// interrupts tcpdump, waits for it to exit and returns the counters it
+// printed; the error wraps ErrCaptureDropped when the kernel dropped
+// packets, so a caller that needs a complete file can check it.
+func (l *Lab) Capture(ctx context.Context, side Side, iface, file string, extraArgs ...string) (stop func() (CaptureStats, error), err error) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		return nil, fmt.Errorf("capture: tcpdump: %w", err)
 	}
-	args := append([]string{"-i", iface, "-n", "-U", "--immediate-mode", "-w", file}, extraArgs...)
+	args := append([]string{"-i", iface, "-n", "-U", "--immediate-mode",
+		"-B", strconv.Itoa(captureBufferKiB), "-w", file}, extraArgs...)
 	cmd := l.Command(ctx, side, "tcpdump", args...)
 	pr, err := cmd.StderrPipe()
 	if err != nil {
@@ -634,49 +659,109 @@ func (l *Lab) Capture(ctx context.Context, side Side, iface, file string, extraA
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
-	ready := make(chan string, 1)
+	ready := make(chan bool, 1)
+	var lines []string // tcpdump's stderr, complete once done is closed
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(pr)
-		var first []string
 		sent := false
 		for sc.Scan() {
-			if !sent {
-				first = append(first, sc.Text())
-				if strings.Contains(sc.Text(), "listening on") {
-					ready <- ""
-					sent = true
-				}
+			lines = append(lines, sc.Text())
+			if !sent && strings.Contains(sc.Text(), "listening on") {
+				ready <- true
+				sent = true
 			}
 		}
 		if !sent {
-			ready <- strings.Join(first, "\n")
+			ready <- false
 		}
-		_, _ = io.Copy(io.Discard, pr)
 	}()
 	var once sync.Once
+	var st CaptureStats
 	var werr error
-	stop = func() error {
+	stop = func() (CaptureStats, error) {
 		once.Do(func() {
+			waitQuiet(file, 100*time.Millisecond, 5*time.Second)
 			_ = cmd.Process.Signal(syscall.SIGINT)
+			<-done // stderr read to the end before Wait closes the pipe
 			werr = cmd.Wait()
-			var ee *exec.ExitError
-			if errors.As(werr, &ee) {
-				werr = nil // killed by our signal
+			var ok bool
+			st, ok = parseCaptureStats(lines)
+			switch {
+			case werr != nil:
+				werr = fmt.Errorf("capture %s: tcpdump: %w: %s", iface, werr, strings.Join(lines, "; "))
+			case !ok:
+				werr = fmt.Errorf("capture %s: no counters from tcpdump: %s", iface, strings.Join(lines, "; "))
+			case st.Dropped > 0:
+				werr = fmt.Errorf("capture %s: %d of %d packets: %w", iface, st.Dropped, st.Received, ErrCaptureDropped)
 			}
 		})
-		return werr
+		return st, werr
 	}
 	select {
-	case msg := <-ready:
-		if msg != "" {
+	case ok := <-ready:
+		if !ok {
 			stop()
-			return nil, fmt.Errorf("capture: tcpdump failed: %s", msg)
+			<-done
+			return nil, fmt.Errorf("capture: tcpdump failed: %s", strings.Join(lines, "\n"))
 		}
 	case <-time.After(10 * time.Second):
 		stop()
 		return nil, errors.New("capture: tcpdump not listening after 10s")
 	}
 	return stop, nil
+}
+
+// waitQuiet waits until file's size has not changed for quiet (tcpdump
+// has written what it had queued), at most limit.
+func waitQuiet(file string, quiet, limit time.Duration) {
+	const tick = 20 * time.Millisecond
+	last, stable := int64(-1), time.Duration(0)
+	for end := time.Now().Add(limit); time.Now().Before(end) && stable < quiet; {
+		time.Sleep(tick)
+		var size int64
+		if fi, err := os.Stat(file); err == nil {
+			size = fi.Size()
+		}
+		if size == last {
+			stable += tick
+		} else {
+			last, stable = size, 0
+		}
+	}
+}
+
+// parseCaptureStats reads the counters tcpdump prints on exit:
+//
+//	12 packets captured
+//	12 packets received by filter
+//	0 packets dropped by kernel
+func parseCaptureStats(lines []string) (CaptureStats, bool) {
+	var st CaptureStats
+	found := 0
+	for _, line := range lines {
+		num, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(num)
+		if err != nil {
+			continue
+		}
+		switch rest {
+		case "packet captured", "packets captured":
+			st.Captured = n
+		case "packet received by filter", "packets received by filter":
+			st.Received = n
+		case "packet dropped by kernel", "packets dropped by kernel":
+			st.Dropped = n
+		default:
+			continue
+		}
+		found++
+	}
+	return st, found == 3
 }
 
 // SetPathDown makes path i (1-based) drop every packet both ways, as an

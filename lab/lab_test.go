@@ -2,12 +2,14 @@ package lab
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -263,33 +265,96 @@ func TestSetPathDownUp(t *testing.T) {
 	}
 }
 
+// Capture's file holds every packet sent up to the moment stop is called
+// (none left behind in libpcap's buffer), and stop reports tcpdump's
+// counters.
 func TestCapture(t *testing.T) {
 	needRoot(t, "tcpdump")
 	l := startLab(t, testConfig(t, PathSpec{Name: "wifi"}))
 	file := filepath.Join(t.TempDir(), "wifi.pcap")
-	stop, err := l.Capture(context.Background(), Server, l.Iface(Server, 1), file, "tcp")
+	const port, n = 7777, 3000
+	// On the sender's interface: every datagram written is seen there
+	// (a receiver's backlog may drop some before any tap sees them).
+	stop, err := l.Capture(context.Background(), Client, l.Iface(Client, 1), file, "udp", "dst", "port", strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Do(Client, func() error {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(l.ServerAddr(1).String(), "9"), time.Second)
-		if err == nil {
-			c.Close()
+	if err := l.Do(Client, func() error {
+		// Unconnected: the server's port unreachable errors are ignored.
+		c, err := net.ListenPacket("udp4", net.JoinHostPort(l.ClientAddr(1).String(), "0"))
+		if err != nil {
+			return err
 		}
-		t.Logf("dial: %v", err)
+		defer c.Close()
+		dst := &net.UDPAddr{IP: l.ServerAddr(1).AsSlice(), Port: port}
+		b := make([]byte, 1200)
+		for i := range n {
+			binary.BigEndian.PutUint32(b, uint32(i))
+			if _, err := c.WriteTo(b, dst); err != nil {
+				return fmt.Errorf("datagram %d: %w", i, err)
+			}
+		}
 		return nil
-	})
-	time.Sleep(100 * time.Millisecond)
-	if err := stop(); err != nil {
-		t.Fatalf("stop: %v", err)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// No pause: stop itself must wait for the last packets.
+	st, err := stop()
+	if err != nil {
+		t.Fatalf("stop: %v (%+v)", err, st)
+	}
+	if st.Captured != n || st.Received != n || st.Dropped != 0 {
+		t.Errorf("tcpdump counters %+v, want %d captured and received, 0 dropped", st, n)
+	}
+	if _, err := stop(); err != nil {
+		t.Errorf("second stop: %v", err)
 	}
 	b, err := os.ReadFile(file)
-	// pcap header (24 bytes) plus at least the SYN and the RST.
-	if err != nil || len(b) < 24+2*(16+54) {
-		t.Fatalf("capture file: %d bytes, %v", len(b), err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b[0] != 0xd4 || b[1] != 0xc3 { // little-endian pcap magic
-		t.Errorf("not a pcap file: % x", b[:4])
+	seen := map[uint32]bool{}
+	for _, frame := range pcapRecords(t, b) {
+		// Ethernet (14) + IPv4 (20, no options here) + UDP (8).
+		if len(frame) < 14+20+8+4 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 {
+			t.Fatalf("not an Ethernet/IPv4 frame: % x", frame[:min(len(frame), 34)])
+		}
+		seen[binary.BigEndian.Uint32(frame[42:])] = true
+	}
+	if len(seen) != n {
+		t.Errorf("the file holds %d of the %d datagrams sent", len(seen), n)
+	}
+}
+
+// pcapRecords returns the frames of a little-endian pcap file.
+func pcapRecords(t testing.TB, b []byte) [][]byte {
+	t.Helper()
+	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
+		t.Fatalf("not a little-endian pcap file: % x", b[:min(len(b), 4)])
+	}
+	var out [][]byte
+	for off := 24; off < len(b); {
+		if off+16 > len(b) {
+			t.Fatalf("truncated record header at %d", off)
+		}
+		incl := int(binary.LittleEndian.Uint32(b[off+8:]))
+		if off+16+incl > len(b) {
+			t.Fatalf("truncated record at %d", off)
+		}
+		out = append(out, b[off+16:off+16+incl])
+		off += 16 + incl
+	}
+	return out
+}
+
+func TestParseCaptureStats(t *testing.T) {
+	st, ok := parseCaptureStats([]string{"tcpdump: listening on wifi, link-type EN10MB",
+		"1 packet captured", "  27 packets received by filter", "26 packets dropped by kernel"})
+	if want := (CaptureStats{Captured: 1, Received: 27, Dropped: 26}); !ok || st != want {
+		t.Errorf("got %+v %v, want %+v", st, ok, want)
+	}
+	if _, ok := parseCaptureStats([]string{"12 packets captured"}); ok {
+		t.Error("partial counters accepted")
 	}
 }
 
