@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -387,4 +388,87 @@ func deadPID(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return cmd.Process.Pid
+}
+
+// SetPathDown stops an established TCP stream on a bridged path (with and
+// without offloads) as on an emulated one: while the path is down not a
+// byte reaches the server's interface; after SetPathUp the stream resumes.
+func TestSetPathDownEstablished(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name    string
+		path    PathSpec
+		offload bool
+	}{
+		{"bridge", PathSpec{Name: "wifi"}, false},
+		{"bridge-offload", PathSpec{Name: "wifi"}, true},
+		{"emulator", PathSpec{Name: "wifi", Emulate: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, tc.path)
+			cfg.Offload = tc.offload
+			l := startLab(t, cfg)
+			ln := listenTCP(t, l, false)
+			got := make(chan int64, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					got <- -1
+					return
+				}
+				defer c.Close()
+				n, _ := io.Copy(io.Discard, c)
+				got <- n
+			}()
+			c := dialTCP(t, l, ln.Addr().String(), false)
+			stopWrite := make(chan struct{})
+			wrote := make(chan error, 1)
+			go func() {
+				b := make([]byte, 16<<10)
+				for {
+					select {
+					case <-stopWrite:
+						wrote <- nil
+						return
+					default:
+					}
+					c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+					if _, err := c.Write(b); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+						wrote <- err
+						return
+					}
+				}
+			}()
+			time.Sleep(200 * time.Millisecond)
+			if before := ifaceBytes(t, l, Server, 1); before < 100<<10 {
+				t.Fatalf("only %d bytes reached the server before SetPathDown", before)
+			}
+			if err := l.SetPathDown(1); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond) // frames in flight
+			quiet := ifaceBytes(t, l, Server, 1)
+			time.Sleep(500 * time.Millisecond)
+			if n := ifaceBytes(t, l, Server, 1) - quiet; n != 0 {
+				t.Errorf("%d bytes reached the server in 500 ms of outage", n)
+			}
+			if err := l.SetPathUp(1); err != nil {
+				t.Fatal(err)
+			}
+			resumed := ifaceBytes(t, l, Server, 1)
+			// The sender's retransmission timer has backed off to at most
+			// about a second by now.
+			deadline := time.Now().Add(5 * time.Second)
+			for ifaceBytes(t, l, Server, 1)-resumed < 100<<10 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := ifaceBytes(t, l, Server, 1) - resumed; n < 100<<10 {
+				t.Errorf("only %d bytes reached the server in 5 s after SetPathUp", n)
+			}
+			close(stopWrite)
+			if err := <-wrote; err != nil {
+				t.Errorf("write: %v", err)
+			}
+		})
+	}
 }
