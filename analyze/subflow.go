@@ -147,7 +147,7 @@ func (a *Analyzer) segment(s *segment) {
 	ack := s.flags&flagACK != 0
 	k := canonical(s.src, s.dst)
 	sf := a.flows[k]
-	if sf != nil && sf.closed && syn && !ack {
+	if sf != nil && syn && !ack && sf.reusedBy(s) {
 		sf = nil // the 4-tuple is reused by a new connection
 	}
 	if sf == nil {
@@ -244,6 +244,22 @@ func (a *Analyzer) segment(s *segment) {
 	if a.cfg.OnPacket != nil {
 		a.packetInfo(sf, d, s, start)
 	}
+}
+
+// reusedBy reports whether SYN s opens a new connection on sf's 4-tuple
+// rather than retransmitting the SYN that opened sf: sf is closed, or s
+// carries another initial sequence number than the one its sender started
+// with (RFC 9293 §3.4.1; TIME_WAIT reuse, or a close the capture missed).
+func (sf *subflow) reusedBy(s *segment) bool {
+	if sf.closed {
+		return true
+	}
+	d := 0
+	if s.src != sf.client {
+		d = 1
+	}
+	h := &sf.h[d]
+	return h.started && s.seq != h.isn
 }
 
 // newSubflow enters a 4-tuple in the flow table.

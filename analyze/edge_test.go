@@ -1,0 +1,97 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/mptcp-go/mptcp/analyze/synth"
+	"github.com/mptcp-go/mptcp/header"
+	"github.com/mptcp-go/mptcp/option"
+)
+
+// shiftSeq returns an emit function that adds delta to the sequence and
+// acknowledgment numbers of IPv4 packets (another ISN for the same traffic).
+func shiftSeq(emit func(time.Time, []byte), delta uint32) func(time.Time, []byte) {
+	return func(ts time.Time, p []byte) {
+		q := append([]byte(nil), p...)
+		t := q[20:]
+		binary.BigEndian.PutUint32(t[4:], binary.BigEndian.Uint32(t[4:])+delta)
+		if t[13]&flagACK != 0 {
+			binary.BigEndian.PutUint32(t[8:], binary.BigEndian.Uint32(t[8:])+delta)
+		}
+		emit(ts, q)
+	}
+}
+
+// RFC 9293 §3.4.1 / TIME_WAIT reuse: a new SYN with a new ISN on a 4-tuple
+// whose earlier connection's end was not captured starts a new subflow and
+// a new MPTCP connection.
+func TestFourTupleReuseUnclosed(t *testing.T) {
+	rec, a := newRec(Config{})
+	c1 := synth.New(0x1111, 0x2222, rec.emit)
+	s := c1.Handshake(cli1, srv1)
+	d1 := payload(3000, 1)
+	s.Send(0, d1)
+	// No FIN captured. A new connection reuses the 4-tuple.
+	c2 := synth.New(0x3333, 0x4444, shiftSeq(rec.emit, 0x12345678))
+	c2.Now = c1.Now.Add(time.Second)
+	s2 := c2.Handshake(cli1, srv1)
+	d2 := payload(4000, 2)
+	s2.Send(0, d2)
+	s2.DataFIN(0)
+	r := a.Finish()
+	if len(r.Connections) != 2 {
+		t.Fatalf("%d connections, want 2", len(r.Connections))
+	}
+	if st := r.Connections[0].Streams[0]; st.SHA256 != sha(d1) {
+		t.Errorf("first connection stream %+v", st)
+	}
+	cn := r.Connections[1]
+	if !cn.Verified || cn.ClientKey != hex64(0x3333) || cn.Streams[0].SHA256 != sha(d2) {
+		t.Errorf("second connection %+v", cn)
+	}
+	for _, cn := range r.Connections {
+		for _, f := range cn.Findings {
+			if f.Severity == Error {
+				t.Errorf("conn %d finding %+v", cn.ID, f)
+			}
+		}
+	}
+}
+
+// keyNearWrap finds a key whose v1 IDSN's low 32 bits are just below 2^32,
+// so that 32-bit DSNs wrap early in the stream.
+func keyNearWrap() uint64 {
+	for k := uint64(1); ; k++ {
+		if uint32(synth.IDSN(k)) > 0xffff8000 {
+			return k
+		}
+	}
+}
+
+// RFC 8684 §3.3: 32-bit DSNs and DATA_ACKs across the 2^32 boundary are
+// expanded with the implicit upper bits.
+func TestDSN32Wrap(t *testing.T) {
+	rec, a := newRec(Config{})
+	k := keyNearWrap()
+	c := synth.New(k, k+1, rec.emit)
+	c.DSN32 = true
+	s1 := c.Handshake(cli1, srv1)
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	d := payload(100000, 5)
+	for i := 0; i < len(d); i += 1000 {
+		s := s1
+		if i/1000%2 == 1 {
+			s = s2
+		}
+		s.Send(0, d[i:i+1000])
+		s.SendRaw(1, header.TCPFlagACK, nil, &option.DSS{Flags: option.DSSDataACK, DataACK: c.DSN[0] & 0xffffffff})
+	}
+	s1.DataFIN(0)
+	r := a.Finish()
+	st := r.Connections[0].Streams[0]
+	if st.SHA256 != sha(d) || len(st.Holes) != 0 || st.End != uint64(len(d)) {
+		t.Errorf("stream %+v", st)
+	}
+}
