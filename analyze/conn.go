@@ -20,6 +20,9 @@ type conn struct {
 	haveKey   [2]bool
 	tokens    [2]uint32
 	haveToken [2]bool
+	// echoed: that side's key was seen after the SYNs (third ACK or
+	// first data), where it is final.
+	echoed    [2]bool
 	groupedBy string
 	csum      bool
 	fallback  string
@@ -140,6 +143,31 @@ func (a *Analyzer) setKey(c *conn, sf *subflow, side int, key uint64, ts time.Ti
 	}
 }
 
+// forgetKey undoes setKey for side while the connection has carried no
+// data (its key changed during the handshake). It reports false when data
+// already rests on that key.
+func (a *Analyzer) forgetKey(c *conn, side int) bool {
+	for i := range c.st {
+		if st := &c.st[i]; st.next > 0 || st.buffered > 0 || st.head < len(st.ooo) {
+			return false
+		}
+	}
+	if a.tokens[c.tokens[side]] == c {
+		delete(a.tokens, c.tokens[side])
+	}
+	c.haveKey[side], c.haveToken[side] = false, false
+	st := &c.st[side]
+	st.idsnSet, st.originSet = false, false
+	return true
+}
+
+func synName(ack bool) string {
+	if ack {
+		return "SYN/ACK"
+	}
+	return "SYN"
+}
+
 func sideName(side int) string {
 	if side == 0 {
 		return "client"
@@ -192,11 +220,20 @@ func (a *Analyzer) mpCapable(sf *subflow, d int, s *segment, o *option.MPCapable
 		c.csum = true
 	}
 	side := sf.connDir(d)
+	if o.HasSenderKey && syn && c.haveKey[side] && !c.echoed[side] && c.keys[side] != o.SenderKey && a.forgetKey(c, side) {
+		// RFC 6824 §3.1: a retransmitted SYN (or SYN/ACK) with another
+		// key replaces the first: the handshake goes on with the key of
+		// the last one, which the third ACK echoes.
+		a.finding(c, sf, s.ts, Info, "key_changed", fmt.Sprintf(
+			"%s key 0x%016x in a retransmitted %s replaces 0x%016x", sideName(side), o.SenderKey, synName(ack), c.keys[side]))
+	}
 	if o.HasSenderKey {
 		a.setKey(c, sf, side, o.SenderKey, s.ts)
+		c.echoed[side] = c.echoed[side] || !syn
 	}
 	if o.HasReceiverKey {
 		a.setKey(c, sf, 1-side, o.ReceiverKey, s.ts)
+		c.echoed[1-side] = true
 	}
 	if o.HasDataLen && o.HasSenderKey && o.DataLen > 0 {
 		// RFC 8684 §3.1: the first data carries its own mapping, DSN

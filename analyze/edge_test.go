@@ -7,6 +7,7 @@ import (
 
 	"github.com/mptcp-go/mptcp/analyze/synth"
 	"github.com/mptcp-go/mptcp/header"
+	"github.com/mptcp-go/mptcp/mpcrypto"
 	"github.com/mptcp-go/mptcp/option"
 )
 
@@ -95,3 +96,52 @@ func TestDSN32Wrap(t *testing.T) {
 		t.Errorf("stream %+v", st)
 	}
 }
+// RFC 6824 §3.1: a v0 SYN retransmitted with another key (the first was
+// given up); the SYN/ACK answers the last one and the third ACK echoes it.
+// The connection's key is the echoed one and joins verify with it.
+func TestV0SYNRetransmittedNewKey(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.NewVersion(option.V0, 0xaaaa, 0xbbbb, rec.emit)
+	// A first SYN with another key, unanswered.
+	p := synth.Packet(nil, cli1, srv1, 0xfffef000, 0, header.TCPFlagSYN, pad(mustAppend(&option.MPCapable{Version: option.V0,
+		Flags: option.CapHMACSHA256, HasSenderKey: true, SenderKey: 0x9999})), nil)
+	a.Packet(c.Now, p)
+	s1 := c.Handshake(cli1, srv1)
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	d := payload(3000, 3)
+	s1.Send(0, d[:1000])
+	s2.Send(0, d[1000:])
+	s1.DataFIN(0)
+	r := a.Finish()
+	if len(r.Connections) != 1 || len(r.Rejected) != 0 {
+		t.Fatalf("%d connections, %d rejected", len(r.Connections), len(r.Rejected))
+	}
+	cn := r.Connections[0]
+	if cn.ClientKey != hex64(0xaaaa) || cn.ClientToken != hex32(mpcrypto.Token(option.V0, 0xaaaa)) || len(cn.Subflows) != 2 {
+		t.Errorf("key %s token %s subflows %d", cn.ClientKey, cn.ClientToken, len(cn.Subflows))
+	}
+	if cn.Streams[0].SHA256 != sha(d) {
+		t.Errorf("stream %+v", cn.Streams[0])
+	}
+	for _, f := range cn.Findings {
+		if f.Severity == Error {
+			t.Errorf("finding %+v", f)
+		}
+	}
+}
+
+func mustAppend(o interface{ Append([]byte) ([]byte, error) }) []byte {
+	b, err := o.Append(nil)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func pad(b []byte) []byte {
+	for len(b)%4 != 0 {
+		b = append(b, 1)
+	}
+	return b
+}
+
