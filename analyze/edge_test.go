@@ -96,6 +96,7 @@ func TestDSN32Wrap(t *testing.T) {
 		t.Errorf("stream %+v", st)
 	}
 }
+
 // RFC 6824 §3.1: a v0 SYN retransmitted with another key (the first was
 // given up); the SYN/ACK answers the last one and the third ACK echoes it.
 // The connection's key is the echoed one and joins verify with it.
@@ -144,4 +145,3 @@ func pad(b []byte) []byte {
 	}
 	return b
 }
-
