@@ -634,6 +634,12 @@ type CaptureStats struct {
 // seconds of a lab's traffic while tcpdump is descheduled.
 const captureBufferKiB = 65536
 
+// captureSnapLen keeps whole packets, up to 64 KiB TSO/GRO super-frames
+// with their link header. Immediate mode uses a ring of fixed-size slots
+// as large as the snapshot length: tcpdump's default (262144) would leave
+// the 64 MiB buffer only 256 of them.
+const captureSnapLen = 65600
+
 // Capture starts tcpdump writing iface's packets to file (pcap) inside a
 // side's namespace and returns once tcpdump listens. extraArgs come after
 // the lab's own options (a filter expression, "-s 128"...).
@@ -650,7 +656,7 @@ func (l *Lab) Capture(ctx context.Context, side Side, iface, file string, extraA
 		return nil, fmt.Errorf("capture: tcpdump: %w", err)
 	}
 	args := append([]string{"-i", iface, "-n", "-U", "--immediate-mode",
-		"-B", strconv.Itoa(captureBufferKiB), "-w", file}, extraArgs...)
+		"-B", strconv.Itoa(captureBufferKiB), "-s", strconv.Itoa(captureSnapLen), "-w", file}, extraArgs...)
 	cmd := l.Command(ctx, side, "tcpdump", args...)
 	pr, err := cmd.StderrPipe()
 	if err != nil {
