@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -20,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"github.com/mptcp-go/mptcp/analyze/flatten"
 	"github.com/mptcp-go/mptcp/capture"
 	"github.com/mptcp-go/mptcp/lab"
+	"github.com/mptcp-go/mptcp/lab/labtest"
 )
 
 // These tests capture the kernel's MPTCP (the reference peer) talking to
@@ -55,29 +54,14 @@ type kernelCase struct {
 	// lateStart > 0 starts the capture once this part of the upload has
 	// been written: the handshakes are not captured.
 	lateStart float64
-	// delay > 0 runs every path through the lab's emulator with this
-	// one-way delay (needed to take a path down).
-	delay time.Duration
 }
-
-var labSeq atomic.Int32
 
 func needKernelLab(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("kernel lab tests are skipped in -short mode")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("kernel lab tests need root (network namespaces)")
-	}
-	for _, b := range []string{"ip", "tcpdump", "sysctl"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("kernel lab tests need %s: %v", b, err)
-		}
-	}
-	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
-		t.Skip("kernel has no MPTCP (no /proc/sys/net/mptcp)")
-	}
+	labtest.Requirements(t, "tcpdump")
 }
 
 func TestKernelCaptures(t *testing.T) {
@@ -85,7 +69,7 @@ func TestKernelCaptures(t *testing.T) {
 	cases := []kernelCase{
 		{name: "2paths-any-pcap", paths: 2},
 		{name: "3paths-tso-pcapng", paths: 3, offload: true, ifaces: []string{"wifi", "cellular", "path3"}, pcapng: true},
-		{name: "path-fails", paths: 2, failPath: 1, failAt: 0.3, delay: 2 * time.Millisecond},
+		{name: "path-fails", paths: 2, failPath: 1, failAt: 0.3},
 		{name: "single-link", paths: 2, ifaces: []string{"wifi"}, singleLink: true},
 		{name: "single-link-tso", paths: 2, offload: true, ifaces: []string{"wifi"}, singleLink: true},
 		{name: "checksums", paths: 2, checksum: true},
@@ -99,33 +83,9 @@ func TestKernelCaptures(t *testing.T) {
 func runKernelCase(t *testing.T, kc kernelCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
-	var paths []lab.PathSpec
-	for range kc.paths {
-		p := lab.PathSpec{}
-		if kc.delay > 0 {
-			p.Up.Delay, p.Down.Delay = kc.delay, kc.delay
-		}
-		paths = append(paths, p)
-	}
-	name := fmt.Sprintf("anz%d-%d", os.Getpid(), labSeq.Add(1))
-	l, err := lab.Up(ctx, lab.Config{Name: name, Paths: paths, Offload: kc.offload, StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	defer l.Close()
-	// The lab routes by source address on both sides, so the server would
-	// answer a join sent to its path-1 address from another path's client
-	// address over path 1, where the client's subflow (bound to its own
-	// interface) resets it. Route replies by destination instead.
-	var rules []string
-	for i := 1; i <= kc.paths; i++ {
-		rules = append(rules, fmt.Sprintf("rule add to %s lookup main pref 90", netip.PrefixFrom(l.ClientAddr(i), 24).Masked()))
-	}
-	for _, r := range rules {
-		if out, err := l.Command(ctx, lab.Server, "ip", strings.Fields(r)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", r, err, out)
-		}
-	}
+	// Bridged paths (a path fails by SetPathDown); the lab routes joins
+	// on every path.
+	l := labtest.New(t, lab.Config{Paths: make([]lab.PathSpec, kc.paths), Offload: kc.offload})
 	if kc.checksum {
 		for _, side := range []lab.Side{lab.Client, lab.Server} {
 			if out, err := l.Command(ctx, side, "sysctl", "-w", "net.mptcp.checksum_enabled=1").CombinedOutput(); err != nil {
@@ -138,12 +98,12 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 	if len(ifaces) == 0 {
 		ifaces = []string{"any"}
 	}
-	var stops []func() (int, error)
+	var stops []func() (lab.CaptureStats, error)
 	var files []string
 	startCaptures := func() {
 		for _, ifc := range ifaces {
 			f := filepath.Join(dir, ifc+".pcap")
-			stop, err := startTcpdump(ctx, l, ifc, f)
+			stop, err := l.Capture(ctx, lab.Client, ifc, f)
 			if err != nil {
 				t.Fatalf("capture %s: %v", ifc, err)
 			}
@@ -164,16 +124,16 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		}
 	}
 	up, down := kernelTransfer(t, ctx, l, kc, progress)
-	// Let the last FIN/ACKs be captured, and libpcap's ring hand over its
-	// last block (it does so after at most a second).
-	time.Sleep(1500 * time.Millisecond)
+	// Let the subflows' closing exchanges finish; the capture itself
+	// holds everything sent before stop.
+	time.Sleep(300 * time.Millisecond)
 	dropped := 0
 	for _, stop := range stops {
-		n, err := stop()
-		if err != nil {
+		st, err := stop()
+		if err != nil && !errors.Is(err, lab.ErrCaptureDropped) {
 			t.Fatalf("stop capture: %v", err)
 		}
-		dropped += n
+		dropped += st.Dropped
 	}
 	if dropped > 0 {
 		// A loaded machine makes the capture lose packets: the analyzer
@@ -362,56 +322,6 @@ func tsharkFollow(t *testing.T, file string) (cli, srv []byte) {
 		}
 	}
 	return cli, srv
-}
-
-// startTcpdump captures iface in the client namespace (whole packets,
-// 64 MiB ring). stop returns how many packets tcpdump
-// says the kernel dropped.
-func startTcpdump(ctx context.Context, l *lab.Lab, iface, file string) (stop func() (int, error), err error) {
-	cmd := l.Command(ctx, lab.Client, "tcpdump", "-i", iface, "-n", "-s", "0", "-B", "65536", "-w", file)
-	pr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	stop = func() (int, error) {
-		cmd.Process.Signal(os.Interrupt)
-		dropped := 0
-		for line := range lines {
-			var n int
-			if _, err := fmt.Sscanf(line, "%d packets dropped by kernel", &n); err == nil {
-				dropped += n
-			}
-		}
-		cmd.Wait()
-		return dropped, nil
-	}
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				cmd.Wait()
-				return nil, fmt.Errorf("tcpdump -i %s exited before listening", iface)
-			}
-			if strings.Contains(line, "listening on") {
-				return stop, nil
-			}
-		case <-timeout:
-			stop()
-			return nil, fmt.Errorf("tcpdump -i %s not listening after 10s", iface)
-		}
-	}
 }
 
 // checkWithHoles checks that the delivered bytes are exactly the sent
