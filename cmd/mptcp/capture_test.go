@@ -5,12 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/mptcp-go/mptcp/analyze"
 	"github.com/mptcp-go/mptcp/lab"
+	"github.com/mptcp-go/mptcp/lab/labtest"
 )
 
 // TestCaptureLive runs "mptcp capture -i wifi" in a lab's client namespace
@@ -28,29 +26,9 @@ func TestCaptureLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lab test skipped in -short mode")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, AF_PACKET)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2")
-	}
-	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
-		t.Skip("kernel without MPTCP")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Config{Name: fmt.Sprintf("cap%d", os.Getpid()), StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	// Replies to joins by destination (see analyze's kernel tests).
-	for i := 1; i <= 2; i++ {
-		pfx := netip.PrefixFrom(l.ClientAddr(i), 24).Masked().String()
-		if out, err := l.Command(ctx, lab.Server, "ip", "rule", "add", "to", pfx, "lookup", "main", "pref", "90").CombinedOutput(); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
-	}
+	l := labtest.New(t, lab.Config{})
 	dir := t.TempDir()
 	ng := filepath.Join(dir, "live.pcapng")
 	var out, errb bytes.Buffer
