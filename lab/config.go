@@ -79,6 +79,11 @@ type Config struct {
 	// IPv4. Off by default: IPv6 is disabled in lab namespaces so captures
 	// carry no neighbour-discovery noise.
 	IPv6 bool
+	// Announce gives a Kernel server one "signal" endpoint per additional
+	// path: it announces path i's address (i >= 2) with ADD_ADDR on every
+	// connection (to see ADD_ADDR on the wire; the kernel client's own
+	// "subflow" endpoints already join every path).
+	Announce bool
 	// Seed seeds the emulators' random sources (path i uses Seed+2i).
 	Seed uint64
 	// EmulatorCommand, when set, runs each emulated path's forwarder as a

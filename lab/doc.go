@@ -51,7 +51,11 @@
 // connecting to 198.18.1.2 opens one subflow per path, each to the
 // server's first address. The server routes by destination (main table):
 // it answers each subflow through the interface of the client address it
-// talks to. rp_filter is off everywhere.
+// talks to. With Config.Announce the server also has one "signal"
+// endpoint per additional path ("ip mptcp endpoint add 198.18.i.2 dev
+// <path> id i signal"): it announces those addresses with ADD_ADDR on
+// every connection (the kernel client accepts them; it has already joined
+// every path from its own endpoints). rp_filter is off everywhere.
 //
 // A side in User mode has its interfaces up without addresses: the kernel
 // ignores IP traffic there and the project's userspace stack owns them

@@ -196,10 +196,10 @@ func (l *Lab) build(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	if err := l.setupSide(ctx, Client); err != nil {
+	if err := l.setupSide(ctx, Client, false); err != nil {
 		return err
 	}
-	if err := l.setupSide(ctx, Server); err != nil {
+	if err := l.setupSide(ctx, Server, cfg.Announce); err != nil {
 		return err
 	}
 	for i, p := range l.st.Paths {
@@ -246,8 +246,9 @@ func noOffload(ctx context.Context, ns, dev string) error {
 	return err
 }
 
-// setupSide configures the client or server namespace.
-func (l *Lab) setupSide(ctx context.Context, side Side) error {
+// setupSide configures the client or server namespace; announce adds the
+// server's "signal" endpoints.
+func (l *Lab) setupSide(ctx context.Context, side Side, announce bool) error {
 	ns, mode := l.st.ClientNS, l.st.ClientMode
 	if side == Server {
 		ns, mode = l.st.ServerNS, l.st.ServerMode
@@ -310,6 +311,17 @@ func (l *Lab) setupSide(ctx context.Context, side Side) error {
 				if p.ClientAddr6.IsValid() {
 					cmds = append(cmds, fmt.Sprintf("mptcp endpoint add %s dev %s id %d subflow",
 						p.ClientAddr6, p.ClientIface, 100+p.Index))
+				}
+			}
+		}
+		if side == Server && announce {
+			// ADD_ADDR of every additional path's address.
+			for _, p := range l.st.Paths[1:] {
+				cmds = append(cmds, fmt.Sprintf("mptcp endpoint add %s dev %s id %d signal",
+					p.ServerAddr, p.ServerIface, p.Index))
+				if p.ServerAddr6.IsValid() {
+					cmds = append(cmds, fmt.Sprintf("mptcp endpoint add %s dev %s id %d signal",
+						p.ServerAddr6, p.ServerIface, 100+p.Index))
 				}
 			}
 		}

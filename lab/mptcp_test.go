@@ -281,3 +281,31 @@ func TestKernelMPTCPJoinsEveryPath(t *testing.T) {
 		})
 	}
 }
+
+// With Announce the server advertises its second path's address on the
+// connection: the client's kernel receives the ADD_ADDR and accepts it
+// (HMAC checked), and the joins from the client's endpoint still happen.
+func TestKernelMPTCPAnnounce(t *testing.T) {
+	needRoot(t, "ss")
+	for _, announce := range []bool{false, true} {
+		t.Run(fmt.Sprint("announce=", announce), func(t *testing.T) {
+			cfg := testConfig(t, PathSpec{}, PathSpec{})
+			cfg.Announce = announce
+			l := startLab(t, cfg)
+			subflows := mptcpTransfer(t, l, 8<<20)
+			cli, srv := mptcpCounters(t, l, Client), mptcpCounters(t, l, Server)
+			want := uint64(0)
+			if announce {
+				want = 1
+			}
+			if cli["MPTcpExtAddAddr"] != want || srv["MPTcpExtAddAddrTx"] != want {
+				t.Errorf("ADD_ADDR: client received %d, server sent %d; want %d, %d",
+					cli["MPTcpExtAddAddr"], srv["MPTcpExtAddAddrTx"], want, want)
+			}
+			if subflows < 1 || cli["MPTcpExtMPJoinSynAckRx"] < 1 || srv["MPTcpExtMPJoinAckRx"] < 1 {
+				t.Errorf("ss subflows:%d, client MPJoinSynAckRx=%d, server MPJoinAckRx=%d; want joins",
+					subflows, cli["MPTcpExtMPJoinSynAckRx"], srv["MPTcpExtMPJoinAckRx"])
+			}
+		})
+	}
+}
