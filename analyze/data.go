@@ -150,8 +150,12 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, ts time.Time, start, new
 			a.fallback(c, sf, ts, "data without a DSS mapping")
 		}
 		if m == nil && c.fallback != "" && (len(c.subflows) == 1 || sf.role == roleInitial) {
-			// After fallback the subflow's bytes are the data stream:
-			// subflow byte 1 is data byte 1 (DSN IDSN+1).
+			// After fallback the subflow's bytes are the data stream
+			// (RFC 8684 §3.7): they continue the data sequence where this
+			// subflow direction's last mapping ended (Linux maps them at
+			// the next expected DSN), or, if it never had one, subflow
+			// byte 1 is data byte 1 (DSN IDSN+1). Other subflows may have
+			// carried data before, so subflow and data offsets differ.
 			origin := uint64(1)
 			if st.idsnSet {
 				origin = st.idsn + 1
@@ -159,7 +163,13 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, ts time.Time, start, new
 			if !h.shiftKnown {
 				h.shift, h.shiftKnown = 0, true
 			}
-			h.addMapping(mapping{ssn: 1 - uint64(h.shift), n: infinite, dsn: origin})
+			fm, last := mapping{ssn: 1 - uint64(h.shift), n: infinite, dsn: origin}, false
+			for i := 0; i < h.nmaps; i++ {
+				if o := &h.maps[i]; o.n != infinite && o.ssn+o.n <= pos && (!last || o.ssn+o.n > fm.ssn) {
+					fm, last = mapping{ssn: o.ssn + o.n, n: infinite, dsn: o.dsn + o.n}, true
+				}
+			}
+			h.addMapping(fm)
 			h.sawMapping = true
 			m = h.lookup(pos)
 		}

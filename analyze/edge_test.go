@@ -145,3 +145,36 @@ func pad(b []byte) []byte {
 	}
 	return b
 }
+
+// RFC 8684 §3.7: after the infinite mapping on the last subflow of a
+// connection whose other subflows carried data, the unmapped bytes continue
+// the data sequence where each direction's last mapping on that subflow
+// ended; subflow byte 1 is not data byte 1 any more.
+func TestFallbackAfterJoinsContinuesDSN(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.New(51, 52, rec.emit)
+	s1 := c.Handshake(cli1, srv1)
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	up := payload(1200, 1)
+	down := payload(1600, 2)
+	s1.Send(0, up[:300])
+	s2.Send(1, down[:500])
+	s1.Send(1, down[500:1000])
+	s2.Send(0, up[300:600])
+	s2.Close()
+	// MP_FAIL then the infinite mapping on the last subflow (RFC 8684 §3.7).
+	e := up[600:900]
+	m := s1.Mapping(0, c.DSN[0], e, false)
+	m.DataLen = 0
+	s1.SendRaw(0, header.TCPFlagACK, e, m)
+	s1.SendRaw(0, header.TCPFlagACK, up[900:])
+	s1.SendRaw(1, header.TCPFlagACK, down[1000:])
+	r := a.Finish()
+	cn := r.Connections[0]
+	if hasFinding(cn.Findings, CodeDataConflict) || cn.Fallback == "" {
+		t.Errorf("fallback %q findings %+v", cn.Fallback, cn.Findings)
+	}
+	if cn.Streams[0].SHA256 != sha(up) || cn.Streams[1].SHA256 != sha(down) {
+		t.Errorf("streams %+v", cn.Streams)
+	}
+}
