@@ -16,15 +16,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/mptcp-go/mptcp/lab"
+	"github.com/mptcp-go/mptcp/lab/labtest"
 	"github.com/mptcp-go/mptcp/mpcrypto"
 	"github.com/mptcp-go/mptcp/option"
 )
@@ -375,79 +373,11 @@ func equalFields(a, b []option.Field) bool {
 
 // ---- the kernel as reference peer ----
 
-// inNetns runs fn on an OS thread switched into the named network
-// namespace. Sockets fn creates stay in that namespace.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it exits with this goroutine
-			// instead of serving others from the wrong namespace.
-			errc <- fmt.Errorf("setns back: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-func ipCmd(t *testing.T, ctx context.Context, args ...string) {
-	t.Helper()
-	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// removeStaleNamespaces deletes namespaces left by earlier runs of this
-// test whose process is gone.
-func removeStaleNamespaces(ctx context.Context) {
-	ents, _ := os.ReadDir("/run/netns")
-	for _, e := range ents {
-		var pid int
-		var side string
-		if n, _ := fmt.Sscanf(strings.Replace(e.Name(), "-", " ", -1), "optk %d %s", &pid, &side); n != 2 {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			_ = exec.CommandContext(ctx, "ip", "netns", "del", e.Name()).Run()
-		}
-	}
-}
-
-func writeSysctl(ns, path, value string) error {
-	return inNetns(ns, func() error {
-		return os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644)
-	})
-}
-
 // transfer runs one MPTCP connection from the client namespace to the
 // server namespace: the client sends n bytes, the server answers "ok".
-func transfer(ctx context.Context, client, server string, port int, n int) error {
+func transfer(ctx context.Context, l *lab.Lab, port int, n int) error {
 	var ln net.Listener
-	err := inNetns(server, func() error {
+	err := l.Do(lab.Server, func() error {
 		var lc net.ListenConfig
 		lc.SetMultipathTCP(true)
 		var err error
@@ -485,11 +415,11 @@ func transfer(ctx context.Context, client, server string, port int, n int) error
 	}()
 
 	var conn net.Conn
-	err = inNetns(client, func() error {
+	err = l.Do(lab.Client, func() error {
 		var d net.Dialer
 		d.SetMultipathTCP(true)
 		var err error
-		conn, err = d.DialContext(ctx, "tcp4", fmt.Sprintf("198.18.1.2:%d", port))
+		conn, err = d.DialContext(ctx, "tcp4", netip.AddrPortFrom(l.ServerAddr(1), uint16(port)).String())
 		return err
 	})
 	if err != nil {
@@ -533,131 +463,53 @@ func (c conn4) String() string {
 	return fmt.Sprintf("%v:%d->%v:%d", c.src, c.sport, c.dst, c.dport)
 }
 
-// TestKernelVsTshark runs Linux kernel MPTCP between two namespaces joined
-// by two veth paths, captures the traffic, and checks every MPTCP option
+// TestKernelVsTshark runs Linux kernel MPTCP between the namespaces of a
+// two-path lab (package lab), captures the traffic, and checks every MPTCP option
 // three ways: the codec parses it strictly and re-encodes it byte for
 // byte; tshark decodes it to the same fields; and the keys it carries
 // reproduce the tokens, IDSNs, MP_JOIN HMACs, ADD_ADDR HMACs and DSS
 // checksums found on the wire. Two connections are made: one with the
 // default settings and one with DSS checksums enabled.
 func TestKernelVsTshark(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	for _, bin := range []string{"ip", "tcpdump", "tshark"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed", bin)
-		}
-	}
-	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
-		t.Skip("kernel without MPTCP")
-	}
+	labtest.Requirements(t, "tcpdump", "tshark")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-
-	removeStaleNamespaces(ctx)
-	pid := os.Getpid()
-	nsC, nsS := fmt.Sprintf("optk-%d-c", pid), fmt.Sprintf("optk-%d-s", pid)
-	for _, ns := range []string{nsC, nsS} {
-		_ = exec.CommandContext(ctx, "ip", "netns", "del", ns).Run() // leftovers of this PID
-		ns := ns
-		t.Cleanup(func() {
-			// Deleting the namespace deletes the veth ends in it.
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil && !bytes.Contains(out, []byte("No such file")) {
-				t.Logf("cleanup: ip netns del %s: %v %s", ns, err, out)
-			}
-		})
-		ipCmd(t, ctx, "netns", "add", ns)
-	}
-	// Two paths: 198.18.1.0/24 and 198.18.2.0/24, client .1, server .2.
-	devs := [2][2]string{}
-	for i := range 2 {
-		devs[i] = [2]string{fmt.Sprintf("ok%dc%d", pid, i+1), fmt.Sprintf("ok%ds%d", pid, i+1)}
-		ipCmd(t, ctx, "link", "add", devs[i][0], "netns", nsC, "type", "veth", "peer", "name", devs[i][1], "netns", nsS)
-		ipCmd(t, ctx, "-n", nsC, "addr", "add", fmt.Sprintf("198.18.%d.1/24", i+1), "dev", devs[i][0])
-		ipCmd(t, ctx, "-n", nsS, "addr", "add", fmt.Sprintf("198.18.%d.2/24", i+1), "dev", devs[i][1])
-	}
-	for side, ns := range []string{nsC, nsS} {
-		ipCmd(t, ctx, "-n", ns, "link", "set", "lo", "up")
-		for i := range 2 {
-			ipCmd(t, ctx, "-n", ns, "link", "set", devs[i][side], "up")
-			// Wire-sized segments, so each packet's mapping is visible.
-			_ = exec.CommandContext(ctx, "ip", "netns", "exec", ns, "ethtool", "-K", devs[i][side], "tso", "off", "gso", "off", "gro", "off").Run()
-		}
-		if err := writeSysctl(ns, "net/mptcp/enabled", "1"); err != nil {
-			t.Fatal(err)
-		}
-		ipCmd(t, ctx, "-n", ns, "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
-	}
-	// The server announces its second address (ADD_ADDR); the client
-	// opens a subflow from its second address (MP_JOIN).
-	ipCmd(t, ctx, "-n", nsS, "mptcp", "endpoint", "add", "198.18.2.2", "dev", devs[1][1], "signal")
-	ipCmd(t, ctx, "-n", nsC, "mptcp", "endpoint", "add", "198.18.2.1", "dev", devs[1][0], "subflow")
+	// Two bridged paths, 198.18.1.0/24 and 198.18.2.0/24, client .1,
+	// server .2, with wire-sized segments (offloads off) so each packet's
+	// mapping is visible. The server announces its second address
+	// (ADD_ADDR); the client opens a subflow from its second address
+	// (MP_JOIN).
+	l := labtest.New(t, lab.Config{Announce: true})
 
 	pcap := filepath.Join(t.TempDir(), "kernel.pcap")
 	const portPlain, portCsum = 47001, 47002
-	dump := exec.CommandContext(ctx, "ip", "netns", "exec", nsS, "tcpdump", "-i", "any", "-n", "-U", "-s", "0",
-		"-w", pcap, fmt.Sprintf("tcp port %d or tcp port %d", portPlain, portCsum))
-	dumpErr, err := dump.StderrPipe()
+	stopDump, err := l.Capture(ctx, lab.Server, "any", pcap, fmt.Sprintf("tcp port %d or tcp port %d", portPlain, portCsum))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stopDump := func() {
-		if !stopped {
-			stopped = true
-			_ = dump.Process.Signal(os.Interrupt)
-			_ = dump.Wait()
-		}
-	}
-	t.Cleanup(stopDump)
-	ready := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		var seen []byte
-		for {
-			n, err := dumpErr.Read(buf)
-			seen = append(seen, buf[:n]...)
-			if bytes.Contains(seen, []byte("listening on")) {
-				ready <- nil
-				_, _ = io.Copy(io.Discard, dumpErr)
-				return
-			}
-			if err != nil {
-				ready <- fmt.Errorf("tcpdump: %v: %s", err, seen)
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-ctx.Done():
-		t.Fatal("tcpdump did not start")
-	}
+	t.Cleanup(func() { stopDump() })
 
 	const size = 256 << 10
-	if err := transfer(ctx, nsC, nsS, portPlain, size); err != nil {
+	if err := transfer(ctx, l, portPlain, size); err != nil {
 		t.Fatalf("transfer without checksums: %v", err)
 	}
-	for _, ns := range []string{nsC, nsS} {
-		if err := writeSysctl(ns, "net/mptcp/checksum_enabled", "1"); err != nil {
-			t.Fatal(err)
+	for _, side := range []lab.Side{lab.Client, lab.Server} {
+		if out, err := l.Command(ctx, side, "sysctl", "-q", "-w", "net.mptcp.checksum_enabled=1").CombinedOutput(); err != nil {
+			t.Fatalf("checksum sysctl: %v: %s", err, out)
 		}
 	}
-	if err := transfer(ctx, nsC, nsS, portCsum, size); err != nil {
+	if err := transfer(ctx, l, portCsum, size); err != nil {
 		t.Fatalf("transfer with checksums: %v", err)
 	}
-	time.Sleep(300 * time.Millisecond) // let the last FINs and ACKs be captured
-	stopDump()
+	time.Sleep(300 * time.Millisecond) // let the last FINs and ACKs be sent
+	if _, err := stopDump(); err != nil {
+		// Every option must be checked: the capture must be complete.
+		t.Fatalf("capture: %v", err)
+	}
 
 	pkts := runTshark(t, ctx, pcap)
-	checkCapture(t, pkts, map[uint16]bool{portPlain: false, portCsum: true})
+	serverAddrs := map[netip.Addr]bool{l.ServerAddr(1): true, l.ServerAddr(2): true}
+	checkCapture(t, pkts, map[uint16]bool{portPlain: false, portCsum: true}, serverAddrs)
 }
 
 // mpConn collects what one MPTCP connection (identified by the server
@@ -683,8 +535,7 @@ type addAddrSeen struct {
 	a    option.AddAddr
 }
 
-func checkCapture(t *testing.T, pkts []tsharkPacket, csumPorts map[uint16]bool) {
-	serverAddrs := map[netip.Addr]bool{netip.MustParseAddr("198.18.1.2"): true, netip.MustParseAddr("198.18.2.2"): true}
+func checkCapture(t *testing.T, pkts []tsharkPacket, csumPorts map[uint16]bool, serverAddrs map[netip.Addr]bool) {
 	conns := map[uint16]*mpConn{}
 	for port := range csumPorts {
 		conns[port] = &mpConn{
