@@ -140,6 +140,7 @@ func (a *Analyzer) setKey(c *conn, sf *subflow, side int, key uint64, ts time.Ti
 	c.st[side].setIDSN(idsn)
 	if c.verified() {
 		c.groupedBy = "keys"
+		a.verifyLateJoins(c, ts)
 	}
 }
 
@@ -287,12 +288,35 @@ func (a *Analyzer) mpJoin(sf *subflow, d int, s *segment, j *option.MPJoin, syn,
 		sf.nonce[1], sf.haveNonce[1] = j.Nonce, true
 		sf.addrID[1], sf.haveAddrID[1] = j.AddrID, true
 		sf.truncHMAC, sf.haveTrunc = j.TruncHMAC, true
-		a.verifyJoin(sf, s, false, j)
+		a.verifyJoin(sf, s.ts, false)
 	case option.JoinACK:
 		if syn || d != 0 || sf.role != roleJoin {
 			return
 		}
-		a.verifyJoin(sf, s, true, j)
+		sf.ackHMAC, sf.haveAckMAC = j.HMAC, true
+		a.verifyJoin(sf, s.ts, true)
+	}
+}
+
+// verifyLateJoins checks the HMACs of c's joins that were seen before both
+// keys were (the third ACK of MP_CAPABLE not captured, the client's key
+// only in its first data, RFC 8684 §3.1): a join that does not verify is
+// rejected from then on, like one caught at once (RFC 8684 §3.2).
+func (a *Analyzer) verifyLateJoins(c *conn, ts time.Time) {
+	for i := 0; i < len(c.subflows); i++ {
+		sf := c.subflows[i]
+		if sf.role != roleJoin || sf.hmacOK > 0 || sf.hmacFailed {
+			continue
+		}
+		if sf.haveTrunc {
+			a.verifyJoin(sf, ts, false)
+		}
+		if sf.haveAckMAC && !sf.rejected {
+			a.verifyJoin(sf, ts, true)
+		}
+		if sf.rejected {
+			i-- // reject removed it from c.subflows
+		}
 	}
 }
 
@@ -300,7 +324,7 @@ func (a *Analyzer) mpJoin(sf *subflow, d int, s *segment, j *option.MPJoin, syn,
 // initiator's HMAC (third ACK) when both keys are known. A join that does
 // not verify is rejected: it is a possible forgery (RFC 8684 §3.2 requires
 // the receiver to reset such a subflow) and its data is not merged.
-func (a *Analyzer) verifyJoin(sf *subflow, s *segment, initiator bool, j *option.MPJoin) {
+func (a *Analyzer) verifyJoin(sf *subflow, ts time.Time, initiator bool) {
 	c := sf.conn
 	if sf.rejected {
 		c = sf.claimed
@@ -319,10 +343,10 @@ func (a *Analyzer) verifyJoin(sf *subflow, s *segment, initiator bool, j *option
 	var what string
 	if initiator {
 		mac := mpcrypto.JoinHMAC(c.version, kA, kB, rA, rB)
-		ok = subtle.ConstantTimeCompare(mac[:], j.HMAC[:]) == 1
+		ok = subtle.ConstantTimeCompare(mac[:], sf.ackHMAC[:]) == 1
 		what = "third ACK (initiator's HMAC)"
 	} else {
-		ok = mpcrypto.JoinTruncatedHMAC(c.version, kB, kA, rB, rA) == j.TruncHMAC
+		ok = mpcrypto.JoinTruncatedHMAC(c.version, kB, kA, rB, rA) == sf.truncHMAC
 		what = "SYN/ACK (responder's truncated HMAC)"
 	}
 	if ok {
@@ -333,9 +357,14 @@ func (a *Analyzer) verifyJoin(sf *subflow, s *segment, initiator bool, j *option
 		return
 	}
 	sf.hmacFailed = true
-	a.finding(c, sf, s.ts, Error, CodeJoinHMAC, fmt.Sprintf(
-		"MP_JOIN %v -> %v: the HMAC in the %s does not verify with the connection's keys: possible forgery; subflow not merged",
-		sf.client, sf.server, what))
+	msg := fmt.Sprintf("MP_JOIN %v -> %v: the HMAC in the %s does not verify with the connection's keys: possible forgery; subflow not merged",
+		sf.client, sf.server, what)
+	if n := sf.h[0].data + sf.h[1].data; n > 0 {
+		// Checked only once the keys were seen: what it carried before
+		// had already been taken into the streams.
+		msg += fmt.Sprintf(" from then on (checked once the keys were seen: the %d bytes it carried before were merged)", n)
+	}
+	a.finding(c, sf, ts, Error, CodeJoinHMAC, msg)
 	if !sf.rejected {
 		a.reject(c, sf)
 	}

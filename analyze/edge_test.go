@@ -178,3 +178,37 @@ func TestFallbackAfterJoinsContinuesDSN(t *testing.T) {
 		t.Errorf("streams %+v", cn.Streams)
 	}
 }
+
+// RFC 8684 §3.1, §3.2: when the third ACK of MP_CAPABLE is not captured the
+// client's key arrives with its first data, possibly after joins: their
+// HMACs are checked then, and a forged one is rejected.
+func TestJoinVerifiedWhenKeyArrivesLate(t *testing.T) {
+	for _, forged := range []bool{false, true} {
+		rec, a := newRec(Config{})
+		rec.drop = func(i int, _ []byte) bool { return i == 3 } // the third ACK
+		c := synth.New(61, 62, rec.emit)
+		s1 := c.Handshake(cli1, srv1)
+		s2 := c.Join(cli2, srv2, synth.JoinOptions{BadHMAC: forged})
+		d := payload(3000, 1)
+		s1.Send(0, d[:1000]) // MP_CAPABLE with data: the client's key
+		s2.Send(0, d[1000:2000])
+		s1.Send(0, d[2000:])
+		r := a.Finish()
+		cn := r.Connections[0]
+		if !cn.Verified {
+			t.Fatalf("forged %v: not verified", forged)
+		}
+		if !forged {
+			if len(cn.Subflows) != 2 || cn.Subflows[1].JoinHMAC != "verified" || cn.Streams[0].SHA256 != sha(d) {
+				t.Errorf("join %+v stream %+v", cn.Subflows, cn.Streams[0])
+			}
+			continue
+		}
+		if len(r.Rejected) != 1 || r.Rejected[0].JoinHMAC != "failed" || len(cn.Subflows) != 1 || !hasFinding(cn.Findings, CodeJoinHMAC) {
+			t.Errorf("forged join: rejected %+v subflows %d findings %+v", r.Rejected, len(cn.Subflows), cn.Findings)
+		}
+		if st := cn.Streams[0]; st.Bytes != 2000 || len(st.Holes) != 1 || st.Holes[0] != (Hole{1000, 1000, "missing"}) {
+			t.Errorf("forged join's data merged: %+v", st)
+		}
+	}
+}

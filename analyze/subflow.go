@@ -113,6 +113,8 @@ type subflow struct {
 	backup     bool
 	truncHMAC  uint64
 	haveTrunc  bool
+	ackHMAC    [20]byte
+	haveAckMAC bool
 	hmacOK     int
 	hmacFailed bool
 
