@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/mptcp-go/mptcp/header"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +34,24 @@ type AFPacketOptions struct {
 	UseQdisc bool
 	// SocketBuffer sets SO_RCVBUF and SO_SNDBUF in bytes (default 4 MiB).
 	SocketBuffer int
+	// Offload turns on the virtio-net header (PACKET_VNET_HDR), as TUN's
+	// Offload does for TUN: WritePackets coalesces runs of one TCP flow's
+	// segments into TSO super-frames with a partial checksum that the
+	// kernel (or the veth peer) segments again, and ReadPackets splits the
+	// GSO/GRO super-frames the kernel hands over into ordinary frames of
+	// at most gso_size payload with complete checksums, so callers see
+	// MTU-sized frames either way. The interface may then keep its
+	// TSO/GSO/GRO offloads on.
+	Offload bool
 }
+
+// Offload buffers: one receive slot holds a virtio-net header and the
+// largest Ethernet super-frame; the write arena holds several.
+const (
+	afpacketVnetFrame = vnetHdrLen + header.EthernetHeaderLen + maxGSOLen
+	afpacketVnetSlots = 16
+	afpacketArena     = 4 * afpacketVnetFrame
+)
 
 // AFPacket is an Endpoint on a network interface through an AF_PACKET raw
 // socket: it reads and writes whole Ethernet frames, many per system call
@@ -41,9 +59,10 @@ type AFPacketOptions struct {
 // thread that opened it, whatever thread uses it later. Reads block in the
 // Go runtime's poller, so Close unblocks them.
 //
-// Frames must not exceed the buffers given to ReadPackets: turn off
-// GRO/GSO/TSO on the interface (ethtool -K DEV gro off gso off tso off) or
-// the kernel hands over merged super-frames that are truncated.
+// Without Offload, frames must not exceed the buffers given to
+// ReadPackets: turn off GRO/GSO/TSO on the interface (ethtool -K DEV gro
+// off gso off tso off) or the kernel hands over merged super-frames that
+// are truncated. With Offload they are split (see AFPacketOptions).
 type AFPacket struct {
 	f       *os.File
 	rc      syscall.RawConn
@@ -67,6 +86,15 @@ type AFPacket struct {
 	wn     int
 	werr   error
 	writeF func(fd uintptr) bool
+
+	// Offload (PACKET_VNET_HDR) state.
+	vnet          bool
+	gsoOut, gsoIn atomic.Uint64
+	rslot         [][]byte               // reader: receive slots
+	rlen          [afpacketVnetSlots]int // reader: bytes in each slot
+	rnext, rcount int                    // reader: slots not yet split
+	warena        []byte                 // writer: super-frames being sent
+	wcnt          [afpacketMaxBatch]int  // writer: packets in each message
 }
 
 var _ Endpoint = (*AFPacket)(nil)
@@ -112,6 +140,11 @@ func OpenAFPacket(ifname string, opt AFPacketOptions) (*AFPacket, error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, buf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, buf)
 	}
+	if opt.Offload {
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+			return fail("PACKET_VNET_HDR", err)
+		}
+	}
 	if opt.Promisc {
 		mr := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
 		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mr); err != nil {
@@ -128,7 +161,14 @@ func OpenAFPacket(ifname string, opt AFPacketOptions) (*AFPacket, error) {
 		f.Close()
 		return nil, fmt.Errorf("afpacket %s: %w", ifname, err)
 	}
-	e := &AFPacket{f: f, rc: rc, ifindex: ifi.Index, mtu: ifi.MTU}
+	e := &AFPacket{f: f, rc: rc, ifindex: ifi.Index, mtu: ifi.MTU, vnet: opt.Offload}
+	if e.vnet {
+		e.rslot = make([][]byte, afpacketVnetSlots)
+		for i := range e.rslot {
+			e.rslot[i] = make([]byte, afpacketVnetFrame)
+		}
+		e.warena = make([]byte, afpacketArena)
+	}
 	for i := range e.rhdr {
 		e.rhdr[i].Hdr.Iov = &e.riov[i]
 		e.rhdr[i].Hdr.Iovlen = 1
@@ -188,11 +228,19 @@ func (e *AFPacket) readFn(fd uintptr) bool {
 	return true
 }
 
+// GSOCounts returns how many super-frames were written (our segments
+// coalesced for the kernel to split) and read (kernel GSO/GRO frames split
+// here) with Offload on.
+func (e *AFPacket) GSOCounts() (written, read uint64) { return e.gsoOut.Load(), e.gsoIn.Load() }
+
 // ReadPackets reads up to len(bufs) frames (at most 128 per call).
 func (e *AFPacket) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 	want := min(len(bufs), len(sizes), afpacketMaxBatch)
 	if want == 0 {
 		return 0, nil
+	}
+	if e.vnet {
+		return e.readVnet(bufs[:want], sizes[:want])
 	}
 	for i := range want {
 		e.riov[i].Base = unsafe.SliceData(bufs[i])
@@ -200,23 +248,74 @@ func (e *AFPacket) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 		e.rhdr[i].Len = 0
 	}
 	e.rwant = want
-	for {
-		err := e.rc.Read(e.readF)
-		if err != nil {
-			return 0, e.mapErr(err)
-		}
-		if e.rerr != nil {
-			return 0, fmt.Errorf("afpacket recvmmsg: %w", e.rerr)
-		}
-		if e.rn > 0 {
-			break
-		}
+	if err := e.recv(); err != nil {
+		return 0, err
 	}
 	for i := range e.rn {
 		sizes[i] = min(int(e.rhdr[i].Len), len(bufs[i]))
 		e.riov[i].Base = nil
 	}
 	return e.rn, nil
+}
+
+// readVnet receives frames with virtio-net headers into the slots and
+// splits them into bufs; a super-frame that does not fit in what is left
+// of bufs waits for the next call. A frame that cannot be parsed or split
+// is dropped, as a NIC drops a bad frame.
+func (e *AFPacket) readVnet(bufs [][]byte, sizes []int) (int, error) {
+	for {
+		if e.rnext == e.rcount {
+			for i := range e.rslot {
+				e.riov[i].Base = unsafe.SliceData(e.rslot[i])
+				e.riov[i].SetLen(len(e.rslot[i]))
+				e.rhdr[i].Len = 0
+			}
+			e.rwant = len(e.rslot)
+			if err := e.recv(); err != nil {
+				return 0, err
+			}
+			for i := range e.rn {
+				e.rlen[i] = min(int(e.rhdr[i].Len), len(e.rslot[i]))
+			}
+			e.rnext, e.rcount = 0, e.rn
+		}
+		n := 0
+		for e.rnext < e.rcount {
+			f := e.rslot[e.rnext][:e.rlen[e.rnext]]
+			if n > 0 && vnetSegments(f, header.EthernetHeaderLen) > len(bufs)-n {
+				break
+			}
+			e.rnext++
+			k, err := splitVnetFrame(f, header.EthernetHeaderLen, bufs[n:], sizes[n:])
+			if err != nil {
+				continue
+			}
+			if k > 1 {
+				e.gsoIn.Add(1)
+			}
+			n += k
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// recv runs recvmmsg on the rwant messages set up in rhdr, blocking in
+// the poller until at least one frame arrives.
+func (e *AFPacket) recv() error {
+	for {
+		err := e.rc.Read(e.readF)
+		if err != nil {
+			return e.mapErr(err)
+		}
+		if e.rerr != nil {
+			return fmt.Errorf("afpacket recvmmsg: %w", e.rerr)
+		}
+		if e.rn > 0 {
+			return nil
+		}
+	}
 }
 
 func (e *AFPacket) writeFn(fd uintptr) bool {
@@ -237,6 +336,9 @@ func (e *AFPacket) writeFn(fd uintptr) bool {
 // big, or ENOBUFS from a full device) it returns the number sent before it
 // and the error; the caller may skip that frame and go on.
 func (e *AFPacket) WritePackets(pkts [][]byte) (int, error) {
+	if e.vnet {
+		return e.writeVnet(pkts)
+	}
 	sent := 0
 	for sent < len(pkts) {
 		want := min(len(pkts)-sent, afpacketMaxBatch)
@@ -268,4 +370,65 @@ func (e *AFPacket) mapErr(err error) error {
 		return ErrClosed
 	}
 	return err
+}
+
+// writeVnet sends pkts with virtio-net headers, coalescing runs of
+// consecutive segments of one TCP flow into TSO super-frames
+// (coalesceFrames, buildGSOFrame): one message per run, up to 128
+// messages per sendmmsg. If the kernel refuses a message it returns the
+// number of packets in the messages sent before it and the error.
+func (e *AFPacket) writeVnet(pkts [][]byte) (int, error) {
+	const l2 = header.EthernetHeaderLen
+	sent := 0
+	for sent < len(pkts) {
+		msgs, used, off := 0, 0, 0
+		for sent+used < len(pkts) && msgs < afpacketMaxBatch {
+			rest := pkts[sent+used:]
+			n, iphl, hl := coalesceFrames(rest, l2)
+			need := vnetHdrLen + len(rest[0])
+			if n > 1 {
+				need = vnetHdrLen + l2 + hl
+				for _, q := range rest[:n] {
+					need += len(q) - l2 - hl
+				}
+			}
+			if off+need > len(e.warena) {
+				if msgs > 0 {
+					break
+				}
+				// A frame larger than any the device takes: let the
+				// kernel refuse it.
+				n, need = 1, min(need, len(e.warena))
+			}
+			w := e.warena[off : off+need]
+			if n > 1 {
+				w = w[:buildGSOFrame(w, rest[:n], l2, iphl, hl)]
+				e.gsoOut.Add(1)
+			} else {
+				clear(w[:vnetHdrLen])
+				w = w[:vnetHdrLen+copy(w[vnetHdrLen:], rest[0])]
+			}
+			e.wiov[msgs].Base = unsafe.SliceData(w)
+			e.wiov[msgs].SetLen(len(w))
+			e.wcnt[msgs] = n
+			msgs++
+			used += n
+			off += len(w)
+		}
+		e.wwant, e.wn, e.werr = msgs, 0, nil
+		err := e.rc.Write(e.writeF)
+		for i := range msgs {
+			e.wiov[i].Base = nil
+		}
+		for _, c := range e.wcnt[:e.wn] {
+			sent += c
+		}
+		if err != nil {
+			return sent, e.mapErr(err)
+		}
+		if e.werr != nil {
+			return sent, fmt.Errorf("afpacket sendmmsg: %w", e.werr)
+		}
+	}
+	return sent, nil
 }

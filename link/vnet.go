@@ -30,7 +30,15 @@ var errVnet = errors.New("link: malformed virtio-net packet")
 // length, IPv4 ID, TCP sequence number, flags and checksums, as the
 // kernel's software GSO would (net/ipv4/tcp_offload.c).
 func splitVnet(b []byte, bufs [][]byte, sizes []int) (int, error) {
-	if len(b) < vnetHdrLen || len(bufs) == 0 {
+	return splitVnetFrame(b, 0, bufs, sizes)
+}
+
+// splitVnetFrame is splitVnet for packets that start with an l2-byte link
+// header (14 for Ethernet through AF_PACKET with PACKET_VNET_HDR, 0 for
+// TUN), which every segment gets a copy of. csum_start and hdr_len count
+// from the start of the link header, as the kernel writes them.
+func splitVnetFrame(b []byte, l2 int, bufs [][]byte, sizes []int) (int, error) {
+	if len(b) < vnetHdrLen+l2 || len(bufs) == 0 {
 		return 0, errVnet
 	}
 	flags, gsoType := b[0], b[1]&^vnetGSOECN
@@ -39,6 +47,10 @@ func splitVnet(b []byte, bufs [][]byte, sizes []int) (int, error) {
 	csumOff := int(binary.LittleEndian.Uint16(b[8:10]))
 	pkt := b[vnetHdrLen:]
 	if gsoType == vnetGSONone {
+		if l2 > 0 {
+			// Drop link-layer padding: the checksum covers the IP packet.
+			pkt = pkt[:l2+ipLen(pkt[l2:])]
+		}
 		if len(bufs[0]) < len(pkt) {
 			return 0, fmt.Errorf("packet of %d bytes for a %d-byte buffer: %w", len(pkt), len(bufs[0]), errVnet)
 		}
@@ -57,6 +69,8 @@ func splitVnet(b []byte, bufs [][]byte, sizes []int) (int, error) {
 		return 0, fmt.Errorf("gso type %d: %w", gsoType, errVnet)
 	}
 	var iphl int
+	lh := pkt[:l2]
+	pkt = pkt[l2:]
 	var src, dst = header.IPv4(pkt), header.IPv6(pkt)
 	v4 := gsoType == vnetGSOTCPv4
 	if v4 {
@@ -95,10 +109,11 @@ func splitVnet(b []byte, bufs [][]byte, sizes []int) (int, error) {
 			return n, fmt.Errorf("super-packet needs more than %d buffers: %w", len(bufs), errVnet)
 		}
 		seg := min(gsoSize, len(payload)-off)
-		out := bufs[n]
-		if len(out) < hl+seg {
+		if len(bufs[n]) < l2+hl+seg {
 			return n, errVnet
 		}
+		copy(bufs[n], lh)
+		out := bufs[n][l2:]
 		copy(out, pkt[:hl])
 		copy(out[hl:], payload[off:off+seg])
 		out = out[:hl+seg]
@@ -123,8 +138,44 @@ func splitVnet(b []byte, bufs [][]byte, sizes []int) (int, error) {
 		th.SetChecksum(0)
 		ps := header.PseudoHeaderChecksum(header.ProtocolTCP, saddr, daddr, uint32(len(th)))
 		th.SetChecksum(th.CalculateChecksum(ps))
-		sizes[n] = len(out)
+		sizes[n] = l2 + len(out)
 		off += seg
 	}
 	return n, nil
+}
+
+// ipLen is the length of the IPv4 or IPv6 packet at the start of b
+// according to its header, or len(b) if b is not a valid one.
+func ipLen(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	switch b[0] >> 4 {
+	case 4:
+		if ip := header.IPv4(b); ip.Valid() && ip.TotalLength() <= len(b) {
+			return ip.TotalLength()
+		}
+	case 6:
+		if ip := header.IPv6(b); ip.Valid() && header.IPv6HeaderLen+ip.PayloadLength() <= len(b) {
+			return header.IPv6HeaderLen + ip.PayloadLength()
+		}
+	}
+	return len(b)
+}
+
+// vnetSegments returns how many packets splitVnetFrame makes of b (a
+// virtio-net header, an l2-byte link header and an IP packet): 1 unless b
+// is a TCP GSO packet, then its payload in gso_size pieces. It is an
+// upper bound used to keep a super-packet whole across reads.
+func vnetSegments(b []byte, l2 int) int {
+	if len(b) < vnetHdrLen || b[1]&^vnetGSOECN == vnetGSONone {
+		return 1
+	}
+	gsoSize := int(binary.LittleEndian.Uint16(b[4:6]))
+	// The smallest IP and TCP headers: hdr_len is only a hint.
+	payload := len(b) - vnetHdrLen - l2 - header.IPv4MinHeaderLen - header.TCPMinHeaderLen
+	if gsoSize == 0 || payload <= 0 {
+		return 1
+	}
+	return (payload + gsoSize - 1) / gsoSize
 }

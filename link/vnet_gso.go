@@ -17,10 +17,17 @@ const maxGSOLen = 65535
 // for a shorter last one, no SYN/FIN/RST/URG. It returns the run length
 // (1 if pkts[0] cannot be coalesced) and the IP and TCP header lengths.
 func coalesceTCP(pkts [][]byte) (n, iphl, hl int) {
-	p := pkts[0]
-	if len(p) == 0 {
+	return coalesceFrames(pkts, 0)
+}
+
+// coalesceFrames is coalesceTCP for packets that start with an l2-byte
+// link header (Ethernet through AF_PACKET), which must be equal in the
+// whole run. The header lengths it returns do not count the link header.
+func coalesceFrames(pkts [][]byte, l2 int) (n, iphl, hl int) {
+	if len(pkts[0]) <= l2 {
 		return 1, 0, 0
 	}
+	lh, p := pkts[0][:l2], pkts[0][l2:]
 	switch p[0] >> 4 {
 	case 4:
 		ip := header.IPv4(p)
@@ -51,6 +58,10 @@ func coalesceTCP(pkts [][]byte) (n, iphl, hl int) {
 	n = 1
 	for ; n < len(pkts); n++ {
 		q := pkts[n]
+		if len(q) <= l2 || !bytes.Equal(q[:l2], lh) {
+			break
+		}
+		q = q[l2:]
 		if len(q) <= hl || len(q)-hl > mss || total+len(q)-hl > maxGSOLen {
 			break
 		}
@@ -89,11 +100,19 @@ func coalesceTCP(pkts [][]byte) (n, iphl, hl int) {
 // carries the TCP payloads of run (as coalesceTCP found it), for the
 // kernel to segment again. It returns the bytes written.
 func buildGSO(out []byte, run [][]byte, iphl, hl int) int {
-	first, last := run[0], run[len(run)-1]
+	return buildGSOFrame(out, run, 0, iphl, hl)
+}
+
+// buildGSOFrame is buildGSO for packets with an l2-byte link header (as
+// coalesceFrames found the run): the super-packet keeps the first
+// packet's link header, and hdr_len and csum_start count it, as
+// AF_PACKET's PACKET_VNET_HDR wants.
+func buildGSOFrame(out []byte, run [][]byte, l2, iphl, hl int) int {
+	first, last := run[0][l2:], run[len(run)-1][l2:]
 	mss := len(first) - hl
 	plen := 0
 	for _, q := range run {
-		plen += len(q) - hl
+		plen += len(q) - l2 - hl
 	}
 	v := out[:vnetHdrLen]
 	clear(v)
@@ -103,15 +122,16 @@ func buildGSO(out []byte, run [][]byte, iphl, hl int) int {
 	} else {
 		v[1] = vnetGSOTCPv6
 	}
-	binary.LittleEndian.PutUint16(v[2:], uint16(hl))
+	binary.LittleEndian.PutUint16(v[2:], uint16(l2+hl))
 	binary.LittleEndian.PutUint16(v[4:], uint16(mss))
-	binary.LittleEndian.PutUint16(v[6:], uint16(iphl))
+	binary.LittleEndian.PutUint16(v[6:], uint16(l2+iphl))
 	binary.LittleEndian.PutUint16(v[8:], 16) // TCP checksum offset
-	pkt := out[vnetHdrLen : vnetHdrLen+hl+plen]
+	copy(out[vnetHdrLen:], run[0][:l2])
+	pkt := out[vnetHdrLen+l2 : vnetHdrLen+l2+hl+plen]
 	copy(pkt, first[:hl])
 	o := hl
 	for _, q := range run {
-		o += copy(pkt[o:], q[hl:])
+		o += copy(pkt[o:], q[l2+hl:])
 	}
 	th := header.TCP(pkt[iphl:])
 	th.SetFlags(th.Flags() | header.TCP(last[iphl:]).Flags()&header.TCPFlagPSH)
@@ -126,5 +146,5 @@ func buildGSO(out []byte, run [][]byte, iphl, hl int) int {
 		ip.SetPayloadLength(uint16(len(pkt) - header.IPv6HeaderLen))
 		th.SetChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP, ip.SrcAddr(), ip.DstAddr(), uint32(len(th))))
 	}
-	return vnetHdrLen + len(pkt)
+	return vnetHdrLen + l2 + len(pkt)
 }
