@@ -212,3 +212,44 @@ func TestJoinVerifiedWhenKeyArrivesLate(t *testing.T) {
 		}
 	}
 }
+
+// Config.MaxBuffer: over the cap, the stream holding the most out-of-order
+// data gives up on its gap, not whichever stream happened to go over: a
+// connection with a segment merely reordered keeps its bytes while another
+// holds nearly the whole cap behind a loss.
+func TestMemoryCapShedsLargestStream(t *testing.T) {
+	rec, _ := newRec(Config{})
+	c1 := synth.New(71, 72, rec.emit)
+	s1 := c1.Handshake(cli1, srv1)
+	hog := payload(20000, 1)
+	for i := 0; i < 20; i++ {
+		s1.Send(0, hog[i*1000:(i+1)*1000])
+	}
+	n1 := len(rec.pkts)
+	c2 := synth.New(73, 74, rec.emit)
+	c2.Now = c1.Now
+	s2 := c2.Handshake(cli2, srv2)
+	small := payload(2000, 2)
+	s2.Send(0, small[:1000])
+	s2.Send(0, small[1000:])
+	pkts, ts := rec.pkts, rec.ts
+	// The hog's first data segment is lost; the other connection's two
+	// data segments arrive swapped.
+	order := []int{0, 1, 2}
+	for i := 4; i < n1; i++ {
+		order = append(order, i)
+	}
+	order = append(order, n1, n1+1, n1+2, n1+4, n1+3)
+	a := New(Config{Hash: true, MaxBuffer: 19500})
+	for _, i := range order {
+		a.Packet(ts[i], pkts[i])
+	}
+	r := a.Finish()
+	if st := r.Connections[1].Streams[0]; st.SHA256 != sha(small) || len(st.Holes) != 0 {
+		t.Errorf("reordered connection lost data: %+v", st)
+	}
+	st := r.Connections[0].Streams[0]
+	if len(st.Holes) != 1 || st.Holes[0] != (Hole{0, 1000, "memory"}) || st.SHA256 != sha(hog[1000:]) {
+		t.Errorf("hog: %+v", st)
+	}
+}

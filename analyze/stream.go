@@ -377,15 +377,15 @@ func (a *Analyzer) hole(c *conn, st *stream, ts time.Time, n uint64, reason stri
 }
 
 // shed frees buffered data when the memory cap is exceeded: the stream
-// holding the most gives up on its first gap.
+// holding the most gives up on its first gap (whichever stream went over
+// the cap: one whose segment was merely reordered must not lose it to
+// another's loss).
 func (a *Analyzer) shed(c *conn, st *stream, ts time.Time) {
 	bc, bs := c, st
-	if st.buffered == 0 {
-		for _, o := range a.conns {
-			for i := range o.st {
-				if o.st[i].buffered > bs.buffered {
-					bc, bs = o, &o.st[i]
-				}
+	for _, o := range a.conns {
+		for i := range o.st {
+			if o.st[i].buffered > bs.buffered {
+				bc, bs = o, &o.st[i]
 			}
 		}
 	}
