@@ -25,7 +25,6 @@ type Lab struct {
 	st       State
 	stateDir string
 	log      *slog.Logger
-	offload  bool
 
 	// fwd[i] is path i+1's in-process emulator (nil for a bridge, a
 	// detached emulator or a lab opened with Open).
@@ -67,12 +66,12 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	cli, srv, mids := nsNames(cfg.Name, len(cfg.Paths))
 	l := &Lab{
-		stateDir: cfg.StateDir, log: log, offload: cfg.Offload,
+		stateDir: cfg.StateDir, log: log,
 		fwd:  make([]*emu.Forwarder, len(cfg.Paths)),
 		stop: make(chan struct{}),
 		st: State{
 			Name: cfg.Name, Created: time.Now().UTC(), ClientNS: cli, ServerNS: srv,
-			ClientMode: cfg.ClientMode, ServerMode: cfg.ServerMode, Seed: cfg.Seed,
+			ClientMode: cfg.ClientMode, ServerMode: cfg.ServerMode, Seed: cfg.Seed, Offload: cfg.Offload,
 		},
 	}
 	if cfg.EmulatorCommand == nil {
@@ -646,11 +645,17 @@ type CaptureStats struct {
 // seconds of a lab's traffic while tcpdump is descheduled.
 const captureBufferKiB = 65536
 
-// captureSnapLen keeps whole packets, up to 64 KiB TSO/GRO super-frames
-// with their link header. Immediate mode uses a ring of fixed-size slots
-// as large as the snapshot length: tcpdump's default (262144) would leave
-// the 64 MiB buffer only 256 of them.
-const captureSnapLen = 65600
+// Capture's snapshot lengths. Immediate mode uses a ring of fixed-size
+// slots as large as the snapshot length, except that on an Ethernet
+// interface without offloads libpcap shrinks them to the MTU: tcpdump's
+// default (262144) would leave the 64 MiB buffer 256 slots on "any".
+// captureSnapLen keeps whole 64 KiB TSO/GRO super-frames with their link
+// header; captureSnapLenNoOffload keeps whole wire-sized frames (MTU 1500
+// plus a cooked header), for "any" when no lab interface has offloads on.
+const (
+	captureSnapLen          = 65600
+	captureSnapLenNoOffload = 1600
+)
 
 // Capture starts tcpdump writing iface's packets to file (pcap) inside a
 // side's namespace and returns once tcpdump listens. extraArgs come after
@@ -658,7 +663,10 @@ const captureSnapLen = 65600
 //
 // tcpdump runs in immediate mode (every packet is handed over as it
 // arrives, not in blocks libpcap retires at most once a second) with a
-// 64 MiB buffer, and writes the file packet by packet (-U). stop waits
+// 64 MiB buffer, and writes the file packet by packet (-U). Packets are
+// kept whole: up to 64 KiB, or on "any" in a lab without Config.Offload
+// up to 1600 bytes (its paths carry wire-sized frames; only traffic over
+// the namespace's loopback could be longer, and would be truncated). stop waits
 // until the file has stopped growing (tcpdump has read everything queued),
 // interrupts tcpdump, waits for it to exit and returns the counters it
 // printed; the error wraps ErrCaptureDropped when the kernel dropped
@@ -667,8 +675,12 @@ func (l *Lab) Capture(ctx context.Context, side Side, iface, file string, extraA
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		return nil, fmt.Errorf("capture: tcpdump: %w", err)
 	}
+	snap := captureSnapLen
+	if iface == "any" && !l.st.Offload {
+		snap = captureSnapLenNoOffload
+	}
 	args := append([]string{"-i", iface, "-n", "-U", "--immediate-mode",
-		"-B", strconv.Itoa(captureBufferKiB), "-s", strconv.Itoa(captureSnapLen), "-w", file}, extraArgs...)
+		"-B", strconv.Itoa(captureBufferKiB), "-s", strconv.Itoa(snap), "-w", file}, extraArgs...)
 	cmd := l.Command(ctx, side, "tcpdump", args...)
 	pr, err := cmd.StderrPipe()
 	if err != nil {

@@ -268,15 +268,21 @@ func TestSetPathDownUp(t *testing.T) {
 
 // Capture's file holds every packet sent up to the moment stop is called
 // (none left behind in libpcap's buffer), and stop reports tcpdump's
-// counters.
+// counters; on one interface and on "any".
 func TestCapture(t *testing.T) {
 	needRoot(t, "tcpdump")
 	l := startLab(t, testConfig(t, PathSpec{Name: "wifi"}))
-	file := filepath.Join(t.TempDir(), "wifi.pcap")
+	for _, iface := range []string{l.Iface(Client, 1), "any"} {
+		t.Run(iface, func(t *testing.T) { testCapture(t, l, iface) })
+	}
+}
+
+func testCapture(t *testing.T, l *Lab, iface string) {
+	file := filepath.Join(t.TempDir(), "capture.pcap")
 	const port, n = 7777, 3000
-	// On the sender's interface: every datagram written is seen there
-	// (a receiver's backlog may drop some before any tap sees them).
-	stop, err := l.Capture(context.Background(), Client, l.Iface(Client, 1), file, "udp", "dst", "port", strconv.Itoa(port))
+	// On the sender: every datagram written is seen there (a receiver's
+	// backlog may drop some before any tap sees them).
+	stop, err := l.Capture(context.Background(), Client, iface, file, "udp", "dst", "port", strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,26 +320,31 @@ func TestCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	linkType, frames := pcapRecords(t, b)
+	hdr, typeAt := 14, 12 // Ethernet
+	if linkType == 276 {  // Linux cooked capture v2 (SLL2), tcpdump's choice on "any"
+		hdr, typeAt = 20, 0
+	}
 	seen := map[uint32]bool{}
-	for _, frame := range pcapRecords(t, b) {
-		// Ethernet (14) + IPv4 (20, no options here) + UDP (8).
-		if len(frame) < 14+20+8+4 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 {
-			t.Fatalf("not an Ethernet/IPv4 frame: % x", frame[:min(len(frame), 34)])
+	for _, frame := range frames {
+		// Link header + IPv4 (20, no options here) + UDP (8).
+		if len(frame) < hdr+20+8+1200 || binary.BigEndian.Uint16(frame[typeAt:]) != 0x0800 {
+			t.Fatalf("not a whole IPv4 datagram (link type %d): % x", linkType, frame[:min(len(frame), 48)])
 		}
-		seen[binary.BigEndian.Uint32(frame[42:])] = true
+		seen[binary.BigEndian.Uint32(frame[hdr+28:])] = true
 	}
 	if len(seen) != n {
 		t.Errorf("the file holds %d of the %d datagrams sent", len(seen), n)
 	}
 }
 
-// pcapRecords returns the frames of a little-endian pcap file.
-func pcapRecords(t testing.TB, b []byte) [][]byte {
+// pcapRecords returns the link type and the frames of a little-endian
+// pcap file.
+func pcapRecords(t testing.TB, b []byte) (linkType uint32, frames [][]byte) {
 	t.Helper()
 	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
 		t.Fatalf("not a little-endian pcap file: % x", b[:min(len(b), 4)])
 	}
-	var out [][]byte
 	for off := 24; off < len(b); {
 		if off+16 > len(b) {
 			t.Fatalf("truncated record header at %d", off)
@@ -342,10 +353,10 @@ func pcapRecords(t testing.TB, b []byte) [][]byte {
 		if off+16+incl > len(b) {
 			t.Fatalf("truncated record at %d", off)
 		}
-		out = append(out, b[off+16:off+16+incl])
+		frames = append(frames, b[off+16:off+16+incl])
 		off += 16 + incl
 	}
-	return out
+	return binary.LittleEndian.Uint32(b[20:]), frames
 }
 
 func TestParseCaptureStats(t *testing.T) {

@@ -36,6 +36,8 @@ type State struct {
 	OwnerPID int `json:"owner_pid,omitempty"`
 	// Seed seeds the emulators: path i uses Seed+2(i-1).
 	Seed uint64 `json:"seed,omitempty"`
+	// Offload: Config.Offload (bridged paths keep their offloads).
+	Offload bool `json:"offload,omitempty"`
 }
 
 // PathState is one path's record.
