@@ -94,14 +94,14 @@ func hasMPTCPOption(l filter.Link, data []byte) bool {
 // connections run in namespaces while both handles capture.
 func TestLiveMPTCPFilter(t *testing.T) {
 	nstest.Require(t)
-	pair := nstest.NewPair(t, "live")
+	pair := nstest.NewPair(t)
 	for _, tc := range []struct {
 		name   string
 		cfg    Config
 		link   filter.Link
 		ifaces int
 	}{
-		{"ethernet-s1", Config{Interface: "s1"}, filter.Ethernet, 1},
+		{"ethernet-path1", Config{Interface: pair.Iface(1)}, filter.Ethernet, 1},
 		{"cooked-all", Config{}, filter.Raw, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,10 +228,10 @@ func TestAttachRejectsBadFilter(t *testing.T) {
 // packets and Stats reports them; what was not dropped can still be read.
 func TestLiveDrops(t *testing.T) {
 	nstest.Require(t)
-	pair := nstest.NewPair(t, "lived")
+	pair := nstest.NewPair(t)
 	rctx, rcancel := context.WithCancel(context.Background())
 	defer rcancel()
-	h := openIn(t, pair.Server, rctx, Config{Interface: "s1", BlockSize: 16 << 10, Blocks: 2, BlockTimeout: 5 * time.Millisecond})
+	h := openIn(t, pair.Server, rctx, Config{Interface: pair.Iface(1), BlockSize: 16 << 10, Blocks: 2, BlockTimeout: 5 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := pair.Transfer(ctx, 5003, false, 2<<20); err != nil {
@@ -266,8 +266,8 @@ func TestLiveDrops(t *testing.T) {
 // waiting in the ring.
 func TestLiveNextAllocs(t *testing.T) {
 	nstest.Require(t)
-	pair := nstest.NewPair(t, "livea")
-	h := openIn(t, pair.Server, context.Background(), Config{Interface: "s1", BlockTimeout: 5 * time.Millisecond})
+	pair := nstest.NewPair(t)
+	h := openIn(t, pair.Server, context.Background(), Config{Interface: pair.Iface(1), BlockTimeout: 5 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := pair.Transfer(ctx, 5004, false, 512<<10); err != nil {
@@ -299,12 +299,12 @@ func TestLiveNextAllocs(t *testing.T) {
 // filter (the kernel then copies whole packets into the ring).
 func TestLiveSnapLen(t *testing.T) {
 	nstest.Require(t)
-	pair := nstest.NewPair(t, "livesnap")
+	pair := nstest.NewPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	capCtx, stop := context.WithCancel(ctx)
 	const snap = 100
-	h := openIn(t, pair.Server, capCtx, Config{Interface: "s1", SnapLen: snap})
+	h := openIn(t, pair.Server, capCtx, Config{Interface: pair.Iface(1), SnapLen: snap})
 	var (
 		wg                  sync.WaitGroup
 		n, long, maxCap     int

@@ -9,64 +9,47 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mptcp-go/mptcp/lab"
+	"github.com/mptcp-go/mptcp/lab/labtest"
 )
 
-// Pair is a client and a server namespace joined by two veth paths:
+// Pair is a client and a server namespace joined by two bridged paths of a
+// lab (package lab, offloads off so captures show wire-sized segments):
 //
-//	client c1 198.18.1.1/24 <-> s1 198.18.1.2/24 server
-//	client c2 198.18.2.1/24 <-> s2 198.18.2.2/24 server
+//	client Iface(1) 198.18.1.1/24, fd00:198:18:1::1/64 <-> server 198.18.1.2/24, fd00:198:18:1::2/64
+//	client Iface(2) 198.18.2.1/24, fd00:198:18:2::1/64 <-> server 198.18.2.2/24, fd00:198:18:2::2/64
 //
-// and the same in IPv6 from the benchmarking prefix 2001:2::/48 (RFC 5180):
-// 2001:2:0:1::1/64 <-> 2001:2:0:1::2/64, 2001:2:0:2::1/64 <-> 2001:2:0:2::2/64,
-//
-// with kernel MPTCP set up for a second subflow: limits of 2 subflows and
-// 2 accepted ADD_ADDRs on both sides, a "subflow" endpoint on the
-// client's second address and a "signal" endpoint on the server's.
+// with kernel MPTCP using both: a "subflow" endpoint on the client's
+// second addresses and a "signal" endpoint (ADD_ADDR) on the server's.
 type Pair struct {
+	Lab            *lab.Lab
 	Client, Server *NS
 	// ServerAddr and ServerAddr6 are the addresses the client dials
 	// (path 1).
 	ServerAddr, ServerAddr6 string
 }
 
-// NewPair builds the topology; everything is removed at cleanup.
-func NewPair(t testing.TB, tag string) *Pair {
+// NewPair builds the topology; the lab is removed at cleanup.
+func NewPair(t testing.TB) *Pair {
 	t.Helper()
-	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
-		t.Skipf("the kernel has no MPTCP (CONFIG_MPTCP): %v", err)
+	l := labtest.New(t, lab.Config{IPv6: true, Announce: true})
+	return &Pair{
+		Lab:         l,
+		Client:      &NS{Name: l.Namespace(lab.Client), t: t},
+		Server:      &NS{Name: l.Namespace(lab.Server), t: t},
+		ServerAddr:  l.ServerAddr(1).String(),
+		ServerAddr6: l.ServerAddr6(1).String(),
 	}
-	p := &Pair{Client: New(t, tag+"c"), Server: New(t, tag+"s"), ServerAddr: "198.18.1.2", ServerAddr6: "2001:2:0:1::2"}
-	Veth(t, p.Client, "c1", "198.18.1.1/24", p.Server, "s1", "198.18.1.2/24")
-	Veth(t, p.Client, "c2", "198.18.2.1/24", p.Server, "s2", "198.18.2.2/24")
-	for _, a := range []struct {
-		ns        *NS
-		dev, addr string
-	}{
-		{p.Client, "c1", "2001:2:0:1::1/64"}, {p.Server, "s1", "2001:2:0:1::2/64"},
-		{p.Client, "c2", "2001:2:0:2::1/64"}, {p.Server, "s2", "2001:2:0:2::2/64"},
-	} {
-		a.ns.Run("ip", "-6", "addr", "add", a.addr, "dev", a.dev, "nodad")
-	}
-	// Per-path default routes, so a subflow bound to c2 has a route.
-	p.Client.Run("ip", "route", "add", "default", "via", "198.18.1.2", "dev", "c1", "metric", "101")
-	p.Client.Run("ip", "route", "add", "default", "via", "198.18.2.2", "dev", "c2", "metric", "102")
-	p.Client.Run("ip", "-6", "route", "add", "default", "via", "2001:2:0:1::2", "dev", "c1", "metric", "101")
-	p.Client.Run("ip", "-6", "route", "add", "default", "via", "2001:2:0:2::2", "dev", "c2", "metric", "102")
-	for _, ns := range []*NS{p.Client, p.Server} {
-		ns.Run("sysctl", "-q", "-w", "net.mptcp.enabled=1")
-		ns.Run("ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
-	}
-	p.Client.Run("ip", "mptcp", "endpoint", "add", "198.18.2.1", "dev", "c2", "subflow")
-	p.Server.Run("ip", "mptcp", "endpoint", "add", "198.18.2.2", "dev", "s2", "signal")
-	p.Client.Run("ip", "mptcp", "endpoint", "add", "2001:2:0:2::1", "dev", "c2", "subflow")
-	p.Server.Run("ip", "mptcp", "endpoint", "add", "2001:2:0:2::2", "dev", "s2", "signal")
-	return p
 }
+
+// Iface is the name of path i's (1-based) interface, the same in the
+// client and the server namespace.
+func (p *Pair) Iface(path int) string { return p.Lab.Iface(lab.Client, path) }
 
 // TransferResult says what a Transfer did.
 type TransferResult struct {

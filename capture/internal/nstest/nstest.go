@@ -1,8 +1,9 @@
 //go:build linux
 
-// Package nstest creates throw-away network namespaces for the capture
-// tests: unique names, deleted (with their veths) on every exit path, and
-// leftovers of crashed runs removed.
+// Package nstest gives the capture tests network namespaces: lone
+// throw-away ones (New: unique names, deleted on every exit path,
+// leftovers of crashed runs removed) and a client and a server joined by
+// two paths (NewPair, a lab from package lab/labtest).
 package nstest
 
 import (
@@ -12,12 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/mptcp-go/mptcp/lab"
 )
 
 // prefix starts every namespace name this package creates.
@@ -105,55 +105,4 @@ func (n *NS) Run(name string, args ...string) string {
 // Do runs fn on an OS thread switched into the namespace. Sockets fn
 // creates stay in the namespace after Do returns and may be used from any
 // goroutine.
-func (n *NS) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// If switching back fails the thread stays locked and dies with
-		// the goroutine, so no other goroutine runs in the namespace.
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/var/run/netns", n.Name))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns back: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// Veth creates a veth pair with one end (nameA, address addrA as CIDR) in
-// a and the other (nameB, addrB) in b, both up, with offloads off so
-// captures show wire-sized segments. Names must be at most 15 bytes.
-func Veth(t testing.TB, a *NS, nameA, addrA string, b *NS, nameB, addrB string) {
-	t.Helper()
-	if out, err := exec.Command("ip", "link", "add", nameA, "netns", a.Name, "type", "veth", "peer", "name", nameB, "netns", b.Name).CombinedOutput(); err != nil {
-		t.Fatalf("ip link add %s/%s: %v: %s", nameA, nameB, err, out)
-	}
-	for _, side := range []struct {
-		ns         *NS
-		name, addr string
-	}{{a, nameA, addrA}, {b, nameB, addrB}} {
-		side.ns.Run("ip", "addr", "add", side.addr, "dev", side.name)
-		side.ns.Run("ip", "link", "set", side.name, "up")
-		if _, err := exec.LookPath("ethtool"); err == nil {
-			_ = side.ns.Command("ethtool", "-K", side.name, "tso", "off", "gso", "off", "gro", "off").Run()
-		}
-	}
-}
+func (n *NS) Do(fn func() error) error { return lab.DoNS(n.Name, fn) }
