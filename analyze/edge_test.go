@@ -253,3 +253,30 @@ func TestMemoryCapShedsLargestStream(t *testing.T) {
 		t.Errorf("hog: %+v", st)
 	}
 }
+
+// A plain TCP connection reusing the 4-tuple of an MPTCP subflow is not
+// analyzed as that subflow (its bytes are not the old connection's).
+func TestFourTupleReusedByPlainTCP(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		rec, a := newRec(Config{})
+		c := synth.New(0x5151, 0x5252, rec.emit)
+		s := c.Handshake(cli1, srv1)
+		d := payload(2000, 1)
+		s.Send(0, d)
+		if closed {
+			s.DataFIN(0)
+			s.DataFIN(1)
+			s.Close()
+		}
+		isn := uint32(0x40000000)
+		a.Packet(c.Now, synth.Packet(nil, cli1, srv1, isn, 0, header.TCPFlagSYN, nil, nil))
+		a.Packet(c.Now, synth.Packet(nil, srv1, cli1, 0x50000000, isn+1, header.TCPFlagSYN|header.TCPFlagACK, nil, nil))
+		a.Packet(c.Now, synth.Packet(nil, cli1, srv1, isn+1, 0x50000001, header.TCPFlagACK|header.TCPFlagPSH, nil, payload(3000, 2)))
+		r := a.Finish()
+		cn := r.Connections[0]
+		if len(r.Connections) != 1 || r.PlainTCPFlows != 1 || cn.Streams[0].SHA256 != sha(d) || cn.Subflows[0].Dirs[0].Unmapped != 0 || len(cn.Findings) != 0 {
+			t.Errorf("closed %v: %d connections, %d plain, stream %+v, subflow %+v, findings %+v", closed, len(r.Connections),
+				r.PlainTCPFlows, cn.Streams[0], cn.Subflows[0].Dirs[0], cn.Findings)
+		}
+	}
+}

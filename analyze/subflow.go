@@ -150,7 +150,11 @@ func (a *Analyzer) segment(s *segment) {
 	k := canonical(s.src, s.dst)
 	sf := a.flows[k]
 	if sf != nil && syn && !ack && sf.reusedBy(s) {
-		sf = nil // the 4-tuple is reused by a new connection
+		// The 4-tuple is reused by a new connection: the old subflow
+		// stays with its connection but leaves the flow table, so that a
+		// new plain TCP connection's segments are not taken for its.
+		delete(a.flows, k)
+		sf = nil
 	}
 	if sf == nil {
 		if s.nopts == 0 && s.badOpt == nil {
