@@ -47,12 +47,14 @@ func cpuTime() time.Duration {
 
 // kernelLab brings up a lab whose client is the kernel (for the
 // kernel-to-kernel baseline).
-func kernelLab(b *testing.B, spec emu.Spec) *lab.Lab {
+// With offload the veths keep TSO/GSO/GRO (bridged paths only).
+func kernelLab(b *testing.B, spec emu.Spec, offload bool) *lab.Lab {
 	b.Helper()
 	needRoot(b)
 	cfg := lab.Config{
 		Name:     fmt.Sprintf("stkk%d-%d", os.Getpid()%100000, labSeq.Add(1)),
 		Paths:    []lab.PathSpec{lab.Symmetric("p1", spec)},
+		Offload:  offload,
 		Seed:     7,
 		StateDir: filepath.Join(os.TempDir(), "mptcp-stack-test"),
 	}
@@ -152,17 +154,23 @@ func benchTransfer(b *testing.B, size int, pair func() (src, dst net.Conn)) {
 // our stack against the kernel (both directions) over the same lab path
 // (kernel senders use CUBIC like ours; "default" is the system's choice):
 // an unshaped veth path, and a 100 Mbit/s, 50 ms RTT, 1% loss emulated
-// path. cpu-s/GB is this process's CPU time (our stack and the Go side of
-// the kernel socket) per GB moved; kernel softirq time is not included.
+// path. "veth" has the veths' offloads off (wire-sized frames everywhere);
+// "veth-offload" keeps TSO/GSO/GRO on and our AF_PACKET socket exchanges
+// TSO super-frames with the kernel (link.AFPacketOptions.Offload), so
+// each side is compared with the kernel under the same offloads.
+// cpu-s/GB is this process's CPU time (our stack and the Go side of the
+// kernel socket) per GB moved; kernel softirq time is not included.
 func BenchmarkKernelComparison(b *testing.B) {
 	paths := []struct {
-		name string
-		spec emu.Spec
-		size int
+		name    string
+		spec    emu.Spec
+		size    int
+		offload bool
 	}{
-		{"veth", emu.Spec{}, 256 << 20},
-		{"100mbit-50ms-1pct", emu.Spec{Rate: 100e6, Delay: 25 * time.Millisecond, Loss: 0.01}, 4 << 20},
-		{"50mbit-100ms-5pct", emu.Spec{Rate: 50e6, Delay: 50 * time.Millisecond, Loss: 0.05}, 1 << 20},
+		{"veth", emu.Spec{}, 256 << 20, false},
+		{"veth-offload", emu.Spec{}, 256 << 20, true},
+		{"100mbit-50ms-1pct", emu.Spec{Rate: 100e6, Delay: 25 * time.Millisecond, Loss: 0.01}, 4 << 20, false},
+		{"50mbit-100ms-5pct", emu.Spec{Rate: 50e6, Delay: 50 * time.Millisecond, Loss: 0.05}, 1 << 20, false},
 	}
 	for _, p := range paths {
 		for _, cc := range []string{"cubic", ""} {
@@ -171,7 +179,7 @@ func BenchmarkKernelComparison(b *testing.B) {
 				name = p.name + "/kernel-to-kernel-default"
 			}
 			b.Run(name, func(b *testing.B) {
-				l := kernelLab(b, p.spec)
+				l := kernelLab(b, p.spec, p.offload)
 				benchTransfer(b, p.size, func() (net.Conn, net.Conn) {
 					c, s := kernelPair(b, l)
 					setCC(b, c, cc)
@@ -185,7 +193,17 @@ func BenchmarkKernelComparison(b *testing.B) {
 				name = p.name + "/kernel-to-stack"
 			}
 			b.Run(name, func(b *testing.B) {
-				lp := newLabPeer(b, p.spec, Options{})
+				var lp *labPeer
+				if p.offload {
+					vp := newVethPeer(b, Options{}, true, false)
+					lp = &vp.labPeer
+					b.Cleanup(func() {
+						w, r := vp.ep.GSOCounts()
+						b.Logf("super-frames written %d, read %d", w, r)
+					})
+				} else {
+					lp = newLabPeer(b, p.spec, Options{})
+				}
 				benchTransfer(b, p.size, func() (net.Conn, net.Conn) {
 					ours, theirs := lp.connPair(b, true)
 					if stackSends {
