@@ -240,12 +240,11 @@ func (a *Analyzer) mpCapable(sf *subflow, d int, s *segment, o *option.MPCapable
 		// RFC 8684 §3.1: the first data carries its own mapping, DSN
 		// IDSN+1 at subflow sequence 1.
 		h := &sf.h[d]
-		m := mapping{ssn: uint64(1 - h.shift), n: uint64(o.DataLen), dsn: mpcrypto.IDSN(c.version, o.SenderKey) + 1}
 		if !h.shiftKnown {
 			// Without the SYN the first data is at our relative 1 too.
 			h.shift, h.shiftKnown = 0, true
-			m.ssn = 1
 		}
+		m := mapping{ssn: h.base + uint64(1-h.shift), n: uint64(o.DataLen), dsn: mpcrypto.IDSN(c.version, o.SenderKey) + 1}
 		a.addMapping(c, sf, d, s, m)
 		h.sawMapping = true
 		if o.HasChecksum && c.csum {

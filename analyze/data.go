@@ -130,7 +130,7 @@ func (a *Analyzer) addMapping(c *conn, sf *subflow, d int, s *segment, m mapping
 		st := &c.st[sf.connDir(d)]
 		a.finding(c, sf, s.ts, Error, CodeMappingConflict, fmt.Sprintf(
 			"DSS mapping of subflow bytes %d-%d to data offset %d disagrees with an earlier mapping of the same bytes",
-			m.ssn, m.ssn+min(m.n, 1<<32), m.dsn-st.origin))
+			m.ssn-h.base, m.ssn-h.base+min(m.n, 1<<32), m.dsn-st.origin))
 	}
 }
 
@@ -163,7 +163,7 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, ts time.Time, start, new
 			if !h.shiftKnown {
 				h.shift, h.shiftKnown = 0, true
 			}
-			fm, last := mapping{ssn: 1 - uint64(h.shift), n: infinite, dsn: origin}, false
+			fm, last := mapping{ssn: h.base + uint64(1-h.shift), n: infinite, dsn: origin}, false
 			for i := 0; i < h.nmaps; i++ {
 				if o := &h.maps[i]; o.n != infinite && o.ssn+o.n <= pos && (!last || o.ssn+o.n > fm.ssn) {
 					fm, last = mapping{ssn: o.ssn + o.n, n: infinite, dsn: o.dsn + o.n}, true
@@ -189,7 +189,7 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, ts time.Time, start, new
 			if !h.unmappedReported && h.shiftKnown {
 				h.unmappedReported = true
 				a.finding(c, sf, ts, Warning, CodeUnmapped, fmt.Sprintf(
-					"%d payload bytes at subflow offset %d (%s) are outside any DSS mapping", n, pos, dirName(cd)))
+					"%d payload bytes at subflow offset %d (%s) are outside any DSS mapping", n, pos-h.base, dirName(cd)))
 			}
 			pos += n
 			b = b[n:]

@@ -33,6 +33,12 @@ func (r role) String() string {
 // has more than a few outstanding ones in a retransmission window.
 const mapRing = 8
 
+// lateBase is where the relative subflow sequence numbers of a direction
+// whose SYN was not captured start (its first byte seen is lateBase+1).
+// Sequence numbers are unwrapped near the highest seen, and never below 0:
+// this leaves room for the bytes before the first one seen.
+const lateBase = 1 << 32
+
 // infinite is the subflow length of an infinite mapping (RFC 8684 §3.3.1,
 // data-level length 0): it covers every later byte.
 const infinite = ^uint64(0) >> 1
@@ -67,6 +73,9 @@ type half struct {
 	shift      uint32
 	shiftKnown bool
 	maxEnd     uint64
+	// base is the relative position of the byte before the first one
+	// (0, or lateBase without the SYN).
+	base uint64
 
 	pkts, bytes, newBytes uint64
 	retrans, retransBytes uint64
@@ -187,17 +196,29 @@ func (a *Analyzer) segment(s *segment) {
 		if d == 0 && !ack {
 			sf.synSeen = true
 		}
-		if !h.isnSet {
+		switch {
+		case h.isnSet:
+		case h.started && s.seq == h.isn:
+			// The SYN captured after the first data: the numbering
+			// already starts at its ISN.
+			h.isnSet = true
+			if !h.shiftKnown {
+				h.shift, h.shiftKnown = 0, true
+			}
+		default:
 			h.isnSet, h.started, h.isn = true, true, s.seq
 			h.shift, h.shiftKnown = 0, true
-			h.maxEnd = 1
+			h.maxEnd, h.base = 1, 0
 		}
 	}
 	if !h.started {
 		// Without the SYN, number from the first byte seen; the shift to
-		// the sender's relative numbers is learnt from a mapping.
+		// the sender's relative numbers is learnt from a mapping. The
+		// numbering starts at lateBase so that a mapping that began
+		// before the first byte seen (RFC 8684 §3.3.1: one mapping may
+		// span many segments) has a place.
 		h.started, h.isn = true, s.seq-1
-		h.maxEnd = 1
+		h.maxEnd, h.base = lateBase+1, lateBase
 	}
 	start := unwrap(s.seq-h.isn, h.maxEnd)
 	if syn {
