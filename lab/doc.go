@@ -76,6 +76,15 @@
 // frame with a partial checksum would be dropped by the receiver). The
 // same is done on bridged paths unless Config.Offload is set.
 //
+// # Outages and captures
+//
+// SetPathDown silences a path both ways while its interfaces stay up: a
+// bridged path's two bridge ports are disabled (frames are dropped in the
+// bridge), an emulated path's forwarder drops everything. Capture runs
+// tcpdump in a namespace; its stop function returns once every packet
+// seen before the call is in the file, with tcpdump's counters, and an
+// error wrapping ErrCaptureDropped if the kernel dropped packets.
+//
 // # Lifetime
 //
 // Up records the lab in StateDir/NAME/state.json before it creates
