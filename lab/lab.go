@@ -666,11 +666,13 @@ const (
 // 64 MiB buffer, and writes the file packet by packet (-U). Packets are
 // kept whole: up to 64 KiB, or on "any" in a lab without Config.Offload
 // up to 1600 bytes (its paths carry wire-sized frames; only traffic over
-// the namespace's loopback could be longer, and would be truncated). stop waits
-// until the file has stopped growing (tcpdump has read everything queued),
-// interrupts tcpdump, waits for it to exit and returns the counters it
-// printed; the error wraps ErrCaptureDropped when the kernel dropped
-// packets, so a caller that needs a complete file can check it.
+// the namespace's loopback could be longer, and would be truncated).
+//
+// stop waits until the file has not grown for 100 ms (tcpdump has read
+// everything queued; at most 5 s under continuous traffic), interrupts
+// tcpdump, waits for it to exit and returns the counters it printed; the
+// error wraps ErrCaptureDropped when the kernel dropped packets, so a
+// caller that needs a complete file can check it.
 func (l *Lab) Capture(ctx context.Context, side Side, iface, file string, extraArgs ...string) (stop func() (CaptureStats, error), err error) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		return nil, fmt.Errorf("capture: tcpdump: %w", err)
