@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -311,5 +313,35 @@ func TestLateCaptureMidMapping(t *testing.T) {
 		if st.SHA256 != sha(d[skip*1000:]) || len(st.Holes) != 0 || cn.Subflows[0].Dirs[0].Unmapped != 0 {
 			t.Errorf("skip %d: stream %+v unmapped %d findings %+v", skip, st, cn.Subflows[0].Dirs[0].Unmapped, cn.Findings)
 		}
+	}
+}
+
+// More holes than the list keeps: the totals still count them all.
+func TestHoleTotalsPastTheList(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.New(101, 102, rec.emit)
+	s1 := c.Handshake(cli1, srv1)
+	const n = maxRanges + 100
+	d := payload(2*n*10, 1)
+	rec.drop = func(i int, _ []byte) bool { return i > 3 && i%2 == 0 }
+	for i := 0; i < 2*n; i++ {
+		s1.Send(0, d[i*10:(i+1)*10])
+	}
+	rec.drop = nil
+	s1.DataFIN(0)
+	r := a.Finish()
+	cn := r.Connections[0]
+	st := cn.Streams[0]
+	if len(st.Holes) != maxRanges || st.HoleCount != n || st.HoleBytes != n*10 || st.Bytes+st.HoleBytes != st.End {
+		t.Errorf("%d holes listed, count %d, bytes %d, delivered %d, end %d", len(st.Holes), st.HoleCount, st.HoleBytes, st.Bytes, st.End)
+	}
+	var f string
+	for _, x := range cn.Findings {
+		if x.Code == CodeHole {
+			f = x.Message
+		}
+	}
+	if want := fmt.Sprintf("%d bytes never seen in %d holes", n*10, n); !strings.Contains(f, want) {
+		t.Errorf("hole finding %q, want %q", f, want)
 	}
 }

@@ -135,14 +135,10 @@ func (a *Analyzer) connResult(c *conn, final bool) Connection {
 		slices.SortStableFunc(r.Events, func(x, y Event) int { return x.Time.Compare(y.Time) })
 		for i := range r.Streams {
 			s := &r.Streams[i]
-			if n := len(s.Holes); n > 0 {
-				var total uint64
-				for _, h := range s.Holes {
-					total += h.Size
-				}
+			if len(s.Holes) > 0 {
 				r.Findings = append(r.Findings, Finding{Time: c.last, Severity: Warning, Code: CodeHole, Message: fmt.Sprintf(
 					"%s: %d bytes never seen in %d holes (first at data offset %d, %d bytes)",
-					s.Direction, total, n, s.Holes[0].Offset, s.Holes[0].Size)})
+					s.Direction, s.HoleBytes, s.HoleCount, s.Holes[0].Offset, s.Holes[0].Size)})
 			}
 		}
 	}
@@ -151,19 +147,22 @@ func (a *Analyzer) connResult(c *conn, final bool) Connection {
 
 func streamResult(st *stream) Stream {
 	s := Stream{
-		Direction:  dirName(st.dir),
-		Origin:     st.origin,
-		Bytes:      st.delivered,
-		End:        st.next,
-		DataFIN:    st.finSeen,
-		FinOffset:  st.finOff,
-		Duplicate:  st.dup,
-		Reinjected: st.reinj,
-		Unchecked:  st.unchecked,
-		Ignored:    st.beforeOrigin + st.outOfWindow,
-		Holes:      slices.Clone(st.holes),
-		Conflicts:  slices.Clone(st.conflicts),
-		SHA256:     st.sum,
+		Direction:     dirName(st.dir),
+		Origin:        st.origin,
+		Bytes:         st.delivered,
+		End:           st.next,
+		DataFIN:       st.finSeen,
+		FinOffset:     st.finOff,
+		Duplicate:     st.dup,
+		Reinjected:    st.reinj,
+		Unchecked:     st.unchecked,
+		Ignored:       st.beforeOrigin + st.outOfWindow,
+		Holes:         slices.Clone(st.holes),
+		HoleCount:     st.holeCount,
+		HoleBytes:     st.holeBytes,
+		Conflicts:     slices.Clone(st.conflicts),
+		ConflictBytes: st.conflictBytes,
+		SHA256:        st.sum,
 	}
 	if st.idsnSet {
 		s.IDSN = hex64(st.idsn)

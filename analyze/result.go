@@ -174,10 +174,15 @@ type Stream struct {
 	// §3.3.1), when checksums are in use.
 	ChecksumsOK     uint64 `json:"checksums_ok,omitempty"`
 	ChecksumsFailed uint64 `json:"checksums_failed,omitempty"`
-	// Holes are ranges never seen.
-	Holes []Hole `json:"holes,omitempty"`
-	// Conflicts are ranges seen twice with different contents.
-	Conflicts []Hole `json:"conflicts,omitempty"`
+	// Holes are ranges never seen. At most 1024 are listed: HoleCount and
+	// HoleBytes count them all.
+	Holes     []Hole `json:"holes,omitempty"`
+	HoleCount uint64 `json:"hole_count,omitempty"`
+	HoleBytes uint64 `json:"hole_bytes,omitempty"`
+	// Conflicts are ranges seen twice with different contents (at most
+	// 1024 listed; ConflictBytes counts all the differing bytes).
+	Conflicts     []Hole `json:"conflicts,omitempty"`
+	ConflictBytes uint64 `json:"conflict_bytes,omitempty"`
 	// SHA256 of the delivered bytes (holes skipped), when hashing is on.
 	SHA256 string `json:"sha256,omitempty"`
 	// File is where --streams wrote the data.

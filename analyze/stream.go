@@ -49,6 +49,7 @@ type stream struct {
 	unchecked       uint64
 	conflictBytes   uint64
 	holeBytes       uint64
+	holeCount       uint64
 	done            bool
 	sum             string
 	lastTS          time.Time
@@ -92,16 +93,18 @@ func (st *stream) noteAck(ack uint64) {
 	}
 }
 
-// addRange appends [off, off+n) to rs, merging with the last range.
-func addRange(rs []Hole, off, n uint64, reason string) []Hole {
+// addRange appends [off, off+n) to rs, merging with the last range. It
+// reports whether the range is a new one (listed or, past maxRanges, only
+// counted).
+func addRange(rs []Hole, off, n uint64, reason string) ([]Hole, bool) {
 	if l := len(rs); l > 0 && rs[l-1].Offset+rs[l-1].Size == off && rs[l-1].Reason == reason {
 		rs[l-1].Size += n
-		return rs
+		return rs, false
 	}
 	if len(rs) >= maxRanges {
-		return rs
+		return rs, true
 	}
-	return append(rs, Hole{Offset: off, Size: n, Reason: reason})
+	return append(rs, Hole{Offset: off, Size: n, Reason: reason}), true
 }
 
 // deliver takes data at DSN dsn from subflow sf (direction half h): new
@@ -261,7 +264,7 @@ func (a *Analyzer) conflict(c *conn, st *stream, sf *subflow, ts time.Time, off 
 		for j < len(old) && old[j] != nw[j] {
 			j++
 		}
-		st.conflicts = addRange(st.conflicts, off+uint64(i), uint64(j-i), "")
+		st.conflicts, _ = addRange(st.conflicts, off+uint64(i), uint64(j-i), "")
 		st.conflictBytes += uint64(j - i)
 		if first && st.conflictBytes == uint64(j-i) {
 			a.finding(c, sf, ts, Error, CodeDataConflict, fmt.Sprintf(
@@ -370,7 +373,11 @@ func (a *Analyzer) hole(c *conn, st *stream, ts time.Time, n uint64, reason stri
 	if a.cfg.Sink != nil {
 		a.cfg.Sink.Hole(&c.info, st.dir, ts, st.next, n)
 	}
-	st.holes = addRange(st.holes, st.next, n, reason)
+	var added bool
+	st.holes, added = addRange(st.holes, st.next, n, reason)
+	if added {
+		st.holeCount++
+	}
 	st.holeBytes += n
 	st.next += n
 	st.histFrom = st.next

@@ -141,11 +141,14 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 			fmt.Fprintln(w)
 		}
 		if len(s.Holes) > 0 {
-			var total uint64
-			for _, h := range s.Holes {
-				total += h.Size
+			// HoleCount and HoleBytes count the holes past the listed ones.
+			count, total := max(s.HoleCount, uint64(len(s.Holes))), s.HoleBytes
+			if total == 0 {
+				for _, h := range s.Holes {
+					total += h.Size
+				}
 			}
-			fmt.Fprintf(w, "      holes: %d, %s missing:", len(s.Holes), bytesStr(total))
+			fmt.Fprintf(w, "      holes: %d, %s missing:", count, bytesStr(total))
 			for j, h := range s.Holes {
 				if j == 8 {
 					fmt.Fprintf(w, " ...")
