@@ -118,10 +118,11 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 				case <-stopTicker:
 					return
 				case <-t.C:
+					// Under the lock: finished connections are written to
+					// the same output from the packet loop (OnConnection).
 					mu.Lock()
-					snap := a.Snapshot()
+					writeBrief(out, a.Snapshot(), time.Since(start))
 					mu.Unlock()
-					writeBrief(out, snap, time.Since(start))
 				}
 			}
 		}()
