@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +100,10 @@ func (p *Pair) TransferTo(ctx context.Context, host string, port int, mptcp bool
 	var conn net.Conn
 	d := net.Dialer{Timeout: 10 * time.Second}
 	d.SetMultipathTCP(mptcp)
+	joined, err := p.joins()
+	if err != nil {
+		return res, err
+	}
 	if err := p.Client.Do(func() (err error) {
 		conn, err = d.DialContext(ctx, "tcp", addr)
 		return err
@@ -108,11 +114,56 @@ func (p *Pair) TransferTo(ctx context.Context, host string, port int, mptcp bool
 	if tc, ok := conn.(*net.TCPConn); ok {
 		res.MPTCP, _ = tc.MultipathTCP()
 	}
+	if res.MPTCP {
+		// The path manager joins the second path shortly after the
+		// handshake: wait for it, so that the data is not all sent (on a
+		// loaded machine) before a second subflow exists.
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			n, err := p.joins()
+			if err != nil {
+				return res, err
+			}
+			if n > joined {
+				break
+			}
+		}
+	}
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(deadline)
 	}
 	cliErr := exchange(conn, up, down)
 	return res, errors.Join(cliErr, <-srvErr)
+}
+
+// joins is the client's count of completed MP_JOIN handshakes
+// (MPTcpExtMPJoinSynAckRx in its /proc/net/netstat).
+func (p *Pair) joins() (uint64, error) {
+	var n uint64
+	err := p.Client.Do(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/netstat")
+		if err != nil {
+			return err
+		}
+		var names []string
+		for line := range strings.SplitSeq(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "MPTcpExt:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			for i, name := range names {
+				if name == "MPJoinSynAckRx" && i < len(f) {
+					n, err = strconv.ParseUint(f[i], 10, 64)
+					return err
+				}
+			}
+		}
+		return errors.New("no MPTcpExt.MPJoinSynAckRx counter")
+	})
+	return n, err
 }
 
 // exchange writes out while reading everything the peer sends, checks it
