@@ -223,14 +223,22 @@ func (a *Analyzer) mpCapable(sf *subflow, d int, s *segment, o *option.MPCapable
 	side := sf.connDir(d)
 	if o.HasSenderKey && syn && c.haveKey[side] && !c.echoed[side] && c.keys[side] != o.SenderKey && a.forgetKey(c, side) {
 		// RFC 6824 §3.1: a retransmitted SYN (or SYN/ACK) with another
-		// key replaces the first: the handshake goes on with the key of
-		// the last one, which the third ACK echoes.
+		// key replaces the first until the third ACK echoes one.
 		a.finding(c, sf, s.ts, Info, "key_changed", fmt.Sprintf(
 			"%s key 0x%016x in a retransmitted %s replaces 0x%016x", sideName(side), o.SenderKey, synName(ack), c.keys[side]))
 	}
 	if o.HasSenderKey {
 		a.setKey(c, sf, side, o.SenderKey, s.ts)
 		c.echoed[side] = c.echoed[side] || !syn
+	}
+	if o.HasReceiverKey && !syn && c.haveKey[1-side] && !c.echoed[1-side] && c.keys[1-side] != o.ReceiverKey && a.forgetKey(c, 1-side) {
+		// RFC 8684 §3.1: the third ACK (or first data) echoes the key of
+		// the SYN/ACK the client accepted; with SYN cookies each SYN/ACK
+		// (to a retransmitted SYN) carries a new key and the client takes
+		// the first one that reaches it. The echo is what the connection
+		// goes on with.
+		a.finding(c, sf, s.ts, Info, "key_changed", fmt.Sprintf(
+			"%s key 0x%016x echoed by the %s replaces 0x%016x of another SYN/ACK", sideName(1-side), o.ReceiverKey, "third ACK", c.keys[1-side]))
 	}
 	if o.HasReceiverKey {
 		a.setKey(c, sf, 1-side, o.ReceiverKey, s.ts)

@@ -345,3 +345,41 @@ func TestHoleTotalsPastTheList(t *testing.T) {
 		t.Errorf("hole finding %q, want %q", f, want)
 	}
 }
+
+// RFC 8684 §3.1 with SYN cookies: a retransmitted SYN is answered by a
+// SYN/ACK with another key; the client accepted the first SYN/ACK and its
+// third ACK echoes that key, which the connection goes on with (joins
+// verify with it, no key mismatch).
+func TestSYNACKKeyEchoedWins(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.New(0xc1, 0xc2, rec.emit)
+	s1 := c.Handshake(cli1, srv1)
+	// Re-feed: SYN, SYN/ACK (0xc2), SYN again, SYN/ACK with key 0xee, then
+	// the third ACK echoing 0xc2.
+	pk := rec.pkts
+	a = New(Config{Hash: true})
+	a.Packet(rec.ts[0], pk[0])
+	a.Packet(rec.ts[1], pk[1])
+	a.Packet(rec.ts[1], pk[0])
+	other := synth.Packet(nil, srv1, cli1, s1.ISN[1], s1.ISN[0]+1, header.TCPFlagSYN|header.TCPFlagACK,
+		pad(mustAppend(&option.MPCapable{Version: option.V1, Flags: option.CapHMACSHA256, HasSenderKey: true, SenderKey: 0xee})), nil)
+	a.Packet(rec.ts[1], other)
+	rec.a = a
+	for i := 2; i < len(pk); i++ {
+		a.Packet(rec.ts[i], pk[i])
+	}
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	d := payload(2000, 1)
+	s1.Send(0, d[:1000])
+	s2.Send(0, d[1000:])
+	r := a.Finish()
+	cn := r.Connections[0]
+	if cn.ServerKey != hex64(0xc2) || len(cn.Subflows) != 2 || cn.Subflows[1].JoinHMAC != "verified" || cn.Streams[0].SHA256 != sha(d) {
+		t.Errorf("server key %s subflows %+v stream %+v", cn.ServerKey, cn.Subflows, cn.Streams[0])
+	}
+	for _, f := range cn.Findings {
+		if f.Severity == Error {
+			t.Errorf("finding %+v", f)
+		}
+	}
+}
