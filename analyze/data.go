@@ -48,6 +48,13 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 	}
 	cd := sf.connDir(d)
 	h := &sf.h[d]
+	if o.HasMapping() && c.csum && !o.HasChecksum && !h.csumMissingReported {
+		// RFC 8684 §3.3.1: once checksums are negotiated every mapping
+		// carries one; the receiver must treat one without as invalid.
+		h.csumMissingReported = true
+		a.finding(c, sf, s.ts, Warning, CodeChecksumMissing, fmt.Sprintf(
+			"%s: DSS mapping without a checksum although checksums were negotiated", dirName(cd)))
+	}
 	if o.HasMapping() {
 		st := &c.st[cd]
 		dsn := st.expand(o.DSN, o.Flags&option.DSSDSN8 != 0)

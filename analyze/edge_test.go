@@ -383,3 +383,24 @@ func TestSYNACKKeyEchoedWins(t *testing.T) {
 		}
 	}
 }
+
+// RFC 8684 §3.3.1: with checksums negotiated, a mapping without one is
+// reported.
+func TestChecksumMissing(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.New(121, 122, rec.emit)
+	c.Checksum = true
+	s1 := c.Handshake(cli1, srv1)
+	s1.Send(0, payload(100, 1))
+	s1.Send(0, payload(200, 2))
+	if hasFinding(a.Snapshot().Connections[0].Findings, CodeChecksumMissing) {
+		t.Fatalf("finding with checksums present")
+	}
+	d := payload(300, 3)
+	m := s1.Mapping(0, c.DSN[0], d, false)
+	m.HasChecksum = false
+	s1.SendRaw(0, header.TCPFlagACK, d, m)
+	if !hasFinding(a.Finish().Connections[0].Findings, CodeChecksumMissing) {
+		t.Errorf("no finding for a mapping without checksum")
+	}
+}

@@ -244,6 +244,7 @@ const (
 	CodeDataConflict    = "data_conflict"          // two copies of the same data differ
 	CodeHole            = "hole"                   // data never seen
 	CodeChecksum        = "dss_checksum_mismatch"  // RFC 8684 §3.3.1
+	CodeChecksumMissing = "dss_checksum_missing"   // RFC 8684 §3.3.1: negotiated, absent
 	CodeMPFail          = "mp_fail"                // RFC 8684 §3.7
 	CodeFastclose       = "mp_fastclose"           // RFC 8684 §3.5
 	CodeFallback        = "fallback"               // RFC 8684 §3.7

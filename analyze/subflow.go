@@ -90,6 +90,7 @@ type half struct {
 	firstNew, lastNew     time.Time
 	connBytesAtLastNew    uint64
 	mapConflictReported   bool
+	csumMissingReported   bool
 	csumFailures, csumOK  uint64
 	pending               []pendingSeg
 	pendingBytes          int
