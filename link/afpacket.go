@@ -41,7 +41,10 @@ type AFPacketOptions struct {
 	// GSO/GRO super-frames the kernel hands over into ordinary frames of
 	// at most gso_size payload with complete checksums, so callers see
 	// MTU-sized frames either way. The interface may then keep its
-	// TSO/GSO/GRO offloads on.
+	// TSO/GSO/GRO offloads on. Super-frames are only written if the
+	// interface has TSO on when the socket is opened, or with UseQdisc (the
+	// qdisc path segments in software; the bypass drops what the device
+	// cannot take whole).
 	Offload bool
 }
 
@@ -89,6 +92,7 @@ type AFPacket struct {
 
 	// Offload (PACKET_VNET_HDR) state.
 	vnet          bool
+	coalesce      bool // write super-frames (Offload, and TSO or UseQdisc)
 	gsoOut, gsoIn atomic.Uint64
 	rslot         [][]byte               // reader: receive slots
 	rlen          [afpacketVnetSlots]int // reader: bytes in each slot
@@ -163,6 +167,7 @@ func OpenAFPacket(ifname string, opt AFPacketOptions) (*AFPacket, error) {
 	}
 	e := &AFPacket{f: f, rc: rc, ifindex: ifi.Index, mtu: ifi.MTU, vnet: opt.Offload}
 	if e.vnet {
+		e.coalesce = opt.UseQdisc || tsoOn(fd, ifname)
 		e.rslot = make([][]byte, afpacketVnetSlots)
 		for i := range e.rslot {
 			e.rslot[i] = make([]byte, afpacketVnetFrame)
@@ -384,7 +389,10 @@ func (e *AFPacket) writeVnet(pkts [][]byte) (int, error) {
 		msgs, used, off := 0, 0, 0
 		for sent+used < len(pkts) && msgs < afpacketMaxBatch {
 			rest := pkts[sent+used:]
-			n, iphl, hl := coalesceFrames(rest, l2)
+			n, iphl, hl := 1, 0, 0
+			if e.coalesce {
+				n, iphl, hl = coalesceFrames(rest, l2)
+			}
 			need := vnetHdrLen + len(rest[0])
 			if n > 1 {
 				need = vnetHdrLen + l2 + hl
@@ -431,4 +439,20 @@ func (e *AFPacket) writeVnet(pkts [][]byte) (int, error) {
 		}
 	}
 	return sent, nil
+}
+
+// tsoOn reports whether the interface has TCP segmentation offload on
+// (ETHTOOL_GTSO through SIOCETHTOOL on the socket fd); false if it cannot
+// tell.
+func tsoOn(fd int, ifname string) bool {
+	val := struct{ cmd, data uint32 }{cmd: unix.ETHTOOL_GTSO}
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data unsafe.Pointer
+		_    [16]byte
+	}
+	copy(ifr.name[:], ifname)
+	ifr.data = unsafe.Pointer(&val)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+	return errno == 0 && val.data != 0
 }

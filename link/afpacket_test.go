@@ -331,7 +331,11 @@ func TestAFPacketOffload(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
 			a, b := openPairOpt(t, AFPacketOptions{Promisc: true, Offload: true})
-			segs := ethSegments(v6, 30, 1448, 333)
+			mss := 1448
+			if v6 {
+				mss = 1428
+			}
+			segs := ethSegments(v6, 30, mss, 333)
 			pkts := append([][]byte{frame(100, 1)}, segs...)
 			pkts = append(pkts, frame(200, 2))
 			if n, err := a.WritePackets(pkts); err != nil || n != len(pkts) {
@@ -548,4 +552,76 @@ func FuzzCoalesceFrames(f *testing.F) {
 			t.Fatalf("run of %d split into %d: %v", n, k, err)
 		}
 	})
+}
+
+// TestAFPacketOffloadWithoutTSO writes a run of segments on a veth whose
+// segmentation offloads are off, so Offload is safe whatever the
+// interface's settings: through the qdisc bypass (which drops what the
+// device cannot take whole) the writer must not coalesce; through the
+// qdisc it coalesces and the kernel segments in software. Either way the
+// reader, offered no super-frame, returns the segments as they were sent.
+func TestAFPacketOffloadWithoutTSO(t *testing.T) {
+	for _, qdisc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("qdisc=%v", qdisc), func(t *testing.T) { testAFPacketOffloadWithoutTSO(t, qdisc) })
+	}
+}
+
+func testAFPacketOffloadWithoutTSO(t *testing.T, qdisc bool) {
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Skip("needs ethtool")
+	}
+	ns := vethNS(t)
+	for _, dev := range []string{"a", "b"} {
+		if out, err := exec.Command("ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off").CombinedOutput(); err != nil {
+			t.Fatalf("ethtool: %v: %s", err, out)
+		}
+	}
+	var a, b *AFPacket
+	inNS(t, ns, func() {
+		var err error
+		if a, err = OpenAFPacket("a", AFPacketOptions{Promisc: true, Offload: true, UseQdisc: qdisc}); err != nil {
+			t.Fatal(err)
+		}
+		if b, err = OpenAFPacket("b", AFPacketOptions{Promisc: true, Offload: true}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer a.Close()
+	defer b.Close()
+	segs := ethSegments(true, 10, 1428, 100)
+	if n, err := a.WritePackets(segs); err != nil || n != len(segs) {
+		t.Fatalf("WritePackets = %d, %v", n, err)
+	}
+	want := uint64(0)
+	if qdisc {
+		want = 1
+	}
+	if w, _ := a.GSOCounts(); w != want {
+		t.Fatalf("%d super-frames written, want %d", w, want)
+	}
+	bufs := make([][]byte, 64)
+	for i := range bufs {
+		bufs[i] = make([]byte, 1600)
+	}
+	sizes := make([]int, 64)
+	stop := time.AfterFunc(5*time.Second, func() { b.Close() })
+	defer stop.Stop()
+	var got [][]byte
+	for len(got) < len(segs) {
+		k, err := b.ReadPackets(bufs, sizes)
+		if err != nil {
+			t.Fatalf("ReadPackets after %d frames: %v", len(got), err)
+		}
+		for i := range k {
+			got = append(got, bytes.Clone(bufs[i][:sizes[i]]))
+		}
+	}
+	if _, r := b.GSOCounts(); r != 0 {
+		t.Errorf("%d super-frames read on a veth without GSO", r)
+	}
+	for i, f := range got {
+		if !bytes.Equal(f, segs[i]) {
+			t.Fatalf("segment %d differs (len %d vs %d)", i, len(f), len(segs[i]))
+		}
+	}
 }
