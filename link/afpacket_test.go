@@ -625,3 +625,29 @@ func testAFPacketOffloadWithoutTSO(t *testing.T, qdisc bool) {
 		}
 	}
 }
+
+// TestSplitVnetFramePadded completes the partial checksum of a short
+// Ethernet frame that carries link-layer padding: the sum must cover the
+// IP packet only, and the padding must not be handed up.
+func TestSplitVnetFramePadded(t *testing.T) {
+	seg := ethSegments(false, 1, 1000, 6)[0] // 14 + 20 + 32 + 6 bytes
+	ip := header.IPv4(seg[14:])
+	th := header.TCP(ip.Payload())
+	// As the kernel hands it: the pseudo-header sum in the field.
+	th.SetChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP, ip.SrcAddr(), ip.DstAddr(), uint32(len(th))))
+	v := make([]byte, vnetHdrLen)
+	v[0] = vnetFlagNeedsCsum
+	binary.LittleEndian.PutUint16(v[6:], 14+20)
+	binary.LittleEndian.PutUint16(v[8:], 16)
+	b := append(append(v, seg...), 0xde, 0xad, 0xbe, 0xef)
+	bufs, sizes := [][]byte{make([]byte, 1600)}, make([]int, 1)
+	n, err := splitVnetFrame(b, 14, bufs, sizes)
+	if err != nil || n != 1 || sizes[0] != len(seg) {
+		t.Fatalf("split = %d frames of %d bytes, %v; want 1 of %d", n, sizes[0], err, len(seg))
+	}
+	gip := header.IPv4(bufs[0][14:sizes[0]])
+	gth := header.TCP(gip.Payload())
+	if gth.CalculateChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP, gip.SrcAddr(), gip.DstAddr(), uint32(len(gth)))) != 0 {
+		t.Fatal("completed checksum does not verify")
+	}
+}

@@ -47,9 +47,11 @@ func splitVnetFrame(b []byte, l2 int, bufs [][]byte, sizes []int) (int, error) {
 	csumOff := int(binary.LittleEndian.Uint16(b[8:10]))
 	pkt := b[vnetHdrLen:]
 	if gsoType == vnetGSONone {
-		if l2 > 0 {
-			// Drop link-layer padding: the checksum covers the IP packet.
-			pkt = pkt[:l2+ipLen(pkt[l2:])]
+		if l2 >= 2 && flags&vnetFlagNeedsCsum != 0 {
+			// Drop Ethernet padding: the checksum covers the IP packet.
+			if et := binary.BigEndian.Uint16(pkt[l2-2 : l2]); et == 0x0800 || et == 0x86dd {
+				pkt = pkt[:l2+ipLen(pkt[l2:])]
+			}
 		}
 		if len(bufs[0]) < len(pkt) {
 			return 0, fmt.Errorf("packet of %d bytes for a %d-byte buffer: %w", len(pkt), len(bufs[0]), errVnet)
