@@ -386,6 +386,10 @@ func kernelTransfer(t *testing.T, ctx context.Context, l *lab.Lab, kc kernelCase
 			srvErr = err
 		}
 	}()
+	joinsBefore, err := l.MPTCPCounters(lab.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var c net.Conn
 	if err := l.Do(lab.Client, func() error {
 		var d net.Dialer
@@ -396,6 +400,15 @@ func kernelTransfer(t *testing.T, ctx context.Context, l *lab.Lab, kc kernelCase
 	}); err != nil {
 		t.Fatalf("dial: %v", err)
 	}
+	// The path manager opens the other subflows shortly after the
+	// handshake: wait for them before data flows, so that a loaded machine
+	// cannot carry the transfer (or a late capture's window) on one subflow.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if _, err := l.WaitCounter(wctx, lab.Client, "MPTcpExtMPJoinSynAckRx",
+		joinsBefore["MPTcpExtMPJoinSynAckRx"]+uint64(kc.paths-1)); err != nil {
+		t.Logf("not every path joined before the transfer: %v", err)
+	}
+	cancel()
 	c.SetDeadline(time.Now().Add(240 * time.Second))
 	done := false
 	fail := func(frac float64) {

@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +144,29 @@ func TestAddresses6(t *testing.T) {
 	}
 	if got := ServerAddr6Of(12).String(); got != "fd00:198:18:c::2" {
 		t.Errorf("ServerAddr6Of(12) = %s", got)
+	}
+}
+
+func TestParseMPTCPExt(t *testing.T) {
+	in := "TcpExt: SyncookiesSent SyncookiesRecv\nTcpExt: 0 0\n" +
+		"MPTcpExt: MPCapableSYNRX MPJoinSynAckRx MPJoinAckRx\nMPTcpExt: 3 2 1\n"
+	got, err := parseMPTCPExt(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"MPTcpExtMPCapableSYNRX": 3, "MPTcpExtMPJoinSynAckRx": 2, "MPTcpExtMPJoinAckRx": 1}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d", k, got[k], v)
+		}
+	}
+	if _, err := parseMPTCPExt(strings.NewReader("TcpExt: A\nTcpExt: 1\n")); err == nil {
+		t.Error("no MPTcpExt lines: want an error")
+	}
+	if _, err := parseMPTCPExt(strings.NewReader("MPTcpExt: A\nMPTcpExt: x\n")); err == nil {
+		t.Error("non-numeric value: want an error")
 	}
 }

@@ -1,14 +1,12 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,40 +16,14 @@ import (
 	"github.com/mptcp-go/mptcp/link/emu"
 )
 
-// mptcpCounters reads the MPTcpExt counters of a side's namespace from
-// /proc/net/netstat (what "nstat -az MPTcpExt*" shows).
+// mptcpCounters reads a side's MPTcpExt counters or fails the test.
 func mptcpCounters(t testing.TB, l *Lab, side Side) map[string]uint64 {
 	t.Helper()
-	out := map[string]uint64{}
-	if err := l.Do(side, func() error {
-		f, err := os.Open("/proc/thread-self/net/netstat")
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		var names []string
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) == 0 || fields[0] != "MPTcpExt:" {
-				continue
-			}
-			if names == nil {
-				names = fields[1:]
-				continue
-			}
-			for i, v := range fields[1:] {
-				if i < len(names) {
-					n, _ := strconv.ParseUint(v, 10, 64)
-					out["MPTcpExt"+names[i]] = n
-				}
-			}
-		}
-		return sc.Err()
-	}); err != nil {
+	c, err := l.MPTCPCounters(side)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return c
 }
 
 // ifaceTxBytes returns a side's transmitted bytes on path i.

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,34 +134,10 @@ func (p *Pair) TransferTo(ctx context.Context, host string, port int, mptcp bool
 }
 
 // joins is the client's count of completed MP_JOIN handshakes
-// (MPTcpExtMPJoinSynAckRx in its /proc/net/netstat).
+// (MPTcpExtMPJoinSynAckRx).
 func (p *Pair) joins() (uint64, error) {
-	var n uint64
-	err := p.Client.Do(func() error {
-		b, err := os.ReadFile("/proc/thread-self/net/netstat")
-		if err != nil {
-			return err
-		}
-		var names []string
-		for line := range strings.SplitSeq(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) == 0 || f[0] != "MPTcpExt:" {
-				continue
-			}
-			if names == nil {
-				names = f
-				continue
-			}
-			for i, name := range names {
-				if name == "MPJoinSynAckRx" && i < len(f) {
-					n, err = strconv.ParseUint(f[i], 10, 64)
-					return err
-				}
-			}
-		}
-		return errors.New("no MPTcpExt.MPJoinSynAckRx counter")
-	})
-	return n, err
+	c, err := p.Lab.MPTCPCounters(lab.Client)
+	return c["MPTcpExtMPJoinSynAckRx"], err
 }
 
 // exchange writes out while reading everything the peer sends, checks it
