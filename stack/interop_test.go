@@ -431,31 +431,7 @@ func (p *vethPeer) connPairV(t testing.TB, stackIsClient, v6 bool) (*Conn, net.C
 	if stackIsClient {
 		return p.connPair(t, true)
 	}
-	l, err := p.s.ListenTCP(netip.AddrPortFrom(p.client6, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := make(chan *Conn, 1)
-	go func() {
-		c, _ := l.AcceptTCP()
-		ch <- c
-	}()
-	var kc net.Conn
-	if err := p.l.Do(lab.Server, func() error {
-		d := net.Dialer{Timeout: 30 * time.Second}
-		d.SetMultipathTCP(false)
-		var err error
-		kc, err = d.Dial("tcp", l.AddrPort().String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	c := <-ch
-	if c == nil {
-		t.Fatal("accept failed")
-	}
-	return c, kc
+	return p.kernelDials(t, p.client6)
 }
 
 // TestKernelInteropAFPacket runs byte-exact transfers (SHA-256) against

@@ -118,7 +118,14 @@ func (p *labPeer) connPair(t testing.TB, stackIsClient bool) (*Conn, net.Conn) {
 		}
 		return c, kc
 	}
-	l, err := p.s.ListenTCP(netip.AddrPortFrom(p.l.ClientAddr(1), 0))
+	return p.kernelDials(t, p.l.ClientAddr(1))
+}
+
+// kernelDials has the kernel in the server namespace dial a listener of
+// our stack on addr and returns both ends.
+func (p *labPeer) kernelDials(t testing.TB, addr netip.Addr) (*Conn, net.Conn) {
+	t.Helper()
+	l, err := p.s.ListenTCP(netip.AddrPortFrom(addr, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
