@@ -237,7 +237,7 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		}
 		missing := false
 		for d, want := range [][]byte{up, down} {
-			checkWithHoles(t, d, &cn.Streams[d], want)
+			checkWithHoles(t, d, &cn.Streams[d], want, col.data[[2]int{cn.ID, d}])
 			if cn.Streams[d].Bytes < uint64(len(want)) {
 				missing = true
 				if len(cn.Streams[d].Holes) == 0 {
@@ -258,7 +258,7 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 		for d, want := range [][]byte{up, down} {
 			st := cn.Streams[d]
 			if dropped > 0 {
-				checkWithHoles(t, d, &st, want)
+				checkWithHoles(t, d, &st, want, col.data[[2]int{cn.ID, d}])
 				continue
 			}
 			if st.SHA256 != sha(want) || len(st.Holes) != 0 {
@@ -326,7 +326,7 @@ func tsharkFollow(t *testing.T, file string) (cli, srv []byte) {
 
 // checkWithHoles checks that the delivered bytes are exactly the sent
 // bytes minus the reported holes.
-func checkWithHoles(t *testing.T, d int, st *analyze.Stream, want []byte) {
+func checkWithHoles(t *testing.T, d int, st *analyze.Stream, want []byte, delivered []chunk) {
 	t.Helper()
 	var kept []byte
 	pos := uint64(0)
@@ -343,7 +343,33 @@ func checkWithHoles(t *testing.T, d int, st *analyze.Stream, want []byte) {
 	}
 	if st.SHA256 != sha(kept) {
 		t.Errorf("dir %d: delivered bytes (%d) are not the sent bytes minus the holes (%d)", d, st.Bytes, len(kept))
+		diagnoseDelivery(t, d, want, delivered)
 	}
+}
+
+// diagnoseDelivery logs the first delivered chunk whose bytes differ from
+// what was sent at its offset, and where those bytes really are in the
+// sent data, so that a failure in CI says which placement went wrong.
+func diagnoseDelivery(t *testing.T, d int, want []byte, delivered []chunk) {
+	t.Helper()
+	for i, c := range delivered {
+		end := c.off + uint64(len(c.data))
+		if end <= uint64(len(want)) && bytes.Equal(c.data, want[c.off:end]) {
+			continue
+		}
+		at := -1
+		if len(c.data) > 0 {
+			at = bytes.Index(want, c.data[:min(len(c.data), 64)])
+		}
+		first := 0
+		for first < len(c.data) && c.off+uint64(first) < uint64(len(want)) && c.data[first] == want[c.off+uint64(first)] {
+			first++
+		}
+		t.Logf("dir %d: chunk %d of %d at offset %d (%d bytes) differs from the sent data from byte %d on; its first bytes were sent at offset %d",
+			d, i, len(delivered), c.off, len(c.data), first, at)
+		return
+	}
+	t.Logf("dir %d: every delivered chunk matches the sent data at its offset (%d chunks): the hash or the hole list is off", d, len(delivered))
 }
 
 // kernelTransfer runs a paced two-way transfer between a Go MPTCP client
