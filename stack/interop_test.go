@@ -134,27 +134,7 @@ func (k *kernelNS) kernelDial(t testing.TB, to netip.AddrPort) net.Conn {
 func (k *kernelNS) connPair(t testing.TB, stackIsClient, v6 bool) (ours *Conn, theirs net.Conn) {
 	t.Helper()
 	if stackIsClient {
-		ln := k.kernelListen(t, v6)
-		ch := make(chan net.Conn, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				ch <- nil
-				return
-			}
-			ch <- c
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := k.s.DialTCP(ctx, netip.AddrPort{}, netip.MustParseAddrPort(ln.Addr().String()))
-		if err != nil {
-			t.Fatalf("dial kernel: %v", err)
-		}
-		kc := <-ch
-		if kc == nil {
-			t.Fatal("kernel accept failed")
-		}
-		return c, kc
+		return stackDials(t, k.s, k.kernelListen(t, v6), 10*time.Second)
 	}
 	addr := k.stack4
 	if v6 {

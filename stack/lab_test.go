@@ -100,25 +100,34 @@ func (p *labPeer) kernelListen(t testing.TB) net.Listener {
 func (p *labPeer) connPair(t testing.TB, stackIsClient bool) (*Conn, net.Conn) {
 	t.Helper()
 	if stackIsClient {
-		ln := p.kernelListen(t)
-		ch := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			ch <- c
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := p.s.DialTCP(ctx, netip.AddrPort{}, netip.MustParseAddrPort(ln.Addr().String()))
-		if err != nil {
-			t.Fatalf("dial kernel: %v", err)
-		}
-		kc := <-ch
-		if kc == nil {
-			t.Fatal("kernel accept failed")
-		}
-		return c, kc
+		return stackDials(t, p.s, p.kernelListen(t), 30*time.Second)
 	}
 	return p.kernelDials(t, p.l.ClientAddr(1))
+}
+
+// stackDials has stack s dial the kernel's listener ln and returns both
+// ends once the kernel has accepted.
+func stackDials(t testing.TB, s *Stack, ln net.Listener, timeout time.Duration) (*Conn, net.Conn) {
+	t.Helper()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			c = nil
+		}
+		ch <- c
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := s.DialTCP(ctx, netip.AddrPort{}, netip.MustParseAddrPort(ln.Addr().String()))
+	if err != nil {
+		t.Fatalf("dial kernel: %v", err)
+	}
+	kc := <-ch
+	if kc == nil {
+		t.Fatal("kernel accept failed")
+	}
+	return c, kc
 }
 
 // kernelDials has the kernel in the server namespace dial a listener of
