@@ -68,14 +68,15 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
 			echo "--- $pkg $target"
 			log=$(mktemp)
 			if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tee "$log"; then
-				# A crasher is a failure. On a loaded machine the fuzzing
-				# engine itself can time out a worker without any failing
-				# input: retry that once with one worker.
+				# A crasher is a failure. Without one, a bare "context deadline
+				# exceeded" at the end of a duration -fuzztime is a race in Go's
+				# fuzzing coordinator (golang/go#75804, unfixed in Go 1.26):
+				# fuzz again with a count budget, which has no deadline to race.
 				if grep -q 'Failing input written to' "$log"; then
 					rm -f "$log"; exit 1
 				fi
-				echo "--- $pkg $target: fuzzing engine error without a failing input; retrying with -parallel 1"
-				go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -parallel 1 "$pkg"
+				echo "--- $pkg $target: fuzzing coordinator error without a failing input; fuzzing again with a count budget"
+				go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZCOUNT:-100000x}" "$pkg"
 			fi
 			rm -f "$log"
 		done
