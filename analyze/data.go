@@ -99,6 +99,9 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 				}
 			}
 			m := mapping{ssn: unwrap(o.SubflowSeq-h.shift, h.maxEnd), n: n, dsn: dsn}
+			// A one-byte mapping below what the peer already acknowledged
+			// is Linux's zero-window probe, not data.
+			m.probe = n == 1 && !fin && st.ackSeen && int64(st.ack-dsn) > 0
 			if n > 0 {
 				a.addMapping(c, sf, d, s, m)
 				h.sawMapping = true
@@ -210,6 +213,11 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, ts time.Time, start, new
 		piece := b[:n]
 		if h.ck.active {
 			a.checksumPiece(c, sf, h, ts, pos, piece)
+		}
+		if m.probe {
+			pos += n
+			b = b[n:]
+			continue
 		}
 		a.deliver(c, st, sf, h, ts, m.dsn+(pos-m.ssn), piece, subNew)
 		pos += n

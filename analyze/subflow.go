@@ -49,6 +49,11 @@ const infinite = ^uint64(0) >> 1
 type mapping struct {
 	ssn, n uint64
 	dsn    uint64
+	// probe marks Linux's MPTCP zero-window probe: one byte mapped at
+	// DSN snd_una-1, already acknowledged, whose content is not that
+	// byte (net/mptcp/protocol.c, mptcp_sendmsg_frag). It is neither
+	// delivered nor compared.
+	probe bool
 }
 
 // csumAcc accumulates the data of one mapping to verify its DSS checksum
