@@ -404,3 +404,27 @@ func TestChecksumMissing(t *testing.T) {
 		t.Errorf("no finding for a mapping without checksum")
 	}
 }
+
+// TestZeroWindowProbeIgnored: Linux's MPTCP zero-window probe maps one
+// byte at DSN snd_una-1, already acknowledged, and its content is not that
+// byte (net/mptcp/protocol.c, mptcp_sendmsg_frag). It must be neither
+// reported as a conflicting copy nor delivered into the stream.
+func TestZeroWindowProbeIgnored(t *testing.T) {
+	rec, a := newRec(Config{Hash: true})
+	c := synth.New(21, 22, rec.emit)
+	s1 := c.Handshake(cli1, srv1)
+	d := payload(3000, 8)
+	s1.Send(0, d[:2000])
+	s1.Send(1, []byte("ok")) // carries the server's DATA_ACK of all 2000 bytes
+	s1.SendAt(0, c.DSN[0]-1, []byte{^d[1999]})
+	s1.Send(0, d[2000:])
+	r := a.Finish()
+	cn := r.Connections[0]
+	st := cn.Streams[0]
+	if st.SHA256 != sha(d) || st.Bytes != uint64(len(d)) {
+		t.Errorf("stream: %d bytes, sha match %v", st.Bytes, st.SHA256 == sha(d))
+	}
+	if hasFinding(cn.Findings, CodeDataConflict) || len(st.Conflicts) != 0 {
+		t.Errorf("the probe was reported as a conflict: %+v", cn.Findings)
+	}
+}
