@@ -59,3 +59,24 @@ func parseFlags(fs *flag.FlagSet, env *cmdEnv, args []string) (positional []stri
 		args = rest[1:]
 	}
 }
+
+// parseFlagsN is parseFlags for a command that takes between minArgs and
+// maxArgs positional arguments (maxArgs < 0: no upper limit). With any other
+// number it prints "<command>: <want>" to stderr and ends the command with
+// exitUsage.
+func parseFlagsN(fs *flag.FlagSet, env *cmdEnv, args []string, minArgs, maxArgs int, want string) (positional []string, exit int, done bool) {
+	pos, code, done := parseFlags(fs, env, args)
+	if done {
+		return nil, code, true
+	}
+	if len(pos) < minArgs || maxArgs >= 0 && len(pos) > maxArgs {
+		return nil, usageError(fs, env, want), true
+	}
+	return pos, exitOK, false
+}
+
+// usageError prints "<command>: <msg>" to stderr and returns exitUsage.
+func usageError(fs *flag.FlagSet, env *cmdEnv, msg string) int {
+	fmt.Fprintf(env.stderr, "%s: %s\n", fs.Name(), msg)
+	return exitUsage
+}

@@ -83,6 +83,7 @@ type labUpFlags struct {
 	client, server string
 	offload        bool
 	ipv6           bool
+	announce       bool
 	seed           uint64
 	stateDir       string
 	emulatorArgv   string
@@ -100,6 +101,7 @@ func (f *labUpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.server, "server", "kernel", "server side: kernel or user")
 	fs.BoolVar(&f.offload, "offload", false, "keep TSO/GSO/GRO on bridged paths' interfaces")
 	fs.BoolVar(&f.ipv6, "ipv6", false, "also give each path IPv6 addresses fd00:198:18:I::1 and ::2 (/64)")
+	fs.BoolVar(&f.announce, "announce", false, "kernel server announces its addresses on paths 2..N with ADD_ADDR (to see ADD_ADDR on the wire; the kernel client joins every path anyway)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the emulators' random loss, jitter and reordering")
 	fs.StringVar(&f.stateDir, "state-dir", lab.DefaultStateDir, "where labs are recorded")
 	fs.StringVar(&f.emulatorArgv, "emulator-argv", "", "command that runs 'lab emulate' (default: this executable); space-separated")
@@ -171,11 +173,14 @@ func (f *labUpFlags) config(name string) (lab.Config, error) {
 		paths[idx], assigned[idx] = p, true
 	}
 	cfg := lab.Config{Name: name, Paths: paths, ClientMode: lab.Mode(f.client), ServerMode: lab.Mode(f.server),
-		Offload: f.offload, IPv6: f.ipv6, Seed: f.seed, StateDir: f.stateDir}
+		Offload: f.offload, IPv6: f.ipv6, Announce: f.announce, Seed: f.seed, StateDir: f.stateDir}
 	for _, m := range []lab.Mode{cfg.ClientMode, cfg.ServerMode} {
 		if m != lab.Kernel && m != lab.User {
 			return lab.Config{}, fmt.Errorf("mode %q: want kernel or user", m)
 		}
+	}
+	if cfg.Announce && cfg.ServerMode != lab.Kernel {
+		return lab.Config{}, errors.New("--announce needs --server kernel (a user server has no kernel MPTCP endpoints)")
 	}
 	return cfg, nil
 }
@@ -201,13 +206,9 @@ Example:
 	var f labUpFlags
 	f.register(fs)
 	jsonOut := fs.Bool("json", false, "print the lab's status as JSON")
-	pos, code, done := parseFlags(fs, env, args)
+	pos, code, done := parseFlagsN(fs, env, args, 1, 1, "want exactly one NAME")
 	if done {
 		return code
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(env.stderr, "mptcp lab up: want exactly one NAME")
-		return exitUsage
 	}
 	cfg, err := f.config(pos[0])
 	if err != nil {
@@ -245,13 +246,9 @@ func nameFlags(env *cmdEnv, sub, usageLine, desc string) (*flag.FlagSet, *string
 
 func labDown(ctx context.Context, env *cmdEnv, args []string) int {
 	fs, dir := nameFlags(env, "down", "NAME", "Remove lab NAME: its emulators, namespaces, veths and record. Removing a lab that does not exist succeeds.")
-	pos, code, done := parseFlags(fs, env, args)
+	pos, code, done := parseFlagsN(fs, env, args, 1, 1, "want exactly one NAME")
 	if done {
 		return code
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(env.stderr, "mptcp lab down: want exactly one NAME")
-		return exitUsage
 	}
 	if err := lab.Down(ctx, *dir, pos[0]); err != nil {
 		fmt.Fprintf(env.stderr, "mptcp lab down: %v\n", err)
@@ -275,13 +272,9 @@ func openLab(env *cmdEnv, sub, dir, name string) (*lab.Lab, int) {
 func labExec(ctx context.Context, env *cmdEnv, args []string) int {
 	fs, dir := nameFlags(env, "exec", "NAME client|server|pI -- CMD [ARGS...]",
 		"Run CMD inside a namespace of lab NAME and exit with its exit code.")
-	pos, code, done := parseFlags(fs, env, args)
+	pos, code, done := parseFlagsN(fs, env, args, 3, -1, "want NAME SIDE -- CMD...")
 	if done {
 		return code
-	}
-	if len(pos) < 3 {
-		fmt.Fprintln(env.stderr, "mptcp lab exec: want NAME SIDE -- CMD...")
-		return exitUsage
 	}
 	l, code := openLab(env, "exec", *dir, pos[0])
 	if l == nil {
@@ -313,13 +306,9 @@ func labStatus(ctx context.Context, env *cmdEnv, args []string) int {
 	fs, dir := nameFlags(env, "status", "NAME [--json]",
 		"Show lab NAME: namespaces, addresses, link settings, emulator counters and MPTCP sockets.")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, code, done := parseFlags(fs, env, args)
+	pos, code, done := parseFlagsN(fs, env, args, 1, 1, "want exactly one NAME")
 	if done {
 		return code
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(env.stderr, "mptcp lab status: want exactly one NAME")
-		return exitUsage
 	}
 	l, code := openLab(env, "status", *dir, pos[0])
 	if l == nil {
@@ -412,13 +401,9 @@ func orDash(s string) string {
 
 func labList(env *cmdEnv, args []string) int {
 	fs, dir := nameFlags(env, "list", "", "List the labs that exist.")
-	pos, code, done := parseFlags(fs, env, args)
+	_, code, done := parseFlagsN(fs, env, args, 0, 0, "takes no arguments")
 	if done {
 		return code
-	}
-	if len(pos) != 0 {
-		fmt.Fprintln(env.stderr, "mptcp lab list: takes no arguments")
-		return exitUsage
 	}
 	names, err := lab.List(*dir)
 	if err != nil {
@@ -434,13 +419,13 @@ func labList(env *cmdEnv, args []string) int {
 func labLink(env *cmdEnv, args []string) int {
 	fs, dir := nameFlags(env, "link", "NAME PATH down|up",
 		"Start (down) or end (up) an outage of a path, given by name or number: packets vanish, interfaces stay up.")
-	pos, code, done := parseFlags(fs, env, args)
+	const want = "want NAME PATH down|up"
+	pos, code, done := parseFlagsN(fs, env, args, 3, 3, want)
 	if done {
 		return code
 	}
-	if len(pos) != 3 || (pos[2] != "down" && pos[2] != "up") {
-		fmt.Fprintln(env.stderr, "mptcp lab link: want NAME PATH down|up")
-		return exitUsage
+	if pos[2] != "down" && pos[2] != "up" {
+		return usageError(fs, env, want)
 	}
 	l, code := openLab(env, "link", *dir, pos[0])
 	if l == nil {
@@ -475,13 +460,9 @@ func labLink(env *cmdEnv, args []string) int {
 func labEmulate(ctx context.Context, env *cmdEnv, args []string) int {
 	fs, dir := nameFlags(env, "emulate", "NAME PATH",
 		"Run path PATH's link emulator of lab NAME (started by 'lab up' inside the path's namespace).")
-	pos, code, done := parseFlags(fs, env, args)
+	pos, code, done := parseFlagsN(fs, env, args, 2, 2, "want NAME PATH")
 	if done {
 		return code
-	}
-	if len(pos) != 2 {
-		fmt.Fprintln(env.stderr, "mptcp lab emulate: want NAME PATH")
-		return exitUsage
 	}
 	path, err := strconv.Atoi(pos[1])
 	if err != nil {

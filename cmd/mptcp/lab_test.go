@@ -28,17 +28,22 @@ func runLabCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestLabHelp(t *testing.T) {
-	for _, args := range [][]string{
-		{"lab", "--help"}, {"lab", "up", "--help"}, {"lab", "down", "--help"}, {"lab", "exec", "--help"},
-		{"lab", "status", "--help"}, {"lab", "list", "--help"}, {"lab", "link", "--help"},
-	} {
-		code, out, _ := runLabCLI(t, args...)
-		if code != exitOK || !strings.Contains(out, "Usage: mptcp lab") {
-			t.Errorf("%v: exit %d, output %q", args, code, out)
+	code, out, errOut := runLabCLI(t, "lab", "--help")
+	if code != exitOK || strings.Count(out, "Usage: mptcp lab") != 1 || errOut != "" {
+		t.Errorf("lab --help: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Every subcommand: usage once on stdout, nothing on stderr, exit 0,
+	// whether --help comes first or after other arguments.
+	for _, sub := range []string{"up", "down", "exec", "status", "list", "link", "emulate"} {
+		for _, args := range [][]string{{"lab", sub, "--help"}, {"lab", sub, "x", "-h"}} {
+			code, out, errOut := runLabCLI(t, args...)
+			if n := strings.Count(out, "Usage: mptcp lab "+sub+" "); code != exitOK || n != 1 || errOut != "" {
+				t.Errorf("%v: exit %d, usage %d times on stdout, stderr %q", args, code, n, errOut)
+			}
 		}
 	}
-	_, out, _ := runLabCLI(t, "lab", "up", "--help")
-	for _, want := range []string{"198.18.I.1/24", "-path", "-rate", "-client", "down@2s"} {
+	_, out, _ = runLabCLI(t, "lab", "up", "--help")
+	for _, want := range []string{"198.18.I.1/24", "-path", "-rate", "-client", "down@2s", "-announce", "ADD_ADDR"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lab up --help lacks %q", want)
 		}
@@ -55,6 +60,8 @@ func TestLabUsageErrors(t *testing.T) {
 		{"lab", "up", "x", "--rate", "fast"},
 		{"lab", "up", "x", "--path", "wifi:speed=1"},
 		{"lab", "up", "x", "--client", "magic"},
+		{"lab", "up", "x", "--announce", "--server", "user"},
+		{"lab", "up", "x", "--announce=maybe"},
 		{"lab", "up", "x", "--paths", "1", "--path", "a:", "--path", "b:"},
 		{"lab", "up", "bad name!"},
 		{"lab", "up", "x", "--nope"},
@@ -132,6 +139,81 @@ func TestLabUpFlagsConfig(t *testing.T) {
 	}
 }
 
+// TestLabArityErrors checks the message of each lab subcommand given the
+// wrong number of arguments (or a bad flag): one line on stderr naming the
+// subcommand (the flag package's message and the usage for a bad flag),
+// nothing on stdout, exit 2.
+func TestLabArityErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lab", "up"}, "mptcp lab up: want exactly one NAME\n"},
+		{[]string{"lab", "up", "a", "b"}, "mptcp lab up: want exactly one NAME\n"},
+		{[]string{"lab", "down"}, "mptcp lab down: want exactly one NAME\n"},
+		{[]string{"lab", "down", "a", "b"}, "mptcp lab down: want exactly one NAME\n"},
+		{[]string{"lab", "status", "--json"}, "mptcp lab status: want exactly one NAME\n"},
+		{[]string{"lab", "exec", "x", "client"}, "mptcp lab exec: want NAME SIDE -- CMD...\n"},
+		{[]string{"lab", "exec", "x", "client", "--"}, "mptcp lab exec: want NAME SIDE -- CMD...\n"},
+		{[]string{"lab", "list", "extra"}, "mptcp lab list: takes no arguments\n"},
+		{[]string{"lab", "link", "x", "1"}, "mptcp lab link: want NAME PATH down|up\n"},
+		{[]string{"lab", "link", "x", "1", "down", "now"}, "mptcp lab link: want NAME PATH down|up\n"},
+		{[]string{"lab", "link", "x", "1", "sideways"}, "mptcp lab link: want NAME PATH down|up\n"},
+		{[]string{"lab", "emulate", "x"}, "mptcp lab emulate: want NAME PATH\n"},
+		{[]string{"lab", "emulate", "x", "1", "2"}, "mptcp lab emulate: want NAME PATH\n"},
+	} {
+		code, out, errOut := runLabCLI(t, tc.args...)
+		if code != exitUsage || out != "" || errOut != tc.want {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, stderr %q", tc.args, code, out, errOut, exitUsage, tc.want)
+		}
+	}
+	for _, sub := range []string{"up", "down", "exec", "status", "list", "link", "emulate"} {
+		code, out, errOut := runLabCLI(t, "lab", sub, "--no-such-flag")
+		if code != exitUsage || out != "" || !strings.HasPrefix(errOut, "flag provided but not defined: -no-such-flag\n") ||
+			strings.Count(errOut, "Usage: mptcp lab "+sub+" ") != 1 {
+			t.Errorf("lab %s --no-such-flag: exit %d, stdout %q, stderr %q", sub, code, out, errOut)
+		}
+	}
+}
+
+// TestLabUpAnnounceFlag checks that --announce, wherever it appears on the
+// command line, reaches lab.Config.Announce, and is off by default.
+func TestLabUpAnnounceFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"demo"}, false},
+		{[]string{"demo", "--announce"}, true},
+		{[]string{"--announce", "demo", "--paths", "3"}, true},
+		{[]string{"-announce=true", "demo"}, true},
+		{[]string{"demo", "--announce=false"}, false},
+	} {
+		var out, errb bytes.Buffer
+		env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+		fs := newFlagSet(env, "lab up", "NAME [flags]", "")
+		var f labUpFlags
+		f.register(fs)
+		pos, code, done := parseFlagsN(fs, env, tc.args, 1, 1, "want exactly one NAME")
+		if done {
+			t.Fatalf("%q: parse ended the command (exit %d): %s", tc.args, code, errb.String())
+		}
+		cfg, err := f.config(pos[0])
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if cfg.Announce != tc.want || cfg.Name != "demo" || cfg.ServerMode != lab.Kernel {
+			t.Errorf("%q: Announce %v, name %q, server %q; want Announce %v", tc.args, cfg.Announce, cfg.Name, cfg.ServerMode, tc.want)
+		}
+	}
+	// Announcing is the kernel server's business: a user server has no
+	// endpoints to announce, so the combination is a usage error.
+	_, err := (&labUpFlags{client: "kernel", server: "user", announce: true}).config("demo")
+	if err == nil || !strings.Contains(err.Error(), "--announce") {
+		t.Errorf("--announce --server user: err %v, want an error naming --announce", err)
+	}
+}
+
 // FuzzLabUpPathFlag feeds --path values through the flag-to-config path:
 // never a panic, and whatever is accepted is a valid config.
 func FuzzLabUpPathFlag(f *testing.F) {
@@ -189,7 +271,7 @@ func TestLabCLIEndToEnd(t *testing.T) {
 	name := fmt.Sprintf("clit%d", os.Getpid()%100000)
 	sd := "--state-dir=" + dir
 	t.Cleanup(func() { lab.Down(context.Background(), dir, name) })
-	code, out, errOut := runLabCLI(t, "lab", "up", name, sd, "--path", "wifi:delay=5ms,loss=0%",
+	code, out, errOut := runLabCLI(t, "lab", "up", name, sd, "--announce", "--path", "wifi:delay=5ms,loss=0%",
 		"--emulator-argv", os.Args[0]+" -test.run=^TestLabEmulateHelper$ --")
 	if code != exitOK {
 		t.Fatalf("up: exit %d\n%s\n%s", code, out, errOut)
@@ -212,6 +294,11 @@ func TestLabCLIEndToEnd(t *testing.T) {
 	code, out, _ = runLabCLI(t, "lab", "exec", sd, name, "server", "--", "ip", "-4", "-o", "addr")
 	if code != exitOK || !strings.Contains(out, "198.18.1.2/24") {
 		t.Errorf("exec ip addr: %d %q", code, out)
+	}
+	// --announce: the server has a "signal" endpoint for path 2's address.
+	code, out, _ = runLabCLI(t, "lab", "exec", sd, name, "server", "--", "ip", "mptcp", "endpoint", "show")
+	if code != exitOK || !strings.Contains(out, "198.18.2.2 id 2 signal") {
+		t.Errorf("server endpoints with --announce: %d %q", code, out)
 	}
 	// Traffic through the emulated path, counted in status.
 	code, out, _ = runLabCLI(t, "lab", "exec", sd, name, "client", "--", "bash", "-c",
