@@ -161,25 +161,26 @@ type Endpoint struct {
 	synRetrans                                       bool
 
 	// Receive sequence space.
-	irs, rcvNxt uint32
-	rcvBuf      ring
-	ooo         [maxOOO]oooRange
-	nooo        int
-	oooStamp    uint64
-	finRcvd     bool // a FIN was received (perhaps out of order)
-	finRcvSeq   uint32
-	rcvEOF      bool // the FIN was consumed in order
-	tsRecent    uint32
-	tsOffset    uint32
-	rcvAdvEdge  uint32 // right edge of the window we last announced
-	unackedSegs int
-	deferAcks   bool // the owner batches input and calls FlushAck
-	ackDeferred bool
-	ackNow      bool
-	rcvEpoch    time.Duration
-	rcvEpochSeq uint32
-	rcvRTT      time.Duration
-	quickAcks   int
+	irs, rcvNxt  uint32
+	rcvBuf       ring
+	ooo          [maxOOO]oooRange
+	nooo         int
+	oooStamp     uint64
+	finRcvd      bool // a FIN was received (perhaps out of order)
+	finRcvSeq    uint32
+	rcvEOF       bool // the FIN was consumed in order
+	tsRecent     uint32
+	tsOffset     uint32
+	rcvAdvEdge   uint32 // right edge of the window we last announced
+	unackedSegs  int
+	unackedBytes int  // in-order bytes received since our last ACK
+	deferAcks    bool // the owner batches input and calls FlushAck
+	ackDeferred  bool
+	ackNow       bool
+	rcvEpoch     time.Duration
+	rcvEpochSeq  uint32
+	rcvRTT       time.Duration
+	quickAcks    int
 
 	opts    header.TCPOptions // scratch for parsing
 	hdr     [header.TCPMaxHeaderLen]byte
@@ -338,9 +339,8 @@ func (e *Endpoint) Read(p []byte) (int, error) {
 	e.enter()
 	defer e.leave()
 	if e.rcvBuf.n > 0 {
-		prevWnd := e.rcvWindow()
 		n := e.rcvBuf.read(p)
-		e.maybeWindowUpdate(prevWnd)
+		e.maybeWindowUpdate()
 		return n, nil
 	}
 	if e.rcvEOF {

@@ -131,6 +131,7 @@ func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans 
 	if flags&header.TCPFlagACK != 0 {
 		e.delackAt = 0
 		e.unackedSegs = 0
+		e.unackedBytes = 0
 		e.ackNow = false
 		e.ackDeferred = false
 	}

@@ -91,13 +91,20 @@ func (e *Endpoint) receiveData(seg *Segment) {
 	e.autotuneReceive()
 	if len(data) > 0 && !e.ackNow {
 		e.unackedSegs++
-		if e.unackedSegs >= 2 || e.quickAcks > 0 || e.cfg.DelayedAckTimeout < 0 {
-			// RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second
-			// full-sized segment; quick ACKs early on help slow start.
+		e.unackedBytes += len(data)
+		// RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second
+		// full-sized segment. Counted in bytes too, as Linux does
+		// (__tcp_ack_snd_check: more than one MSS unacknowledged), so one
+		// GRO super-segment is ACKed at once. Quick ACKs early on help slow
+		// start.
+		if e.unackedSegs >= 2 || e.unackedBytes > e.advMSS() || e.quickAcks > 0 || e.cfg.DelayedAckTimeout < 0 {
 			if e.quickAcks > 0 {
 				e.quickAcks--
 			}
-			if e.deferAcks {
+			// A deferred ACK waits for the end of the owner's batch, but
+			// not for more than an eighth of the buffer: the sender's
+			// window must keep moving within a large batch.
+			if e.deferAcks && e.unackedBytes < e.rcvBuf.cap()/8 {
 				e.ackDeferred = true
 				e.delackAt = 0
 			} else {
@@ -197,9 +204,12 @@ func (e *Endpoint) autotuneReceive() {
 }
 
 // maybeWindowUpdate sends a window update after the application read,
-// when the window opened by at least two segments or half the buffer
-// (RFC 9293 §3.8.6.2.2), so a sender stalled on our window resumes.
-func (e *Endpoint) maybeWindowUpdate(prevWnd int) {
+// once the window still announced has fallen to half the largest window
+// or less and the read at least doubled it (by a segment or more, RFC 9293
+// §3.8.6.2.2 SWS avoidance). This is Linux's rule (tcp_cleanup_rbuf): a
+// sender stalled on our window resumes, while a reader that keeps up sends
+// no update per read, which at high rates would double the ACKs.
+func (e *Endpoint) maybeWindowUpdate() {
 	if !e.state.synchronized() || e.state == StateTimeWait || e.rcvEOF {
 		return
 	}
@@ -207,8 +217,15 @@ func (e *Endpoint) maybeWindowUpdate(prevWnd int) {
 	if seqGT(e.rcvAdvEdge, e.rcvNxt) {
 		announced = int(e.rcvAdvEdge - e.rcvNxt)
 	}
+	limit := e.rcvBuf.cap()
+	if !e.wsOK {
+		limit = min(limit, 65535)
+	}
+	if 2*announced > limit {
+		return
+	}
 	w := e.rcvWindow()
-	if w-announced >= 2*e.advMSS() || (w-announced >= e.rcvBuf.cap()/2) || (announced == 0 && w >= e.advMSS()) {
+	if w >= 2*announced && w-announced >= min(e.advMSS(), limit/2) {
 		e.sendAck()
 	}
 }
