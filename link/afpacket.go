@@ -99,7 +99,13 @@ type AFPacket struct {
 	rnext, rcount int                    // reader: slots not yet split
 	warena        []byte                 // writer: super-frames being sent
 	wcnt          [afpacketMaxBatch]int  // writer: packets in each message
+	// ReadPacketsOffload: each message is a virtio-net header (rvh) and
+	// the caller's buffer, two iovecs.
+	rvh  [afpacketMaxBatch][vnetHdrLen]byte
+	roiv [2 * afpacketMaxBatch]unix.Iovec
 }
+
+var _ OffloadReader = (*AFPacket)(nil)
 
 var _ Endpoint = (*AFPacket)(nil)
 
@@ -261,6 +267,67 @@ func (e *AFPacket) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 		e.riov[i].Base = nil
 	}
 	return e.rn, nil
+}
+
+// ReadPacketsOffload implements OffloadReader for an endpoint opened with
+// Offload: up to 128 frames per call, each received straight into its
+// buffer (one copy, the kernel's) with GSO/GRO super-frames kept whole.
+// Without Offload it is ReadPackets with no flags set. Do not mix it with
+// ReadPackets on one endpoint: super-frames ReadPackets has received but
+// not yet split would be lost.
+func (e *AFPacket) ReadPacketsOffload(bufs [][]byte, sizes []int, flags []PacketFlags) (int, error) {
+	want := min(len(bufs), len(sizes), len(flags), afpacketMaxBatch)
+	if want == 0 {
+		return 0, nil
+	}
+	if !e.vnet {
+		n, err := e.ReadPackets(bufs[:want], sizes[:want])
+		clear(flags[:n])
+		return n, err
+	}
+	for {
+		for i := range want {
+			e.roiv[2*i].Base = &e.rvh[i][0]
+			e.roiv[2*i].SetLen(vnetHdrLen)
+			e.roiv[2*i+1].Base = unsafe.SliceData(bufs[i])
+			e.roiv[2*i+1].SetLen(len(bufs[i]))
+			e.rhdr[i].Hdr.Iov = &e.roiv[2*i]
+			e.rhdr[i].Hdr.Iovlen = 2
+			e.rhdr[i].Hdr.Flags = 0
+			e.rhdr[i].Len = 0
+		}
+		e.rwant = want
+		err := e.recv()
+		got := e.rn
+		for i := range want {
+			e.roiv[2*i+1].Base = nil
+			e.rhdr[i].Hdr.Iov = &e.riov[i]
+			e.rhdr[i].Hdr.Iovlen = 1
+		}
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for i := range got {
+			l := int(e.rhdr[i].Len) - vnetHdrLen
+			if e.rhdr[i].Hdr.Flags&unix.MSG_TRUNC != 0 || l < header.EthernetHeaderLen || l > len(bufs[i]) {
+				continue // truncated or runt: dropped, as a NIC drops it
+			}
+			f, err := acceptVnet(e.rvh[i][:], bufs[i][:l], header.EthernetHeaderLen)
+			if err != nil {
+				continue
+			}
+			if e.rvh[i][1]&^vnetGSOECN != vnetGSONone {
+				e.gsoIn.Add(1)
+			}
+			bufs[n], bufs[i] = bufs[i], bufs[n]
+			sizes[n], flags[n] = l, f
+			n++
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
 }
 
 // readVnet receives frames with virtio-net headers into the slots and

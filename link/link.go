@@ -48,3 +48,33 @@ type Endpoint interface {
 	// Close releases the device and unblocks readers.
 	Close() error
 }
+
+// PacketFlags describe a packet read by OffloadReader.ReadPacketsOffload.
+type PacketFlags uint8
+
+const (
+	// ChecksumValid says the transport checksum must not be verified: the
+	// kernel verified it (virtio-net DATA_VALID), or the packet was made on
+	// this host with checksum offload and never crossed a wire (NEEDS_CSUM:
+	// its checksum field holds only the pseudo-header sum), or it is a
+	// super-packet whose checksum field covers none of the merged segments.
+	ChecksumValid PacketFlags = 1 << iota
+)
+
+// MaxOffloadPacket is the largest IP packet ReadPacketsOffload hands over:
+// a GSO/GRO super-packet, whose IP length field is 16 bits.
+const MaxOffloadPacket = 65535
+
+// OffloadReader is implemented by endpoints opened with offloads on
+// (AFPacketOptions.Offload, TUNOptions.Offload). ReadPacketsOffload is
+// ReadPackets without the splitting: a TCP super-packet (Linux GSO/GRO, up
+// to 64 KiB of payload) is read whole into one buffer with its IP length
+// fields (and IPv4 header checksum) set for the whole packet, so a stack
+// handles one large segment instead of dozens and neither copies nor
+// checksums the data again; flags[i] says what the device vouches for.
+// Buffers should hold the link header plus MaxOffloadPacket bytes: a
+// packet that does not fit is dropped. Dropped (malformed or truncated)
+// packets are skipped, which may reorder the slices in bufs.
+type OffloadReader interface {
+	ReadPacketsOffload(bufs [][]byte, sizes []int, flags []PacketFlags) (int, error)
+}

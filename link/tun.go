@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -41,9 +42,22 @@ type TUN struct {
 	// Counters (reader- and writer-owned, read with atomic loads).
 	gsoOut, gsoIn atomic.Uint64
 	wbuf          []byte // virtio-net header + one packet
+
+	// ReadPacketsOffload state (reader only): readv into a virtio-net
+	// header and the caller's buffer.
+	rc     syscall.RawConn
+	rvh    [vnetHdrLen]byte
+	riov   [2]unix.Iovec
+	rblock bool // wait in the poller for this packet
+	rn     int  // bytes read, or -1 if none was ready
+	rerr   error
+	readvF func(fd uintptr) bool
 }
 
-var _ Endpoint = (*TUN)(nil)
+var (
+	_ Endpoint      = (*TUN)(nil)
+	_ OffloadReader = (*TUN)(nil)
+)
 
 // ifreq is struct ifreq with the union as flags or an int.
 type ifreq struct {
@@ -88,6 +102,11 @@ func OpenTUN(name string, opt TUNOptions) (*TUN, error) {
 		}
 	}
 	t := &TUN{f: os.NewFile(uintptr(fd), "/dev/net/tun"), name: name, vnet: opt.Offload}
+	if t.rc, err = t.f.SyscallConn(); err != nil {
+		t.f.Close()
+		return nil, fmt.Errorf("tun %s: %w", name, err)
+	}
+	t.readvF = t.readvFn
 	if t.vnet {
 		t.rbuf = make([]byte, vnetHdrLen+65535)
 		t.wbuf = make([]byte, vnetHdrLen+65535)
@@ -202,6 +221,79 @@ func (t *TUN) readVnet(bufs [][]byte, sizes []int) (int, error) {
 		}
 		// A packet we cannot make sense of is dropped, as a NIC would.
 	}
+}
+
+// ReadPacketsOffload implements OffloadReader: it blocks for the first
+// packet, then takes whatever else is ready, each read straight into its
+// buffer with a GSO super-packet kept whole. Without Offload it is
+// ReadPackets with no flags set.
+func (t *TUN) ReadPacketsOffload(bufs [][]byte, sizes []int, flags []PacketFlags) (int, error) {
+	want := min(len(bufs), len(sizes), len(flags))
+	if want == 0 {
+		return 0, nil
+	}
+	if !t.vnet {
+		n, err := t.ReadPackets(bufs[:want], sizes[:want])
+		clear(flags[:n])
+		return n, err
+	}
+	n := 0
+	for n < want {
+		t.riov[0].Base = &t.rvh[0]
+		t.riov[0].SetLen(vnetHdrLen)
+		t.riov[1].Base = unsafe.SliceData(bufs[n])
+		t.riov[1].SetLen(len(bufs[n]))
+		t.rblock = n == 0
+		err := t.rc.Read(t.readvF)
+		t.riov[1].Base = nil
+		if err == nil {
+			err = t.rerr
+		}
+		if err != nil {
+			if n > 0 {
+				break // report it on the next call
+			}
+			if errors.Is(err, os.ErrClosed) {
+				return 0, ErrClosed
+			}
+			return 0, fmt.Errorf("tun %s read: %w", t.name, err)
+		}
+		if t.rn < 0 {
+			break // nothing more ready
+		}
+		l := t.rn - vnetHdrLen
+		if l <= 0 || l > len(bufs[n]) {
+			continue // runt, or truncated: dropped
+		}
+		f, err := acceptVnet(t.rvh[:], bufs[n][:l], 0)
+		if err != nil {
+			continue
+		}
+		if t.rvh[1]&^vnetGSOECN != vnetGSONone {
+			t.gsoIn.Add(1)
+		}
+		sizes[n], flags[n] = l, f
+		n++
+	}
+	return n, nil
+}
+
+func (t *TUN) readvFn(fd uintptr) bool {
+	k, _, errno := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&t.riov[0])), 2)
+	switch {
+	case errno == unix.EAGAIN:
+		if t.rblock {
+			return false // wait in the poller
+		}
+		t.rn, t.rerr = -1, nil
+	case errno == unix.EINTR:
+		return false
+	case errno != 0:
+		t.rn, t.rerr = -1, errno
+	default:
+		t.rn, t.rerr = int(k), nil
+	}
+	return true
 }
 
 // readNonblock reads one packet if one is ready; it returns -1 if none is.

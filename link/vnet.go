@@ -181,3 +181,50 @@ func vnetSegments(b []byte, l2 int) int {
 	}
 	return (payload + gsoSize - 1) / gsoSize
 }
+
+// vnetFlagDataValid is VIRTIO_NET_HDR_F_DATA_VALID: the kernel checked the
+// checksum (it sets it for packet sockets on CHECKSUM_UNNECESSARY).
+const vnetFlagDataValid = 2
+
+// acceptVnet prepares pkt (an l2-byte link header, then an IP packet),
+// received with virtio-net header h, to be used whole: it returns the
+// packet's flags, and for a TCP GSO super-packet sets the IP length
+// fields for the whole packet (and the IPv4 header checksum), as the
+// kernel's GRO does. The TCP checksum is left as it is: ChecksumValid says
+// it must not be checked.
+func acceptVnet(h, pkt []byte, l2 int) (PacketFlags, error) {
+	if len(h) < vnetHdrLen || len(pkt) < l2 {
+		return 0, errVnet
+	}
+	var f PacketFlags
+	if h[0]&(vnetFlagNeedsCsum|vnetFlagDataValid) != 0 {
+		f = ChecksumValid
+	}
+	gsoType := h[1] &^ vnetGSOECN
+	if gsoType == vnetGSONone {
+		return f, nil
+	}
+	ip := pkt[l2:]
+	switch gsoType {
+	case vnetGSOTCPv4:
+		if len(ip) < header.IPv4MinHeaderLen || ip[0]>>4 != 4 || len(ip) > MaxOffloadPacket {
+			return 0, errVnet
+		}
+		v4 := header.IPv4(ip)
+		v4.SetTotalLength(uint16(len(ip)))
+		if !v4.Valid() || v4.Protocol() != header.ProtocolTCP {
+			return 0, errVnet
+		}
+		v4.SetChecksum()
+	case vnetGSOTCPv6:
+		if len(ip) < header.IPv6HeaderLen || ip[0]>>4 != 6 || len(ip)-header.IPv6HeaderLen > MaxOffloadPacket {
+			return 0, errVnet
+		}
+		header.IPv6(ip).SetPayloadLength(uint16(len(ip) - header.IPv6HeaderLen))
+	default:
+		return 0, fmt.Errorf("gso type %d: %w", gsoType, errVnet)
+	}
+	// Whatever the header says, the merged segments' checksum field is
+	// not a checksum of this packet.
+	return ChecksumValid, nil
+}

@@ -438,17 +438,19 @@ func (s *Stack) DialTCPOptions(ctx context.Context, laddr, raddr netip.AddrPort,
 }
 
 // tcpInput demultiplexes a TCP segment (RFC 9293 §3.10.7).
-func (s *Stack) tcpInput(n *nic, src, dst netip.Addr, b []byte, tos uint8) {
+func (s *Stack) tcpInput(n *nic, src, dst netip.Addr, b []byte, tos uint8, csumOK bool) {
 	s.stats.TCPInSegs.Add(1)
 	th := header.TCP(b)
 	if !th.Valid() {
 		s.stats.TCPInErrs.Add(1)
 		return
 	}
-	ps := header.PseudoHeaderChecksum(header.ProtocolTCP, src, dst, uint32(len(b)))
-	if th.CalculateChecksum(ps) != 0 {
-		s.stats.TCPInErrs.Add(1)
-		return
+	if !csumOK {
+		ps := header.PseudoHeaderChecksum(header.ProtocolTCP, src, dst, uint32(len(b)))
+		if th.CalculateChecksum(ps) != 0 {
+			s.stats.TCPInErrs.Add(1)
+			return
+		}
 	}
 	seg, _ := tcp.ParseSegment(th)
 	seg.CE = tos&ecnMask == ecnCE

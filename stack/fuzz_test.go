@@ -47,7 +47,7 @@ func FuzzStackInput(f *testing.F) {
 	go n.txq.run()
 	defer n.txq.close()
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		n.input(frame)
+		n.input(frame, false)
 		n.flushDirty()
 	})
 }

@@ -54,7 +54,7 @@ func TestICMPPacketTooBig(t *testing.T) {
 		if v6 {
 			typ, code, mtu = header.ICMPv6PacketTooBig, 0, 1280
 		}
-		p.a.ipInput(p.a.nics[0], icmpAbout(c, v6, typ, code, mtu))
+		p.a.ipInput(p.a.nics[0], icmpAbout(c, v6, typ, code, mtu), false)
 		after := c.Info().MSS
 		wantMax := 1280 - 40
 		if v6 {

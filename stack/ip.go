@@ -7,8 +7,9 @@ import (
 	"github.com/mptcp-go/mptcp/tcp"
 )
 
-// ipInput handles an IPv4 or IPv6 packet received on n.
-func (s *Stack) ipInput(n *nic, b []byte) {
+// ipInput handles an IPv4 or IPv6 packet received on n. With csumOK the
+// TCP checksum is not verified (see link.ChecksumValid).
+func (s *Stack) ipInput(n *nic, b []byte, csumOK bool) {
 	s.stats.IPInReceives.Add(1)
 	if len(b) == 0 {
 		return
@@ -33,7 +34,7 @@ func (s *Stack) ipInput(n *nic, b []byte) {
 		s.stats.IPInDelivers.Add(1)
 		switch ip.Protocol() {
 		case header.ProtocolTCP:
-			s.tcpInput(n, ip.SrcAddr(), dst, ip.Payload(), ip.TOS())
+			s.tcpInput(n, ip.SrcAddr(), dst, ip.Payload(), ip.TOS(), csumOK)
 		case header.ProtocolICMPv4:
 			s.icmpv4Input(n, ip)
 		}
@@ -56,7 +57,7 @@ func (s *Stack) ipInput(n *nic, b []byte) {
 		s.stats.IPInDelivers.Add(1)
 		switch proto {
 		case header.ProtocolTCP:
-			s.tcpInput(n, src, dst, b[off:end], ip.TrafficClass())
+			s.tcpInput(n, src, dst, b[off:end], ip.TrafficClass(), csumOK)
 		case header.ProtocolICMPv6:
 			s.icmpv6Input(n, src, dst, ip.HopLimit(), header.ICMPv6(b[off:end]))
 		}
