@@ -67,6 +67,9 @@ func (e *Endpoint) negotiate(seg *Segment, o *header.TCPOptions) {
 	}
 	e.irs = seg.Seq
 	e.rcvNxt = seg.Seq + 1
+	// The right edge our SYN or SYN-ACK announces (unscaled, RFC 7323
+	// §2.2); later edges are compared with it, so it must not stay zero.
+	e.rcvAdvEdge = e.rcvNxt + uint32(min(e.rcvBuf.free(), 65535))
 	e.rcvEpochSeq = e.rcvNxt
 	e.rcvEpoch = e.now
 	// RFC 7323 §2.2: the window in a SYN is never scaled.
