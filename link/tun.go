@@ -37,8 +37,9 @@ type TUN struct {
 	name string
 	mtu  int
 
-	vnet bool
-	rbuf []byte // one super-packet with its virtio-net header
+	vnet   bool
+	closed atomic.Bool // set by Close: the RawConn reports "use of closed file", not os.ErrClosed
+	rbuf   []byte      // one super-packet with its virtio-net header
 	// Counters (reader- and writer-owned, read with atomic loads).
 	gsoOut, gsoIn atomic.Uint64
 	wbuf          []byte // virtio-net header + one packet
@@ -253,7 +254,7 @@ func (t *TUN) ReadPacketsOffload(bufs [][]byte, sizes []int, flags []PacketFlags
 			if n > 0 {
 				break // report it on the next call
 			}
-			if errors.Is(err, os.ErrClosed) {
+			if t.closed.Load() || errors.Is(err, os.ErrClosed) {
 				return 0, ErrClosed
 			}
 			return 0, fmt.Errorf("tun %s read: %w", t.name, err)
@@ -348,4 +349,7 @@ func (t *TUN) MTU() int { return t.mtu }
 func (t *TUN) LinkType() Type { return TypeIP }
 
 // Close implements Endpoint.
-func (t *TUN) Close() error { return t.f.Close() }
+func (t *TUN) Close() error {
+	t.closed.Store(true)
+	return t.f.Close()
+}

@@ -217,7 +217,8 @@ func acceptVnet(h, pkt []byte, l2 int) (PacketFlags, error) {
 		}
 		v4.SetChecksum()
 	case vnetGSOTCPv6:
-		if len(ip) < header.IPv6HeaderLen || ip[0]>>4 != 6 || len(ip)-header.IPv6HeaderLen > MaxOffloadPacket {
+		if len(ip) < header.IPv6HeaderLen || ip[0]>>4 != 6 || len(ip)-header.IPv6HeaderLen > MaxOffloadPacket ||
+			header.IPv6(ip).NextHeader() != header.ProtocolTCP {
 			return 0, errVnet
 		}
 		header.IPv6(ip).SetPayloadLength(uint16(len(ip) - header.IPv6HeaderLen))
