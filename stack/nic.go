@@ -24,6 +24,7 @@ type nic struct {
 
 	nmu   sync.Mutex
 	neigh map[netip.Addr]*neighbor
+	now   func() time.Time // the neighbour cache's clock, used under nmu (tests replace it)
 
 	txq *txQueue
 
@@ -32,20 +33,35 @@ type nic struct {
 	dirty []*Conn
 }
 
-// neighbor is an ARP / NDP cache entry (RFC 826, RFC 4861 §7.3, simplified
-// to INCOMPLETE and REACHABLE).
+// neighbor is an ARP / NDP cache entry (RFC 826, RFC 4861 §7.3.2,
+// simplified): INCOMPLETE until resolved; then REACHABLE for
+// Options.NeighborReachable after its last confirmation, STALE after
+// that: still used, while up to maxProbes requests (one a second) ask
+// again. If none is answered the entry is deleted and the next packet
+// resolves from scratch. Confirmations are ARP packets and NDP
+// advertisements from the neighbour.
 type neighbor struct {
-	mac      header.MAC
-	resolved bool
-	lastReq  time.Time
-	pending  [][]byte // packets (without link header) waiting for resolution
+	mac       header.MAC
+	resolved  bool
+	confirmed time.Time // last time its address was learned or confirmed
+	lastReq   time.Time
+	probes    int      // requests since the last confirmation
+	pending   [][]byte // packets (without link header) waiting for resolution
 }
 
-const maxPending = 64
+const (
+	maxPending = 64
+	// maxProbes requests go unanswered before an entry is given up
+	// (RFC 4861 MAX_MULTICAST_SOLICIT / MAX_UNICAST_SOLICIT are 3).
+	maxProbes = 3
+	// maxNeighbors bounds the cache; beyond it entries that are not
+	// resolved are swept.
+	maxNeighbors = 1024
+)
 
 func newNIC(s *Stack, ep link.Endpoint, cfg InterfaceConfig) *nic {
 	n := &nic{s: s, ep: ep, cfg: cfg, eth: ep.LinkType() == link.TypeEthernet, mtu: ep.MTU(),
-		neigh: make(map[netip.Addr]*neighbor)}
+		neigh: make(map[netip.Addr]*neighbor), now: time.Now}
 	if cfg.MTU > 0 && cfg.MTU < n.mtu {
 		n.mtu = cfg.MTU
 	}
@@ -154,22 +170,10 @@ func (n *nic) arpInput(a header.ARP) {
 	sender := a.SenderIP()
 	target := a.TargetIP()
 	mine := n.hasAddr(target)
-	n.nmu.Lock()
-	nb, known := n.neigh[sender]
-	if known || mine {
-		if !known {
-			nb = &neighbor{}
-			n.neigh[sender] = nb
-		}
-		nb.mac = a.SenderHW()
-		nb.resolved = true
+	// Merge a known sender; add it if the packet is for us.
+	if !sender.IsUnspecified() {
+		n.learn(sender, a.SenderHW(), mine)
 	}
-	var pend [][]byte
-	if nb != nil {
-		pend, nb.pending = nb.pending, nil
-	}
-	n.nmu.Unlock()
-	n.sendPending(nb, pend)
 	if mine && a.Op() == header.ARPRequest {
 		f := make([]byte, header.EthernetHeaderLen+header.ARPLen)
 		header.Ethernet(f).Encode(a.SenderHW(), n.cfg.MAC, header.EtherTypeARP)
@@ -199,7 +203,7 @@ func (n *nic) ndpInput(src, dst netip.Addr, hopLimit uint8, m header.ICMPv6) {
 		}
 		mac, ok := nd.LinkAddrOption(header.NDPOptSourceLinkAddr)
 		if ok && !src.IsUnspecified() {
-			n.learn(src, mac)
+			n.learn(src, mac, true)
 		}
 		replyDst := src
 		flags := header.NDPNAFlagSolicited | header.NDPNAFlagOverride
@@ -218,19 +222,28 @@ func (n *nic) ndpInput(src, dst netip.Addr, hopLimit uint8, m header.ICMPv6) {
 	case header.ICMPv6NeighborAdvert:
 		mac, ok := nd.LinkAddrOption(header.NDPOptTargetLinkAddr)
 		if ok {
-			n.learn(target, mac)
+			n.learn(target, mac, false) // RFC 4861 §7.2.5: no entry, no update
 		}
 	}
 }
 
-func (n *nic) learn(a netip.Addr, mac header.MAC) {
+// learn records (and confirms) neighbour a's link address mac, sending
+// what waited for it. An unknown neighbour gets an entry only if create
+// and the cache is not full (a flood of requests from made-up senders
+// cannot grow it without bound).
+func (n *nic) learn(a netip.Addr, mac header.MAC, create bool) {
 	n.nmu.Lock()
 	nb := n.neigh[a]
 	if nb == nil {
+		if !create || len(n.neigh) >= maxNeighbors {
+			n.nmu.Unlock()
+			return
+		}
 		nb = &neighbor{}
 		n.neigh[a] = nb
 	}
 	nb.mac, nb.resolved = mac, true
+	nb.confirmed, nb.probes = n.now(), 0
 	pend := nb.pending
 	nb.pending = nil
 	n.nmu.Unlock()
@@ -256,35 +269,68 @@ func (n *nic) sendPending(nb *neighbor, pend [][]byte) {
 }
 
 // resolve returns the MAC of next hop nh. If unknown it queues a copy of
-// the IP packet pkt, sends a request (at most once a second) and reports false.
+// the IP packet pkt, sends a request (at most once a second) and reports
+// false. A stale entry is used while requests confirm it again; one no
+// request resolves is deleted with its queued packets (counted in
+// LinkDrops).
 func (n *nic) resolve(nh netip.Addr, pkt []byte) (header.MAC, bool) {
 	if nh.Is6() && nh.IsMulticast() {
 		return header.IPv6MulticastMAC(nh.As16()), true
 	}
 	n.nmu.Lock()
+	now := n.now()
 	nb := n.neigh[nh]
+	if nb != nil && nb.probes >= maxProbes && now.Sub(nb.lastReq) > time.Second {
+		// Unanswered: forget it (and what waited for it).
+		n.s.stats.LinkDrops.Add(uint64(len(nb.pending)))
+		delete(n.neigh, nh)
+		nb = nil
+	}
 	if nb != nil && nb.resolved {
 		mac := nb.mac
+		ask := false
+		if now.Sub(nb.confirmed) > n.s.opts.NeighborReachable && now.Sub(nb.lastReq) > time.Second {
+			nb.lastReq = now
+			nb.probes++
+			ask = true
+		}
 		n.nmu.Unlock()
+		if ask {
+			n.solicit(nh) // stale: confirm, meanwhile keep using the MAC
+		}
 		return mac, true
 	}
 	if nb == nil {
+		if len(n.neigh) >= maxNeighbors {
+			n.sweepNeighbors()
+		}
 		nb = &neighbor{}
 		n.neigh[nh] = nb
 	}
 	if len(nb.pending) < maxPending {
 		nb.pending = append(nb.pending, append([]byte(nil), pkt...))
 	}
-	now := time.Now()
 	ask := now.Sub(nb.lastReq) > time.Second
 	if ask {
 		nb.lastReq = now
+		nb.probes++
 	}
 	n.nmu.Unlock()
 	if ask {
 		n.solicit(nh)
 	}
 	return header.MAC{}, false
+}
+
+// sweepNeighbors deletes the entries that are not resolved (and their
+// queued packets). Called with nmu held.
+func (n *nic) sweepNeighbors() {
+	for a, nb := range n.neigh {
+		if !nb.resolved {
+			n.s.stats.LinkDrops.Add(uint64(len(nb.pending)))
+			delete(n.neigh, a)
+		}
+	}
 }
 
 // solicit sends an ARP request or a neighbour solicitation for a.

@@ -50,6 +50,13 @@ type Options struct {
 	// EphemeralPorts is the range local ports are picked from
 	// ([32768, 60999] if zero, Linux's default).
 	EphemeralMin, EphemeralMax uint16
+	// NeighborReachable is how long a neighbour's link address (learned
+	// by ARP or NDP) is used without being confirmed again: RFC 4861's
+	// REACHABLE_TIME, 30 s if zero. After it the entry is stale: still
+	// used, while requests re-resolve it; an entry that no request
+	// resolves is dropped, so a peer that changed its MAC is followed
+	// and one that left does not hold queued packets forever.
+	NeighborReachable time.Duration
 }
 
 // InterfaceConfig describes an interface given to AddInterface.
@@ -108,6 +115,9 @@ func New(opts Options) *Stack {
 	}
 	if opts.Backlog == 0 {
 		opts.Backlog = 128
+	}
+	if opts.NeighborReachable <= 0 {
+		opts.NeighborReachable = 30 * time.Second
 	}
 	if opts.EphemeralMin == 0 {
 		opts.EphemeralMin, opts.EphemeralMax = 32768, 60999
