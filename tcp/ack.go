@@ -49,6 +49,7 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 	if seqLT(ack, e.sndUna) {
 		acked = 0
 	}
+	e.rateStartAck()
 	sacked := 0
 	dsack := false
 	if e.sackOK && e.opts.NumSACK > 0 {
@@ -61,8 +62,10 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 		e.tlpRetrans = false
 		if !dsack && e.recovery == recoveryOpen {
 			e.stats.TLPRecoveries++
-			e.cc.OnCongestion(&e.ccs, e.inflight(), e.now)
-			e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+			if e.rcc == nil {
+				e.cc.OnCongestion(&e.ccs, e.inflight(), e.now)
+				e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+			}
 		}
 	}
 	if acked == 0 {
@@ -82,6 +85,7 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 		e.rackDetectLoss()
 	}
 	e.updateRecovery(acked, sacked)
+	e.rateEndAck()
 	if acked > 0 {
 		e.stats.BytesAcked += uint64(acked)
 		e.retries = 0
@@ -138,6 +142,9 @@ func (e *Endpoint) ackRecords(ack uint32) {
 			if r.flags&(recEverRetrans|recSacked) == 0 {
 				sample = e.now - r.xmit
 			}
+			if r.flags&recSacked == 0 {
+				e.rateOnDelivered(r, r.len())
+			}
 			e.unaccount(r, r.len())
 			e.recs.popFront()
 			if e.lostHint > 0 {
@@ -148,6 +155,9 @@ func (e *Endpoint) ackRecords(ack uint32) {
 		if seqLT(r.start, ack) {
 			// Partial ACK of a record: trim it.
 			d := int(ack - r.start)
+			if r.flags&recSacked == 0 {
+				e.rateOnDelivered(r, d)
+			}
 			e.unaccount(r, d)
 			r.start = ack
 		}
@@ -231,6 +241,7 @@ func (e *Endpoint) processSACK(ack uint32) int {
 				sample = e.now - r.xmit
 			}
 			n := r.len()
+			e.rateOnDelivered(r, n)
 			e.unaccount(r, n)
 			r.flags |= recSacked
 			r.flags &^= recLost | recRetrans
@@ -272,8 +283,10 @@ func (e *Endpoint) checkDSACK(ack uint32) bool {
 		e.undoRetrans--
 		if e.undoRetrans == 0 {
 			e.stats.SpuriousUndos++
-			e.ccs.Cwnd = max(e.ccs.Cwnd, e.undoCwnd)
-			e.ccs.Ssthresh = max(e.ccs.Ssthresh, e.undoSsthresh)
+			if e.rcc == nil {
+				e.ccs.Cwnd = max(e.ccs.Cwnd, e.undoCwnd)
+				e.ccs.Ssthresh = max(e.ccs.Ssthresh, e.undoSsthresh)
+			}
 			e.undoValid = false
 			if e.recovery == recoveryFast {
 				e.recovery = recoveryOpen
@@ -374,6 +387,7 @@ func (e *Endpoint) markLost(r *txRec) {
 	if r.flags&recLost == 0 {
 		r.flags |= recLost
 		e.lostB += r.len()
+		e.rate.lost += r.len()
 	}
 	e.lostHint = 0
 }
@@ -383,8 +397,11 @@ func (e *Endpoint) updateRecovery(acked, sacked int) {
 	switch e.recovery {
 	case recoveryFast:
 		if seqGEQ(e.sndUna, e.recoveryPoint) {
-			// RFC 6937: at the end of recovery cwnd = ssthresh.
-			e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+			// RFC 6937: at the end of recovery cwnd = ssthresh (a
+			// rate-based controller restores its own window).
+			if e.rcc == nil {
+				e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+			}
 			e.recovery = recoveryOpen
 			break
 		}
@@ -393,7 +410,9 @@ func (e *Endpoint) updateRecovery(acked, sacked int) {
 			// is lost too.
 			e.markLost(e.recs.at(0))
 		}
-		e.prr(acked + sacked)
+		if e.rcc == nil {
+			e.prr(acked + sacked)
+		}
 		return
 	case recoveryRTO:
 		if seqGEQ(e.sndUna, e.recoveryPoint) {
@@ -402,8 +421,13 @@ func (e *Endpoint) updateRecovery(acked, sacked int) {
 	}
 	if e.recovery == recoveryOpen && e.lostB > 0 {
 		e.enterRecovery()
-		e.prr(acked + sacked)
+		if e.rcc == nil {
+			e.prr(acked + sacked)
+		}
 		return
+	}
+	if e.rcc != nil {
+		return // the window is set from the rate sample (rateEndAck)
 	}
 	if acked > 0 && e.cwndLimited {
 		var rtt time.Duration

@@ -32,11 +32,83 @@ type CongestionControl interface {
 	OnRTO(s *CCState, inflight int, now time.Duration)
 }
 
-// NewCongestionControl returns the named algorithm: "reno" (NewReno) or
-// "cubic" (the default for any other name).
+// RateSample is one delivery rate sample
+// (draft-cheng-iccrg-delivery-rate-estimation §3.3), produced by the
+// engine for each ACK that delivered data or revealed a loss, together
+// with the connection state a rate-based controller needs. Amounts are in
+// bytes.
+type RateSample struct {
+	// Delivered is the data delivered over Interval (C.delivered minus
+	// P.delivered of the most recently sent packet this ACK delivered);
+	// -1 when the ACK gives no valid sample.
+	Delivered int64
+	// Interval is max(send elapsed, ACK elapsed) (§3.3, "interval"); 0
+	// when the sample is invalid (no packet with rate state delivered, or
+	// an interval below the minimum RTT, which only ACK compression can
+	// produce).
+	Interval time.Duration
+	// PriorDelivered is P.delivered: the connection's delivered count
+	// when that packet was sent. A round trip ends when it reaches the
+	// count of the round's start.
+	PriorDelivered int64
+	// RTT is the round-trip time of the most recently sent data this ACK
+	// delivered that was never retransmitted; -1 if none.
+	RTT time.Duration
+	// IsAppLimited is P.is_app_limited: the sample may understate the
+	// path's bandwidth because the sender ran out of data.
+	IsAppLimited bool
+	// AckedSacked is the data newly delivered by this ACK (cumulatively
+	// or selectively acknowledged); Lost is the data newly marked lost.
+	AckedSacked, Lost int
+	// PriorInflight and Inflight are the RFC 6675 pipe before and after
+	// the ACK.
+	PriorInflight, Inflight int
+	// TotalDelivered is C.delivered after the ACK; DeliveredTime is
+	// C.delivered_time (the time of the last ACK that delivered data).
+	TotalDelivered int64
+	DeliveredTime  time.Duration
+	// SRTT is the smoothed RTT (0 before the first sample); MinRTT the
+	// connection's minimum RTT (0 if none).
+	SRTT, MinRTT time.Duration
+	// InRecovery is set during fast recovery, InLoss after a
+	// retransmission timeout until its data is repaired (Linux's
+	// TCP_CA_Recovery and TCP_CA_Loss).
+	InRecovery, InLoss bool
+	// Now is the time of the ACK.
+	Now time.Duration
+	// SetAppLimited is an output: the controller sets it to have the
+	// engine mark the connection application-limited (BBR does in
+	// ProbeRTT, so its low-window samples do not lower the bandwidth
+	// estimate).
+	SetAppLimited bool
+}
+
+// RateBasedCC is an optional interface of a CongestionControl that sets
+// the congestion window and a pacing rate from delivery rate samples
+// (BBR). The engine checks for it once, at creation. For such a
+// controller the engine does not call OnAck and does not apply PRR or the
+// window reductions that end recovery, a tail loss probe's repair, an
+// ECN echo or an undo: the window is the controller's alone (as Linux
+// leaves it to a cong_control module). OnCongestion and OnRTO are still
+// called when recovery or a timeout starts.
+type RateBasedCC interface {
+	CongestionControl
+	// OnRateSample is called after the engine processed an ACK that
+	// delivered data or marked data lost, with the ACK's rate sample.
+	OnRateSample(s *CCState, rs *RateSample)
+	// PacingRate is the rate the sender must not exceed, in bytes per
+	// second; 0 turns pacing off.
+	PacingRate() float64
+}
+
+// NewCongestionControl returns the named algorithm: "reno" (NewReno),
+// "bbr" (BBR version 1) or "cubic" (the default for any other name).
 func NewCongestionControl(name string) CongestionControl {
-	if name == "reno" || name == "newreno" {
+	switch name {
+	case "reno", "newreno":
 		return &Reno{}
+	case "bbr":
+		return &BBR{}
 	}
 	return &Cubic{}
 }

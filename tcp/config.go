@@ -149,7 +149,8 @@ type Config struct {
 	// and 128 KiB / 6 MiB (receive).
 	SendBufferSize, SendBufferMax       int
 	ReceiveBufferSize, ReceiveBufferMax int
-	// CongestionControl is "cubic" (default) or "reno".
+	// CongestionControl is "cubic" (default), "reno" or "bbr" (BBR v1,
+	// which paces its transmissions).
 	CongestionControl string
 	// DisableSACK, DisableTimestamps, DisableWindowScale turn the options off.
 	DisableSACK, DisableTimestamps, DisableWindowScale bool
@@ -280,5 +281,15 @@ type Info struct {
 	SendBuffered         int
 	RecvBuffered         int
 	CongestionControl    string
-	Stats                Stats
+	// PacingRate is the rate-based controller's pacing rate in bytes/s
+	// (0: not paced). Delivered is the data delivered so far (SACKed or
+	// acknowledged, each byte once), AppLimited whether the delivery rate
+	// samples are currently marked application-limited
+	// (draft-cheng-iccrg-delivery-rate-estimation §3.4).
+	PacingRate float64
+	Delivered  int64
+	AppLimited bool
+	// BBR is BBR's model when the controller is "bbr" (zero otherwise).
+	BBR   BBRInfo
+	Stats Stats
 }

@@ -75,6 +75,7 @@ type Endpoint struct {
 	out   Output
 	hooks SegmentHooks
 	cc    CongestionControl
+	rcc   RateBasedCC // cc if it is rate-based (BBR), else nil
 	ccs   CCState
 	now   time.Duration
 
@@ -182,6 +183,10 @@ type Endpoint struct {
 	rcvRTT       time.Duration
 	quickAcks    int
 
+	// Delivery rate estimation and pacing (rate.go).
+	rate rateState
+	pace pacing
+
 	opts    header.TCPOptions // scratch for parsing
 	hdr     [header.TCPMaxHeaderLen]byte
 	optBuf  [header.TCPMaxOptionsLen]byte
@@ -195,6 +200,7 @@ func New(cfg Config, clock Clock, out Output) *Endpoint {
 	cfg.setDefaults()
 	e := &Endpoint{cfg: cfg, clock: clock, out: out, hooks: cfg.Hooks}
 	e.cc = NewCongestionControl(cfg.CongestionControl)
+	e.rcc, _ = e.cc.(RateBasedCC)
 	e.mtu = cfg.MTU
 	e.iss = cfg.ISS
 	e.sndUna, e.sndNxt = e.iss, e.iss
@@ -295,6 +301,7 @@ func (e *Endpoint) setState(s State) {
 
 func (e *Endpoint) stopTimers() {
 	e.rtxAt, e.delackAt, e.persistAt, e.keepaliveAt, e.closeAt = 0, 0, 0, 0, 0
+	e.pace.at = 0
 }
 
 // fail ends the connection with err (RFC 9293 §3.10.7: reset or timeout).
@@ -507,14 +514,19 @@ func (e *Endpoint) HandleICMPUnreachable(hard bool) {
 
 // Info returns a snapshot of the connection's state.
 func (e *Endpoint) Info() Info {
-	return Info{
+	in := Info{
 		State: e.state, SndUna: e.sndUna, SndNxt: e.sndNxt, RcvNxt: e.rcvNxt,
 		SndWnd: int(e.sndWnd), RcvWnd: e.rcvWindow(), Cwnd: e.ccs.Cwnd, Ssthresh: e.ccs.Ssthresh,
 		MSS: e.ccs.MSS, SRTT: e.srtt, RTTVar: e.rttvar, RTO: e.rto, MinRTT: e.minRTT,
 		InFlight: e.inflight(), SACKOK: e.sackOK, TSOK: e.tsOK, ECNOK: e.ecnOK, SndWScale: e.sndWS, RcvWScale: e.rcvWS,
 		InRecovery: e.recovery != recoveryOpen, SendBuffered: e.sndBuf.n, RecvBuffered: e.rcvBuf.n,
 		CongestionControl: e.cc.Name(), Stats: e.stats,
+		PacingRate: e.pacingRate(), Delivered: e.rate.delivered, AppLimited: e.rate.appLimited != 0,
 	}
+	if b, ok := e.cc.(interface{ Info() BBRInfo }); ok {
+		in.BBR = b.Info()
+	}
+	return in
 }
 
 func (e *Endpoint) String() string {

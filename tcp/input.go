@@ -178,8 +178,12 @@ func (e *Endpoint) ecnInput(seg *Segment) {
 	if seg.Flags&header.TCPFlagECE != 0 && e.recovery == recoveryOpen &&
 		(!e.ecnRecoverSet || seqGEQ(seg.Ack, e.ecnRecoverSeq)) && e.sndNxt != e.sndUna {
 		e.stats.ECNReductions++
-		e.cc.OnCongestion(&e.ccs, e.inflight(), e.now)
-		e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+		if e.rcc == nil {
+			// BBR v1 does not respond to ECN (Linux leaves the window
+			// to its cong_control).
+			e.cc.OnCongestion(&e.ccs, e.inflight(), e.now)
+			e.ccs.Cwnd = max(e.ccs.Ssthresh, e.ccs.MSS)
+		}
 		e.ecnRecoverSeq, e.ecnRecoverSet = e.sndNxt, true
 		e.ecnCWRPending = true
 	}

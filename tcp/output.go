@@ -239,12 +239,16 @@ func (e *Endpoint) trySend() {
 	}
 	segMax := e.segDataMax()
 	sent := false
+	e.pace.rate = e.pacingRate()
 	for {
 		inflight := e.inflight()
 		if e.lostB > 0 {
 			if r, i := e.nextLost(); r != nil {
 				if inflight >= e.ccs.Cwnd {
 					e.cwndLimited = true
+					break
+				}
+				if e.paceBlocked(segMax) {
 					break
 				}
 				e.retransmit(r, i, segMax)
@@ -261,6 +265,8 @@ func (e *Endpoint) trySend() {
 			if e.shutWr && !e.finSent {
 				e.sendData(0, true)
 				sent = true
+			} else {
+				e.rateCheckAppLimited()
 			}
 			break
 		}
@@ -271,12 +277,14 @@ func (e *Endpoint) trySend() {
 			if e.sndNxt == e.sndUna && e.persistAt == 0 {
 				e.armPersist()
 			}
+			e.rateCheckAppLimited()
 			break
 		}
 		if wnd < want {
 			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a partial
 			// segment only if it is at least half the largest window seen.
 			if wnd < int(e.maxSndWnd/2) && e.sndNxt != e.sndUna {
+				e.rateCheckAppLimited()
 				break
 			}
 			want = wnd
@@ -291,10 +299,14 @@ func (e *Endpoint) trySend() {
 		if e.cfg.Nagle && want < segMax && e.sndNxt != e.sndUna {
 			break // Nagle (RFC 9293 §3.7.4): one small segment in flight at a time
 		}
+		if e.paceBlocked(segMax) {
+			break
+		}
 		fin := e.shutWr && want == avail
 		e.sendData(want, fin)
 		sent = true
 	}
+	e.pace.burst = 0 // a burst ends with the call
 	if sent {
 		e.persistAt = 0
 		e.persistBackoff = 0
@@ -314,7 +326,9 @@ func (e *Endpoint) sendData(n int, fin bool) {
 		r.flags |= recFIN
 		e.finSent = true
 	}
+	e.rateOnSend(&r)
 	e.emit(e.sndNxt, flags, n, false)
+	e.paceSent(n)
 	e.recs.push(r)
 	e.sndNxt = r.end
 	if e.recovery == recoveryFast {
@@ -345,7 +359,9 @@ func (e *Endpoint) retransmit(r *txRec, i int, segMax int) {
 	}
 	if dataLen > segMax {
 		// Split: the tail becomes its own record, still lost.
-		tail := txRec{start: r.start + uint32(segMax), end: r.end, xmit: r.xmit, flags: r.flags &^ recRetrans}
+		tail := *r
+		tail.start = r.start + uint32(segMax)
+		tail.flags &^= recRetrans
 		r.end = tail.start
 		r.flags &^= recFIN
 		e.recs.insertAfter(i, tail)
@@ -356,7 +372,9 @@ func (e *Endpoint) retransmit(r *txRec, i int, segMax int) {
 	if r.flags&recFIN != 0 {
 		flags |= header.TCPFlagFIN
 	}
+	e.rateOnSend(r)
 	e.emit(r.start, flags, dataLen, true)
+	e.paceSent(dataLen)
 	r.flags |= recRetrans | recEverRetrans
 	r.xmit = e.now
 	e.retransB += r.len()

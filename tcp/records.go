@@ -10,6 +10,7 @@ const (
 	recEverRetrans                   // retransmitted at least once (RTT samples ambiguous, Karn)
 	recFIN                           // carries the FIN (its last sequence number)
 	recSYN                           // carries the SYN (its first sequence number)
+	recAppLimited                    // sent while application-limited (rate estimation P.is_app_limited)
 )
 
 // txRec is one transmitted segment: the sender's scoreboard entry. The
@@ -19,6 +20,12 @@ type txRec struct {
 	start, end uint32
 	xmit       time.Duration
 	flags      uint8
+	// Delivery rate state at the last transmission
+	// (draft-cheng-iccrg-delivery-rate-estimation §3.2): C.delivered,
+	// C.delivered_time and C.first_sent_time then.
+	delivered     int64
+	deliveredTime time.Duration
+	firstTx       time.Duration
 }
 
 func (r *txRec) len() int { return int(r.end - r.start) }

@@ -51,7 +51,7 @@ func (e *Endpoint) armPersist() {
 // NextDeadline returns the earliest armed timer, or false if none is.
 func (e *Endpoint) NextDeadline() (time.Duration, bool) {
 	var d time.Duration
-	for _, t := range [...]time.Duration{e.rtxAt, e.delackAt, e.persistAt, e.keepaliveAt, e.closeAt} {
+	for _, t := range [...]time.Duration{e.rtxAt, e.delackAt, e.persistAt, e.keepaliveAt, e.closeAt, e.pace.at} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -92,13 +92,20 @@ func (e *Endpoint) HandleTimers() {
 			e.rackDetectLoss()
 			if e.lostB > 0 && e.recovery == recoveryOpen {
 				e.enterRecovery()
-				e.prr(0)
+				if e.rcc == nil {
+					e.prr(0)
+				}
 			}
 			e.trySend()
 			if e.rtxAt == 0 && e.sndNxt != e.sndUna {
 				e.armRTO()
 			}
 		}
+	}
+	if e.pace.at != 0 && now >= e.pace.at {
+		// The pacing timer: the next burst may go.
+		e.pace.at = 0
+		e.trySend()
 	}
 	if e.persistAt != 0 && now >= e.persistAt {
 		e.persistAt = 0
