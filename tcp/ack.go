@@ -349,8 +349,14 @@ func (e *Endpoint) rackDetectLoss() {
 	var wait time.Duration
 	for i := 0; i < e.recs.len(); i++ {
 		r := e.recs.at(i)
-		if seqGEQ(r.start, e.rack.endSeq) && r.flags&recEverRetrans == 0 {
-			break // original transmissions from here on were sent later
+		if r.flags&recEverRetrans == 0 && (r.xmit > e.rack.xmit || (r.xmit == e.rack.xmit && seqGEQ(r.start, e.rack.endSeq))) {
+			// Original transmissions go out in sequence order, so those
+			// from here on were all sent after the RACK segment (and so
+			// were retransmissions of later data). The test is on send
+			// times, not sequence numbers: when the RACK segment is a
+			// retransmission, original data above it (even above
+			// SND.UNA, once it is ACKed) may have been sent earlier.
+			break
 		}
 		if r.flags&recSacked != 0 || (r.flags&recLost != 0 && r.flags&recRetrans == 0) {
 			continue
@@ -368,7 +374,11 @@ func (e *Endpoint) rackDetectLoss() {
 			wait = left
 		}
 	}
-	if wait > 0 && e.rtxKind != rtxRTO || wait > 0 && e.rtxAt == 0 {
+	// The reorder timer takes the place of a later RTO (as Linux's
+	// ICSK_TIME_REO_TIMEOUT does; its expiry re-arms the RTO): otherwise
+	// a lost retransmission in recovery waits for the RTO although RACK
+	// knows when to declare it lost.
+	if wait > 0 && (e.rtxAt == 0 || e.rtxKind != rtxRTO || e.now+wait < e.rtxAt) {
 		e.rtxKind = rtxReorder
 		e.rtxAt = e.now + wait
 	}
