@@ -15,6 +15,7 @@ import (
 
 	"github.com/mptcp-go/mptcp/lab"
 	"github.com/mptcp-go/mptcp/link/emu"
+	"github.com/mptcp-go/mptcp/tcp"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,7 +153,9 @@ func benchTransfer(b *testing.B, size int, pair func() (src, dst net.Conn)) {
 
 // BenchmarkKernelComparison measures, in one run, kernel-to-kernel TCP and
 // our stack against the kernel (both directions) over the same lab path
-// (kernel senders use CUBIC like ours; "default" is the system's choice):
+// (kernel senders use CUBIC like ours; "default" is the system's choice,
+// BBR here, which "stack-to-kernel-bbr", our stack sending with BBR, is
+// to be compared with):
 // an unshaped veth path, and a 100 Mbit/s, 50 ms RTT, 1% loss emulated
 // path. "veth" has the veths' offloads off (wire-sized frames everywhere);
 // "veth-offload" keeps TSO/GSO/GRO on and our AF_PACKET socket exchanges
@@ -187,22 +190,29 @@ func BenchmarkKernelComparison(b *testing.B) {
 				})
 			})
 		}
-		for _, stackSends := range []bool{true, false} {
-			name := p.name + "/stack-to-kernel"
-			if !stackSends {
-				name = p.name + "/kernel-to-stack"
-			}
+		for _, ours := range []struct {
+			name       string
+			stackSends bool
+			cc         string
+		}{
+			{"stack-to-kernel", true, ""},
+			{"kernel-to-stack", false, ""},
+			// Our BBR against the kernel's default (BBR on this machine).
+			{"stack-to-kernel-bbr", true, "bbr"},
+		} {
+			name, stackSends := p.name+"/"+ours.name, ours.stackSends
+			opts := Options{TCP: tcp.Config{CongestionControl: ours.cc}}
 			b.Run(name, func(b *testing.B) {
 				var lp *labPeer
 				if p.offload {
-					vp := newVethPeer(b, Options{}, true, false)
+					vp := newVethPeer(b, opts, true, false)
 					lp = &vp.labPeer
 					b.Cleanup(func() {
 						w, r := vp.ep.GSOCounts()
 						b.Logf("super-frames written %d, read %d", w, r)
 					})
 				} else {
-					lp = newLabPeer(b, p.spec, Options{})
+					lp = newLabPeer(b, p.spec, opts)
 				}
 				benchTransfer(b, p.size, func() (net.Conn, net.Conn) {
 					ours, theirs := lp.connPair(b, true)
