@@ -3,8 +3,12 @@
 // auto-tuning, retransmission (RFC 6298), SACK-based loss recovery
 // (RFC 2018, RFC 6675) with RACK-TLP (RFC 8985) and proportional rate
 // reduction (RFC 6937), congestion control behind an interface (NewReno,
-// RFC 5681/6582; CUBIC, RFC 9438), window scaling and timestamps
-// (RFC 7323), delayed ACKs, zero-window probes, keepalive and TIME-WAIT.
+// RFC 5681/6582; CUBIC, RFC 9438; BBR v1,
+// draft-cardwell-iccrg-bbr-congestion-control, which sets the window and
+// a pacing rate from delivery rate samples,
+// draft-cheng-iccrg-delivery-rate-estimation), window scaling and
+// timestamps (RFC 7323), delayed ACKs, zero-window probes, keepalive and
+// TIME-WAIT.
 //
 // The engine does no I/O and starts no goroutines. Its owner (package
 // stack) feeds it segments with HandleSegment, application calls (Write,
