@@ -45,6 +45,7 @@ func commands() []command {
 		{"filter", "print the classic BPF filter that keeps MPTCP segments", runFilter},
 		{"analyze", "analyze a capture: MPTCP connections, joins, mappings, reassembled data", runAnalyze},
 		{"capture", "capture MPTCP traffic on an interface and analyze it live (optionally saving pcapng)", runCapture},
+		{"nc", "netcat over the userspace TCP stack on an interface it owns (AF_PACKET or TUN)", runNC},
 	}
 }
 
