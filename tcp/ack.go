@@ -98,7 +98,14 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 			e.rtxAt = 0
 			e.armTimerAfterSend()
 		}
-		e.growSendBuffer(2 * e.ccs.Cwnd)
+		if e.rcc != nil {
+			// A rate-based controller may grow its window even in
+			// recovery, when SACKed data also occupies the buffer: three
+			// windows, as Linux provisions for BBR (bbr_sndbuf_expand).
+			e.growSendBuffer(3 * e.ccs.Cwnd)
+		} else {
+			e.growSendBuffer(2 * e.ccs.Cwnd)
+		}
 		// Wake a blocked writer only once a quarter of the buffer is free
 		// (like Linux's sk_stream_write_space): fewer, larger writes.
 		if e.sndBuf.free() >= e.sndBuf.cap()/4 {

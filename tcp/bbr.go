@@ -382,7 +382,9 @@ func (b *BBR) enterProbeBW(rs *RateSample) {
 // updateMinRTT keeps RTprop and runs ProbeRTT (§4.1.2, §4.3.5).
 func (b *BBR) updateMinRTT(s *CCState, rs *RateSample) {
 	expired := rs.Now-b.minStamp > bbrMinRTTWindow
-	if rs.RTT >= 0 && (b.minRTT == 0 || rs.RTT < b.minRTT || expired) {
+	// A sample equal to the estimate confirms it (as tcp_bbr.c does): a
+	// path whose RTT never rises needs no ProbeRTT.
+	if rs.RTT >= 0 && (b.minRTT == 0 || rs.RTT <= b.minRTT || expired) {
 		b.minRTT = max(rs.RTT, time.Microsecond)
 		b.minStamp = rs.Now
 	}

@@ -217,12 +217,14 @@ func TestBBRPacing(t *testing.T) {
 	}
 }
 
-// TestBBRProbeRTT: after ten seconds without a lower RTT sample, BBR
-// enters ProbeRTT, holds the window at four segments for at least 200 ms
-// and a round trip, and returns to ProbeBW.
+// TestBBRProbeRTT: after ten seconds without an RTT sample at or below
+// RTprop (the path's delay grew by a millisecond after the first second),
+// BBR enters ProbeRTT, holds the window at four segments for at least
+// 200 ms and a round trip, and returns to ProbeBW.
 func TestBBRProbeRTT(t *testing.T) {
 	const rate = 1.25e6 // 10 Mbit/s
 	n, rec := bbrNet(t, rate, 10*time.Millisecond)
+	grown := false
 	var lastMin, entered, exited time.Duration
 	data := randomData(20<<20, 6)
 	off := 0
@@ -240,6 +242,10 @@ func TestBBRProbeRTT(t *testing.T) {
 			if r, _ := n.ep[1].Read(buf); r == 0 {
 				break
 			}
+		}
+		if !grown && n.clock.t > start+time.Second {
+			n.delay += time.Millisecond / 2 // both ways: RTT +1 ms
+			grown = true
 		}
 		k := len(rec.samples)
 		if !n.step(start + 14*time.Second) {
