@@ -453,11 +453,12 @@ func (b *BBR) bdp(s *CCState, bw, gain float64) int {
 	return int(math.Ceil(bw * b.minRTT.Seconds() * gain))
 }
 
-// tsoSegs is the number of segments sent per pacing quantum
-// (tcp_bbr.c's bbr_tso_segs_goal), for the quantization budget.
+// tsoSegs is the number of segments Linux would send per paced GSO
+// packet (tcp_bbr.c's bbr_tso_segs_goal: ~1 ms of data, at most 64 KB),
+// for the quantization budget.
 func (b *BBR) tsoSegs(s *CCState) int {
-	n := pacingQuantum(b.pacingRate, s.MSS) / s.MSS
-	return min(n, 127)
+	n := min(int(b.pacingRate/1000), 64<<10) / s.MSS
+	return min(max(n, 2), 127)
 }
 
 // quantizationBudget adds room for the quanta in flight at the sender,

@@ -151,10 +151,13 @@ type pacing struct {
 }
 
 // pacingQuantum is the burst size at rate (bytes/s): the whole segments
-// of about 1 ms of data, at least two, at most 64 KB (Linux's
-// tcp_tso_autosize with sk_pacing_shift 10).
+// of about 1 ms of data, at least two (Linux's tcp_tso_autosize with
+// sk_pacing_shift 10). Unlike Linux it is not capped at one 64 KB GSO
+// packet: Linux paces each of those with a high-resolution timer, while
+// our owner's timers fire about a millisecond late, so at multi-gigabit
+// rates a 64 KB step would cap the rate well below the pacing rate.
 func pacingQuantum(rate float64, seg int) int {
-	n := min(int(rate/1000), 64<<10) / seg
+	n := int(rate/1000) / seg
 	return max(n, 2) * seg
 }
 
