@@ -204,6 +204,11 @@ func New(cfg Config, clock Clock, out Output) *Endpoint {
 	e.mtu = cfg.MTU
 	e.iss = cfg.ISS
 	e.sndUna, e.sndNxt = e.iss, e.iss
+	// The highest SACKed sequence starts at SND.UNA: left at zero it is
+	// "ahead" of every sequence number for half of the ISS space, and each
+	// SACK would look like reordering (RFC 8985 §6.2), widening RACK's
+	// window in every recovery.
+	e.highSacked = e.iss
 	e.tsOffset = cfg.ISS*2654435761 + 0x9e3779b9
 	e.rto = time.Second // RFC 6298 §2.1
 	e.peerMSS = 536     // RFC 9293 §3.7.1 default until the SYN says otherwise

@@ -93,3 +93,39 @@ func TestRACKReorderTimerInRecovery(t *testing.T) {
 		t.Fatalf("repaired after %v, segment sent %d times, %d timeouts", el, sent[4], st.Timeouts)
 	}
 }
+
+// TestSACKWithoutReordering: SACKs for in-order arrivals after a single
+// loss are not reordering, wherever the ISS lies (the highest SACKed
+// sequence once started at zero, "ahead" of every sequence number for
+// half of the ISS space, so every SACK looked like reordering and RACK
+// kept a reordering window in each recovery).
+func TestSACKWithoutReordering(t *testing.T) {
+	for _, iss := range []uint32{0xfffff000, 0x00001000, 0x80001000} {
+		n := newTestNet(t, Config{ISS: iss}, Config{})
+		// A bottleneck spaces the ACKs: arrivals at one instant would make
+		// RACK's tie-break by sequence declare a retransmission lost when
+		// new data sent just before it at the same clock reading is SACKed
+		// first (a D-SACK then turns on the window legitimately).
+		n.delay, n.rate = 10*time.Millisecond, 12.5e6
+		n.connect()
+		base := n.ep[0].Info().SndNxt
+		dropped := false
+		n.drop = func(to int, s header.TCP) bool {
+			if to == 1 && !dropped && s.Seq() == base+5*uint32(n.ep[0].segDataMax()) {
+				dropped = true
+				return true
+			}
+			return false
+		}
+		data := randomData(200<<10, 11)
+		if got := n.transfer(0, data, time.Minute); !sameSHA(got, data) {
+			t.Fatal("data differs")
+		}
+		if !dropped || n.ep[0].Info().Stats.Recoveries != 1 {
+			t.Fatalf("ISS %#x: dropped %v, %d recoveries", iss, dropped, n.ep[0].Info().Stats.Recoveries)
+		}
+		if n.ep[0].rack.reordSeen {
+			t.Fatalf("ISS %#x: reordering detected without reordering: %+v", iss, n.ep[0].Info().Stats)
+		}
+	}
+}
