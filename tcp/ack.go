@@ -208,6 +208,7 @@ func (e *Endpoint) unaccount(r *txRec, n int) {
 // cumulative ACK (D-SACK, RFC 2883) and beyond SND.NXT are ignored.
 func (e *Endpoint) processSACK(ack uint32) int {
 	newly := 0
+	priorHigh := e.highSacked
 	var sample time.Duration = -1
 	defer func() {
 		if sample >= 0 {
@@ -239,8 +240,12 @@ func (e *Endpoint) processSACK(ack uint32) int {
 				continue
 			}
 			// RFC 8985 §6.2: a never-retransmitted segment SACKed below the
-			// highest SACKed sequence reveals reordering.
-			if seqLT(r.end, e.highSacked) && r.flags&recEverRetrans == 0 {
+			// highest sequence SACKed before this ACK reveals reordering.
+			// (Not below one SACKed by a higher block of the same ACK: the
+			// most recent block comes first, and a segment sent and
+			// received before it, whose own ACK was delayed or lost, would
+			// look reordered; Linux sorts the blocks for the same reason.)
+			if seqLT(r.end, priorHigh) && r.flags&recEverRetrans == 0 {
 				e.rack.reordSeen = true
 			}
 			e.rackUpdate(r)

@@ -129,3 +129,40 @@ func TestSACKWithoutReordering(t *testing.T) {
 		}
 	}
 }
+
+// TestSACKAfterLostACKNotReordering: when the ACK that SACKed a segment
+// is lost, the next ACK reports it in an older block after a newer block
+// above it; that is not reordering (the segment was sent and received
+// before the newer one).
+func TestSACKAfterLostACKNotReordering(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	n.delay, n.rate = 10*time.Millisecond, 12.5e6
+	n.connect()
+	base := n.ep[0].Info().SndNxt
+	seg := uint32(n.ep[0].segDataMax())
+	var o header.TCPOptions
+	lostACK := false
+	n.drop = func(to int, s header.TCP) bool {
+		if to == 1 {
+			return s.Seq() == base+5*seg && len(s.Payload()) > 0 && n.ep[0].Info().Stats.RetransSegs == 0 ||
+				s.Seq() == base+8*seg && len(s.Payload()) > 0 && n.ep[0].Info().Stats.RetransSegs < 2
+		}
+		// The ACK that first SACKs segment 7 (one block, 6-7).
+		header.ParseTCPOptions(s.Options(), &o)
+		if !lostACK && o.NumSACK == 1 && o.SACK[0].End == base+8*seg {
+			lostACK = true
+			return true
+		}
+		return false
+	}
+	data := randomData(100<<10, 12)
+	if got := n.transfer(0, data, time.Minute); !sameSHA(got, data) {
+		t.Fatal("data differs")
+	}
+	if !lostACK {
+		t.Fatal("the ACK was not dropped")
+	}
+	if n.ep[0].rack.reordSeen {
+		t.Fatalf("reordering detected without reordering: %+v", n.ep[0].Info().Stats)
+	}
+}
