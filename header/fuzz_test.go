@@ -45,6 +45,13 @@ func FuzzIPv6TCP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ip := IPv6(b)
 		_ = ip.Payload()
+		if p, fo, err := ip.UpperLayerOrFragment(); err == nil && p == IPv6Fragment {
+			if fo < IPv6HeaderLen || fo+IPv6FragmentHeaderLen > IPv6HeaderLen+ip.PayloadLength() {
+				t.Fatalf("fragment header at %d out of range", fo)
+			}
+			fh := IPv6FragmentHeader(b[fo:])
+			_, _, _, _ = fh.NextHeader(), fh.FragmentOffset(), fh.More(), fh.ID()
+		}
 		proto, off, err := ip.UpperLayer()
 		if err != nil {
 			return

@@ -222,6 +222,76 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 	}
 }
 
+func TestIPv6UpperLayerOrFragment(t *testing.T) {
+	src, dst := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	build := func(next uint8, ext ...[]byte) IPv6 {
+		var pl []byte
+		for _, e := range ext {
+			pl = append(pl, e...)
+		}
+		b := make(IPv6, IPv6HeaderLen, IPv6HeaderLen+len(pl))
+		b.Encode(&IPv6Fields{PayloadLength: uint16(len(pl)), NextHeader: next, HopLimit: 64, Src: src, Dst: dst})
+		return append(b, pl...)
+	}
+	tcp := make([]byte, 20)
+	hbh := []byte{IPv6Fragment, 0, 1, 4, 0, 0, 0, 0}
+	first := make([]byte, IPv6FragmentHeaderLen)
+	IPv6FragmentHeader(first).Encode(ProtocolTCP, 0, true, 0xdeadbeef)
+	later := make([]byte, IPv6FragmentHeaderLen)
+	IPv6FragmentHeader(later).Encode(ProtocolTCP, 1448, false, 7)
+	tests := []struct {
+		name    string
+		pkt     IPv6
+		proto   uint8
+		off     int
+		wantErr error
+	}{
+		{"plain", build(ProtocolTCP, tcp), ProtocolTCP, 40, nil},
+		{"first fragment", build(IPv6Fragment, first, tcp), IPv6Fragment, 40, nil},
+		{"later fragment", build(IPv6Fragment, later, tcp), IPv6Fragment, 40, nil},
+		{"after hop-by-hop", build(IPv6HopByHop, hbh, later, tcp), IPv6Fragment, 48, nil},
+		{"truncated fragment header", build(IPv6Fragment, first[:4]), 0, 0, ErrTruncated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, off, err := tt.pkt.UpperLayerOrFragment()
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr == nil && (p != tt.proto || off != tt.off) {
+				t.Fatalf("got %d@%d, want %d@%d", p, off, tt.proto, tt.off)
+			}
+		})
+	}
+	// UpperLayer still skips a first fragment's header and stops at a later one.
+	if p, off, err := build(IPv6Fragment, first, tcp).UpperLayer(); err != nil || p != ProtocolTCP || off != 48 {
+		t.Fatalf("UpperLayer of a first fragment: %d@%d %v", p, off, err)
+	}
+	if _, _, err := build(IPv6Fragment, later, tcp).UpperLayer(); !errors.Is(err, ErrFragment) {
+		t.Fatalf("UpperLayer of a later fragment: %v", err)
+	}
+}
+
+func TestIPv6FragmentHeader(t *testing.T) {
+	// RFC 8200 §4.5 layout: next header, reserved, offset<<3 | res | M, ID.
+	b := IPv6FragmentHeader([]byte{ProtocolTCP, 0, 0x05, 0xa9, 0x12, 0x34, 0x56, 0x78})
+	if !b.Valid() || b.NextHeader() != ProtocolTCP || b.FragmentOffset() != 181*8 || !b.More() || b.ID() != 0x12345678 {
+		t.Fatalf("decoded next %d offset %d more %v id %#x", b.NextHeader(), b.FragmentOffset(), b.More(), b.ID())
+	}
+	e := make(IPv6FragmentHeader, IPv6FragmentHeaderLen)
+	e.Encode(ProtocolTCP, 181*8, true, 0x12345678)
+	if string(e) != string([]byte{ProtocolTCP, 0, 0x05, 0xa8 | 1, 0x12, 0x34, 0x56, 0x78}) {
+		t.Fatalf("encoded % x", []byte(e))
+	}
+	e.Encode(ProtocolICMPv6, 65528, false, 1)
+	if e.FragmentOffset() != 65528 || e.More() || e.NextHeader() != ProtocolICMPv6 || e.ID() != 1 {
+		t.Fatalf("round trip % x", []byte(e))
+	}
+	if IPv6FragmentHeader(make([]byte, 7)).Valid() {
+		t.Fatal("7 bytes valid")
+	}
+}
+
 func TestTCPCaptured(t *testing.T) {
 	ip := IPv4(mustHex(t, synV4Hex))
 	b := TCP(ip.Payload())

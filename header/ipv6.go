@@ -87,6 +87,20 @@ func (b IPv6) Payload() []byte {
 // only), AH (RFC 4302 §2.2, length in 4-byte words) and mobility headers.
 // It never panics; errors wrap ErrTruncated, ErrNoUpperLayer or ErrFragment.
 func (b IPv6) UpperLayer() (proto uint8, offset int, err error) {
+	return b.walk(false)
+}
+
+// UpperLayerOrFragment is UpperLayer, except that it stops at a Fragment
+// header (first fragment or not) and returns IPv6Fragment and the offset of
+// that header: the headers before it are the packet's unfragmentable part
+// (RFC 8200 §4.5), the rest is the fragment's data. A receiver that
+// reassembles takes this path, so an unfragmented packet costs one walk.
+// It never panics; errors wrap ErrTruncated or ErrNoUpperLayer.
+func (b IPv6) UpperLayerOrFragment() (proto uint8, offset int, err error) {
+	return b.walk(true)
+}
+
+func (b IPv6) walk(stopAtFragment bool) (proto uint8, offset int, err error) {
 	if !b.Valid() {
 		return 0, 0, fmt.Errorf("ipv6 header: %w", ErrTruncated)
 	}
@@ -113,14 +127,17 @@ func (b IPv6) UpperLayer() (proto uint8, offset int, err error) {
 			next = b[off]
 			off += n
 		case IPv6Fragment:
-			if off+8 > end {
+			if off+IPv6FragmentHeaderLen > end {
 				return 0, 0, fmt.Errorf("ipv6 fragment header at %d: %w", off, ErrTruncated)
+			}
+			if stopAtFragment {
+				return IPv6Fragment, off, nil
 			}
 			if binary.BigEndian.Uint16(b[off+2:off+4])&0xfff8 != 0 {
 				return 0, 0, ErrFragment
 			}
 			next = b[off]
-			off += 8
+			off += IPv6FragmentHeaderLen
 		case IPv6NoNextHeader, IPv6ESP:
 			return next, off, ErrNoUpperLayer
 		default:
@@ -131,6 +148,43 @@ func (b IPv6) UpperLayer() (proto uint8, offset int, err error) {
 		}
 	}
 	return 0, 0, fmt.Errorf("ipv6 extension chain too long: %w", ErrTruncated)
+}
+
+// IPv6FragmentHeaderLen is the length of the Fragment header (RFC 8200 §4.5).
+const IPv6FragmentHeaderLen = 8
+
+// IPv6FragmentHeader is a view of an IPv6 Fragment extension header
+// (RFC 8200 §4.5): next header, reserved, 13-bit offset in 8-byte units,
+// two reserved bits, the M (more fragments) flag, 32-bit identification.
+type IPv6FragmentHeader []byte
+
+// Valid reports whether b holds the 8-byte header.
+func (b IPv6FragmentHeader) Valid() bool { return len(b) >= IPv6FragmentHeaderLen }
+
+// NextHeader returns the type of the first header of the fragmentable part.
+func (b IPv6FragmentHeader) NextHeader() uint8 { return b[0] }
+
+// FragmentOffset returns the offset of the fragment's data in bytes.
+func (b IPv6FragmentHeader) FragmentOffset() int {
+	return int(binary.BigEndian.Uint16(b[2:4]) &^ 7)
+}
+
+// More reports whether the M flag (more fragments) is set.
+func (b IPv6FragmentHeader) More() bool { return b[3]&1 != 0 }
+
+// ID returns the identification.
+func (b IPv6FragmentHeader) ID() uint32 { return binary.BigEndian.Uint32(b[4:8]) }
+
+// Encode writes the header; offset is in bytes and must be a multiple of
+// 8 below 65536 (the low three bits are dropped).
+func (b IPv6FragmentHeader) Encode(next uint8, offset int, more bool, id uint32) {
+	b[0], b[1] = next, 0
+	w := uint16(offset) &^ 7
+	if more {
+		w |= 1
+	}
+	binary.BigEndian.PutUint16(b[2:4], w)
+	binary.BigEndian.PutUint32(b[4:8], id)
 }
 
 // IPv6Fields are the header fields Encode writes.

@@ -27,26 +27,18 @@ func (s *Stack) ipInput(n *nic, b []byte, csumOK bool) {
 			return
 		}
 		if ip.IsFragment() {
-			// We send with DF and do no reassembly; TCP peers use PMTUD.
-			s.stats.IPInHdrErrors.Add(1)
+			s.ipv4Fragment(n, ip)
 			return
 		}
-		s.stats.IPInDelivers.Add(1)
-		switch ip.Protocol() {
-		case header.ProtocolTCP:
-			s.tcpInput(n, ip.SrcAddr(), dst, ip.Payload(), ip.TOS(), csumOK)
-		case header.ProtocolICMPv4:
-			s.icmpv4Input(n, ip)
-		}
+		s.ipv4Deliver(n, ip, csumOK)
 	case 6:
 		ip := header.IPv6(b)
-		proto, off, err := ip.UpperLayer()
+		proto, off, err := ip.UpperLayerOrFragment()
 		if err != nil {
 			s.stats.IPInHdrErrors.Add(1)
 			return
 		}
-		src, dst := ip.SrcAddr(), ip.DstAddr()
-		end := header.IPv6HeaderLen + ip.PayloadLength()
+		dst := ip.DstAddr()
 		if !n.hasAddr(dst) {
 			// NDP solicitations go to solicited-node multicast groups.
 			if !(dst.IsMulticast() && proto == header.ProtocolICMPv6) {
@@ -54,15 +46,38 @@ func (s *Stack) ipInput(n *nic, b []byte, csumOK bool) {
 				return
 			}
 		}
-		s.stats.IPInDelivers.Add(1)
-		switch proto {
-		case header.ProtocolTCP:
-			s.tcpInput(n, src, dst, b[off:end], ip.TrafficClass(), csumOK)
-		case header.ProtocolICMPv6:
-			s.icmpv6Input(n, src, dst, ip.HopLimit(), header.ICMPv6(b[off:end]))
+		if proto == header.IPv6Fragment {
+			s.ipv6Fragment(n, b, off)
+			return
 		}
+		s.ipv6Deliver(n, b, proto, off, csumOK)
 	default:
 		s.stats.IPInHdrErrors.Add(1)
+	}
+}
+
+// ipv4Deliver hands a whole IPv4 datagram for us to its protocol.
+func (s *Stack) ipv4Deliver(n *nic, ip header.IPv4, csumOK bool) {
+	s.stats.IPInDelivers.Add(1)
+	switch ip.Protocol() {
+	case header.ProtocolTCP:
+		s.tcpInput(n, ip.SrcAddr(), ip.DstAddr(), ip.Payload(), ip.TOS(), csumOK)
+	case header.ProtocolICMPv4:
+		s.icmpv4Input(n, ip)
+	}
+}
+
+// ipv6Deliver hands a whole IPv6 packet whose upper-layer header proto is
+// at offset off to its protocol.
+func (s *Stack) ipv6Deliver(n *nic, b []byte, proto uint8, off int, csumOK bool) {
+	ip := header.IPv6(b)
+	end := header.IPv6HeaderLen + ip.PayloadLength()
+	s.stats.IPInDelivers.Add(1)
+	switch proto {
+	case header.ProtocolTCP:
+		s.tcpInput(n, ip.SrcAddr(), ip.DstAddr(), b[off:end], ip.TrafficClass(), csumOK)
+	case header.ProtocolICMPv6:
+		s.icmpv6Input(n, ip.SrcAddr(), ip.DstAddr(), ip.HopLimit(), header.ICMPv6(b[off:end]))
 	}
 }
 
@@ -160,7 +175,9 @@ func (s *Stack) icmpToConn(k connKey, mtu int, hard bool) {
 	c.mu.Unlock()
 }
 
-// sendIP sends a small control packet (ICMP, RST) from src to dst.
+// sendIP sends a control packet (ICMP, RST) from src to dst. One larger
+// than the interface's MTU (an echo reply to a large echo request) is
+// fragmented.
 func (s *Stack) sendIP(n *nic, src, dst netip.Addr, proto uint8, payload []byte) {
 	nn, nh, _, err := s.route(src, dst)
 	if err != nil {
@@ -181,6 +198,10 @@ func (s *Stack) sendIP(n *nic, src, dst netip.Addr, proto uint8, payload []byte)
 		setTCPChecksum(pkt[lh:], src, dst, ihl)
 	}
 	s.stats.IPOutRequests.Add(1)
+	if ihl+len(payload) > n.mtu {
+		s.fragmentOut(n, nh, pkt, lh)
+		return
+	}
 	n.output(nh, pkt)
 }
 

@@ -57,6 +57,18 @@ type Options struct {
 	// resolves is dropped, so a peer that changed its MAC is followed
 	// and one that left does not hold queued packets forever.
 	NeighborReachable time.Duration
+	// ReassemblyTimeout is how long the fragments of an IPv4 datagram
+	// wait for the rest (RFC 791 §3.2; Linux's ipfrag_time): 30 s if
+	// zero. ReassemblyTimeout6 is the same for IPv6 (RFC 8200 §4.5):
+	// 60 s if zero. A datagram that times out is dropped and, if its
+	// first fragment had arrived, answered with an ICMP Time Exceeded
+	// (code 1, fragment reassembly time exceeded).
+	ReassemblyTimeout, ReassemblyTimeout6 time.Duration
+	// ReassemblyMemory caps the bytes held in incomplete datagrams
+	// (fragment data plus a fixed charge per fragment): 4 MiB if zero,
+	// Linux's ipfrag_high_thresh. Beyond it the oldest datagrams are
+	// dropped.
+	ReassemblyMemory int
 }
 
 // InterfaceConfig describes an interface given to AddInterface.
@@ -89,6 +101,7 @@ type Stack struct {
 
 	ipID  atomic.Uint32
 	stats Stats
+	reasm reassembler
 	wg    sync.WaitGroup
 }
 
@@ -101,6 +114,14 @@ type Stats struct {
 	ICMPInMsgs, ICMPOutMsgs                                   atomic.Uint64
 	ARPIn, ARPOut, NDPIn, NDPOut                              atomic.Uint64
 	LinkDrops                                                 atomic.Uint64
+	// Fragment reassembly and fragmentation, as in Linux's /proc/net/snmp:
+	// fragments received that needed reassembly, datagrams reassembled
+	// (an IPv6 atomic fragment counts as one), datagrams given up (timed
+	// out, overlapping or oversized fragments, evicted at the memory
+	// cap), of them timed out; datagrams we fragmented and the fragments
+	// made.
+	IPReasmReqds, IPReasmOKs, IPReasmFails, IPReasmTimeout atomic.Uint64
+	IPFragOKs, IPFragCreates                               atomic.Uint64
 }
 
 // connKey identifies a connection by its 4-tuple (local first).
@@ -119,11 +140,21 @@ func New(opts Options) *Stack {
 	if opts.NeighborReachable <= 0 {
 		opts.NeighborReachable = 30 * time.Second
 	}
+	if opts.ReassemblyTimeout <= 0 {
+		opts.ReassemblyTimeout = 30 * time.Second
+	}
+	if opts.ReassemblyTimeout6 <= 0 {
+		opts.ReassemblyTimeout6 = 60 * time.Second
+	}
+	if opts.ReassemblyMemory <= 0 {
+		opts.ReassemblyMemory = 4 << 20
+	}
 	if opts.EphemeralMin == 0 {
 		opts.EphemeralMin, opts.EphemeralMax = 32768, 60999
 	}
 	s := &Stack{opts: opts, log: opts.Logger, start: time.Now(),
 		conns: make(map[connKey]*Conn), listeners: make(map[netip.AddrPort]*Listener)}
+	s.reasm.init(s)
 	_, _ = crand.Read(s.secret[:])
 	return s
 }
@@ -194,6 +225,7 @@ func (s *Stack) Close() error {
 	for _, c := range conns {
 		c.abort()
 	}
+	s.reasm.close()
 	for _, n := range nics {
 		n.txq.close()
 		n.ep.Close()
