@@ -39,6 +39,9 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 	if seqLT(e.sndWl1, seg.Seq) || (e.sndWl1 == seg.Seq && seqLEQ(e.sndWl2, ack)) {
 		e.sndWnd = uint32(seg.Window) << e.sndWS
 		e.sndWl1, e.sndWl2 = seg.Seq, ack
+		if e.sndWnd > e.maxSndWnd {
+			e.rate.rwndGrown = e.rate.delivered // see rateCheckRwndLimited
+		}
 		e.maxSndWnd = max(e.maxSndWnd, e.sndWnd)
 		if e.sndWnd > 0 {
 			e.persistAt = 0

@@ -374,3 +374,30 @@ func bbrRun(t *testing.T, cc string, rate float64, delay time.Duration, loss flo
 	}
 	return n.clock.t - start, n
 }
+
+// TestBBRReceiveWindowLimited: a peer whose window can no longer grow (no
+// window scaling: 64 KiB) below BBR's Startup window, on a path with a
+// 15 ms drop-tail queue. Samples limited by such a window measure the
+// path, so Startup must end and the window settle at the model's, not
+// keep the queue overflowing round after round. (Before: every sample
+// was app-limited, BBR stayed in Startup for the whole transfer and
+// retransmitted 29% of its segments; CUBIC under 1%.)
+func TestBBRReceiveWindowLimited(t *testing.T) {
+	n := newTestNet(t, Config{CongestionControl: "bbr", DisableWindowScale: true}, Config{DisableWindowScale: true})
+	n.rate, n.delay = 1e6, 10*time.Millisecond // BDP 20 KB, under the 64 KiB window
+	n.drop = func(to int, seg header.TCP) bool {
+		return to == 1 && n.busy[1]-n.clock.t > 15*time.Millisecond
+	}
+	n.connect()
+	data := randomData(4<<20, 5)
+	if got := n.transfer(0, data, 120*time.Second); !sameSHA(got, data) {
+		t.Fatal("data corrupted")
+	}
+	in := n.ep[0].Info()
+	if in.BBR.Mode == BBRStartup || in.BBR.Mode == BBRDrain {
+		t.Errorf("BBR still in %v after %d rounds", in.BBR.Mode, in.BBR.Rounds)
+	}
+	if r := float64(in.Stats.RetransSegs) / float64(in.Stats.SegsOut); r > 0.05 {
+		t.Errorf("retransmitted %.1f%% of the segments (%d of %d)", 100*r, in.Stats.RetransSegs, in.Stats.SegsOut)
+	}
+}

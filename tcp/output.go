@@ -277,14 +277,14 @@ func (e *Endpoint) trySend() {
 			if e.sndNxt == e.sndUna && e.persistAt == 0 {
 				e.armPersist()
 			}
-			e.rateCheckAppLimited()
+			e.rateCheckRwndLimited()
 			break
 		}
 		if wnd < want {
 			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a partial
 			// segment only if it is at least half the largest window seen.
 			if wnd < int(e.maxSndWnd/2) && e.sndNxt != e.sndUna {
-				e.rateCheckAppLimited()
+				e.rateCheckRwndLimited()
 				break
 			}
 			want = wnd

@@ -16,6 +16,7 @@ type rateState struct {
 	deliveredTime time.Duration // C.delivered_time: when C.delivered last grew
 	firstTxTime   time.Duration // C.first_sent_time: send time of the packet that started the current sample's send phase
 	appLimited    int64         // C.app_limited: C.delivered value that ends the app-limited phase; 0 when not app-limited
+	rwndGrown     int64         // C.delivered when the peer's window last exceeded its largest value
 
 	// The ACK in progress (reset by rateStartAck).
 	newly          int  // bytes newly delivered
@@ -128,13 +129,27 @@ func (e *Endpoint) rateEndAck() {
 // sender ran out of data while the window had room and no loss waits for
 // repair (draft §3.4, CheckIfApplicationLimited): samples from this
 // point until the data then in flight is delivered underestimate the path.
-// The engine also calls it when the peer's receive window stops the
-// sender below cwnd (the draft and Linux do not): such samples measure
-// the receiver's auto-tuning, not the path, and would end BBR's Startup
-// early.
+// The engine also calls it (rateCheckRwndLimited) when the peer's receive
+// window stops the sender below cwnd (the draft and Linux do not).
 func (e *Endpoint) rateCheckAppLimited() {
 	if e.inflight() < e.ccs.Cwnd && e.lostB <= e.retransB {
 		e.rate.appLimited = max(e.rate.delivered+int64(e.inflight()), 1)
+	}
+}
+
+// rateCheckRwndLimited is called when the peer's receive window stops the
+// sender below cwnd. While the window still grows (the receiver
+// auto-tunes its buffer), such samples measure the auto-tuning, not the
+// path, and would end BBR's Startup early: they count as app-limited.
+// Once the window has not grown for two windows of data delivered, it is
+// as much a limit as the path (no window scaling, or the receiver's
+// largest buffer): samples are valid, as in Linux. Were they all
+// app-limited, Startup would never end and BBR would keep the whole
+// window in flight at a 2.89 pacing gain, overflowing a short queue each
+// round.
+func (e *Endpoint) rateCheckRwndLimited() {
+	if e.rate.delivered-e.rate.rwndGrown <= 2*int64(e.maxSndWnd) {
+		e.rateCheckAppLimited()
 	}
 }
 
