@@ -15,7 +15,8 @@ import (
 // the window: only the model does.
 //
 // Not implemented: the long-term bandwidth sampling that detects token
-// bucket policers (tcp_bbr.c's lt_bw) and the idle-restart refinements.
+// bucket policers (tcp_bbr.c's lt_bw) and the idle-restart refinements
+// other than skipping ProbeRTT on the first ACK after an idle restart.
 
 // BBR modes (draft §4.3).
 type BBRMode uint8
@@ -388,7 +389,11 @@ func (b *BBR) updateMinRTT(s *CCState, rs *RateSample) {
 		b.minRTT = max(rs.RTT, time.Microsecond)
 		b.minStamp = rs.Now
 	}
-	if expired && b.mode != BBRProbeRTT {
+	// After an idle period RTprop has often expired, but the first ACK's
+	// sample has just refreshed it: no ProbeRTT (tcp_bbr.c skips it on
+	// idle_restart), which would hold the new transfer to four segments
+	// for 200 ms and a round trip.
+	if expired && !rs.IdleRestart && b.mode != BBRProbeRTT {
 		b.mode = BBRProbeRTT
 		b.saveCwnd(s)
 		b.probeRTTDone = 0

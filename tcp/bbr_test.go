@@ -401,3 +401,30 @@ func TestBBRReceiveWindowLimited(t *testing.T) {
 		t.Errorf("retransmitted %.1f%% of the segments (%d of %d)", 100*r, in.Stats.RetransSegs, in.Stats.SegsOut)
 	}
 }
+
+// TestBBRIdleRestartNoProbeRTT: a sender idle for longer than the RTprop
+// window does not enter ProbeRTT on the first ACK after it restarts: that
+// ACK's RTT sample refreshes the expired RTprop (tcp_bbr.c's idle_restart).
+// Before, every transfer after 10 s of idleness was held to four segments
+// for 200 ms and a round trip.
+func TestBBRIdleRestartNoProbeRTT(t *testing.T) {
+	n, rec := bbrNet(t, 1.25e6, 10*time.Millisecond)
+	for i := 0; i < 3; i++ {
+		data := randomData(1<<20, uint64(i))
+		k := len(rec.samples)
+		if got := n.pump(0, data, 60*time.Second, false); !sameSHA(got, data) {
+			t.Fatal("data corrupted")
+		}
+		if i > 0 {
+			for j := k; j < len(rec.samples); j++ {
+				if rec.modes[j] == BBRProbeRTT {
+					t.Fatalf("transfer %d after %v idle: ProbeRTT at sample %d of %d", i, 11*time.Second, j-k, len(rec.samples)-k)
+				}
+			}
+			if rec.BBR.minStamp < rec.samples[k].Now {
+				t.Fatalf("RTprop not refreshed after the idle period")
+			}
+		}
+		n.runFor(11 * time.Second) // idle: RTprop expires
+	}
+}

@@ -74,6 +74,11 @@ type RateSample struct {
 	// retransmission timeout until its data is repaired (Linux's
 	// TCP_CA_Recovery and TCP_CA_Loss).
 	InRecovery, InLoss bool
+	// IdleRestart is set while the sender restarted from idle (nothing
+	// in flight, application-limited) and no ACK since delivered data;
+	// BBR then lets the ACK's RTT sample refresh an expired RTprop
+	// instead of entering ProbeRTT (tcp_bbr.c's idle_restart).
+	IdleRestart bool
 	// Now is the time of the ACK.
 	Now time.Duration
 	// SetAppLimited is an output: the controller sets it to have the

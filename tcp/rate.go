@@ -17,6 +17,7 @@ type rateState struct {
 	firstTxTime   time.Duration // C.first_sent_time: send time of the packet that started the current sample's send phase
 	appLimited    int64         // C.app_limited: C.delivered value that ends the app-limited phase; 0 when not app-limited
 	rwndGrown     int64         // C.delivered when the peer's window last exceeded its largest value
+	idleRestart   bool          // sending restarted from idle while app-limited; no data delivered since
 
 	// The ACK in progress (reset by rateStartAck).
 	newly          int  // bytes newly delivered
@@ -42,6 +43,9 @@ func (e *Endpoint) rateOnSend(r *txRec) {
 		// interval must not stretch over the idle time.
 		e.rate.firstTxTime = e.now
 		e.rate.deliveredTime = e.now
+		if e.rate.appLimited != 0 {
+			e.rate.idleRestart = true // tcp_bbr.c's CA_EVENT_TX_START
+		}
 	}
 	r.delivered = e.rate.delivered
 	r.deliveredTime = e.rate.deliveredTime
@@ -104,7 +108,7 @@ func (e *Endpoint) rateEndAck() {
 		Delivered: -1, RTT: rs.rtt, AckedSacked: rs.newly, Lost: rs.lost,
 		PriorInflight: rs.priorInflight, Inflight: e.inflight(),
 		TotalDelivered: rs.delivered, DeliveredTime: rs.deliveredTime,
-		SRTT: e.srtt, MinRTT: e.minRTT,
+		SRTT: e.srtt, MinRTT: e.minRTT, IdleRestart: rs.idleRestart,
 		InRecovery: e.recovery == recoveryFast, InLoss: e.recovery == recoveryRTO,
 		Now: e.now,
 	}
@@ -120,6 +124,9 @@ func (e *Endpoint) rateEndAck() {
 		}
 	}
 	e.rcc.OnRateSample(&e.ccs, s)
+	if s.Delivered > 0 {
+		rs.idleRestart = false
+	}
 	if s.SetAppLimited {
 		rs.appLimited = max(rs.delivered+int64(e.inflight()), 1)
 	}
