@@ -295,3 +295,21 @@ func TestAnnouncedWindowWithinBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowScaleCoarserThanBuffer: a receiver whose largest buffer needs
+// a window scale (14 for 1 GiB) whose unit (16 KiB) exceeds its initial
+// buffer (8 KiB) must still announce an open window. Before, every window
+// after the SYN's was free>>14 = 0, and the sender probed a zero window
+// forever.
+func TestWindowScaleCoarserThanBuffer(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{ReceiveBufferSize: 8 << 10, ReceiveBufferMax: 1 << 30})
+	n.delay = 10 * time.Millisecond
+	n.connect()
+	if ws := n.ep[1].rcvWS; ws != 14 {
+		t.Fatalf("receiver window scale %d, want 14", ws)
+	}
+	data := randomData(1<<20, 3)
+	if got := n.transfer(0, data, 60*time.Second); !sameSHA(got, data) {
+		t.Fatal("data corrupted")
+	}
+}

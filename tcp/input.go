@@ -70,6 +70,13 @@ func (e *Endpoint) negotiate(seg *Segment, o *header.TCPOptions) {
 	// The right edge our SYN or SYN-ACK announces (unscaled, RFC 7323
 	// §2.2); later edges are compared with it, so it must not stay zero.
 	e.rcvAdvEdge = e.rcvNxt + uint32(min(e.rcvBuf.free(), 65535))
+	if e.wsOK {
+		// Our later windows are announced in units of 2^rcvWS (chosen for
+		// the largest buffer): a buffer not several units large would
+		// round every one down to zero, for good (no data arrives to
+		// auto-tune it). Start with at least four units.
+		e.rcvBuf.grow(min(4<<e.rcvWS, e.cfg.ReceiveBufferMax))
+	}
 	e.rcvEpochSeq = e.rcvNxt
 	e.rcvEpoch = e.now
 	// RFC 7323 §2.2: the window in a SYN is never scaled.
