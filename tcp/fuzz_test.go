@@ -10,7 +10,13 @@ import (
 // FuzzSegmentInput feeds arbitrary segments to an established connection
 // with data in flight and to a listener. The engine must never panic and
 // its accounting must stay consistent.
-func FuzzSegmentInput(f *testing.F) {
+func FuzzSegmentInput(f *testing.F) { fuzzSegmentInput(f, Config{}) }
+
+// FuzzSegmentInputBBR is FuzzSegmentInput with BBR sending: rate
+// samples, pacing and BBR's window from arbitrary ACKs and SACKs.
+func FuzzSegmentInputBBR(f *testing.F) { fuzzSegmentInput(f, Config{CongestionControl: "bbr"}) }
+
+func fuzzSegmentInput(f *testing.F, cfg Config) {
 	seed := func(flags header.TCPFlags, seqOff, ackOff uint32, opts []byte, payload []byte) {
 		b := make([]byte, 0, 60+len(payload))
 		b = append(b, make([]byte, 20)...)
@@ -30,7 +36,7 @@ func FuzzSegmentInput(f *testing.F) {
 		if !ok {
 			return
 		}
-		n := newTestNet(t, Config{}, Config{})
+		n := newTestNet(t, cfg, Config{})
 		n.delay = time.Millisecond
 		n.connect()
 		n.ep[0].Write(randomData(20000, 1))
@@ -45,6 +51,9 @@ func FuzzSegmentInput(f *testing.F) {
 				e.inflight(), e.sackedB, e.lostB, e.retransB, e.sndUna, e.sndNxt)
 		}
 		n.runFor(5 * time.Second)
+		if d, ok := e.NextDeadline(); ok && d < n.clock.t {
+			t.Fatalf("timer deadline %v in the past at %v", d, n.clock.t)
+		}
 		l := New(Config{LocalPort: 1, RemotePort: 2, ISS: 99}, &n.clock, nopOutput{})
 		l.Listen()
 		l.HandleSegment(&seg)
