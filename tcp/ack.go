@@ -145,7 +145,13 @@ func (e *Endpoint) ackRecords(ack uint32) {
 	for e.recs.len() > 0 {
 		r := e.recs.at(0)
 		if seqLEQ(r.end, ack) {
-			e.rackUpdate(r)
+			if r.flags&recSacked == 0 {
+				// Only newly delivered data updates RACK (RFC 8985 §6.2
+				// step 2; Linux's tcp_clean_rtx_queue): a record SACKed
+				// earlier, now cumulatively ACKed, would set RACK.rtt to
+				// the time since its old transmission.
+				e.rackUpdate(r)
+			}
 			// RTT sample from data delivered by this ACK for the first time
 			// and never retransmitted (Karn); SACKed records were sampled
 			// when SACKed.

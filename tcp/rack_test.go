@@ -166,3 +166,30 @@ func TestSACKAfterLostACKNotReordering(t *testing.T) {
 		t.Fatalf("reordering detected without reordering: %+v", n.ep[0].Info().Stats)
 	}
 }
+
+// TestRACKRTTFromNewlyDelivered: RACK.rtt comes from data newly delivered
+// by an ACK (RFC 8985 §6.2 step 2), not from records SACKed earlier that
+// the ACK now covers cumulatively. Before, the ACK of a repaired hole
+// left RACK.rtt at the time since the old transmission of the highest
+// SACKed segment (two round trips here), which that ACK's loss detection
+// and reorder timer then used.
+func TestRACKRTTFromNewlyDelivered(t *testing.T) {
+	n, sent := rackNet(t, "cubic", map[int]int{4: 1})
+	e := n.ep[0]
+	seg := e.segDataMax()
+	e.ccs.Cwnd = 30 * seg
+	data := randomData(20*seg, 9)
+	if w, _ := e.Write(data); w != len(data) {
+		t.Fatal("short write")
+	}
+	rtt := 2 * n.delay
+	if !n.runUntil(time.Second, func() bool { return e.sndUna == e.sndNxt }) {
+		t.Fatal("transfer did not complete")
+	}
+	if sent[4] != 2 {
+		t.Fatalf("segment 4 sent %d times", sent[4])
+	}
+	if e.rack.rtt > rtt+rtt/10 {
+		t.Fatalf("RACK.rtt %v after the repair, path RTT %v", e.rack.rtt, rtt)
+	}
+}
