@@ -142,6 +142,13 @@ func (e *Endpoint) processAck(seg *Segment) bool {
 // sample and advances SND.UNA.
 func (e *Endpoint) ackRecords(ack uint32) {
 	var sample time.Duration = -1
+	rateRTT := time.Duration(-1)
+	// retrans: the ACK covers retransmitted data it delivers. It was most
+	// likely sent when the retransmission filled a hole, so data above the
+	// hole, received long before, gives no RTT sample either (Linux's
+	// FLAG_RETRANS_DATA_ACKED): after an RTO its age includes the timeout,
+	// and SRTT, RTTVAR and so the next RTO would grow with each timeout.
+	retrans := false
 	for e.recs.len() > 0 {
 		r := e.recs.at(0)
 		if seqLEQ(r.end, ack) {
@@ -157,9 +164,13 @@ func (e *Endpoint) ackRecords(ack uint32) {
 			// when SACKed.
 			if r.flags&(recEverRetrans|recSacked) == 0 {
 				sample = e.now - r.xmit
+				rateRTT = sample
+			}
+			if r.flags&(recEverRetrans|recSacked) == recEverRetrans {
+				retrans = true
 			}
 			if r.flags&recSacked == 0 {
-				e.rateOnDelivered(r, r.len())
+				e.rateOnDelivered(r, r.len(), false)
 			}
 			e.unaccount(r, r.len())
 			e.recs.popFront()
@@ -172,7 +183,12 @@ func (e *Endpoint) ackRecords(ack uint32) {
 			// Partial ACK of a record: trim it.
 			d := int(ack - r.start)
 			if r.flags&recSacked == 0 {
-				e.rateOnDelivered(r, d)
+				e.rateOnDelivered(r, d, false)
+				if r.flags&recEverRetrans != 0 {
+					retrans = true
+				} else {
+					rateRTT = e.now - r.xmit
+				}
 			}
 			e.unaccount(r, d)
 			r.start = ack
@@ -192,6 +208,12 @@ func (e *Endpoint) ackRecords(ack uint32) {
 	e.sndUna = ack
 	if seqLT(e.highSacked, ack) {
 		e.highSacked = ack
+	}
+	if retrans {
+		return
+	}
+	if rateRTT >= 0 && (e.rate.rtt < 0 || rateRTT < e.rate.rtt) {
+		e.rate.rtt = rateRTT
 	}
 	if sample >= 0 {
 		e.rttSample(sample)
@@ -262,7 +284,7 @@ func (e *Endpoint) processSACK(ack uint32) int {
 				sample = e.now - r.xmit
 			}
 			n := r.len()
-			e.rateOnDelivered(r, n)
+			e.rateOnDelivered(r, n, true)
 			e.unaccount(r, n)
 			r.flags |= recSacked
 			r.flags &^= recLost | recRetrans

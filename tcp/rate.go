@@ -67,12 +67,14 @@ func (e *Endpoint) rateStartAck() {
 // rateOnDelivered accounts n bytes of record r delivered by the ACK in
 // progress (cumulatively or by SACK, each byte once) and keeps the rate
 // state of the most recently sent record delivered (draft §3.3 "Upon
-// receiving ACK", UpdateRateSample).
-func (e *Endpoint) rateOnDelivered(r *txRec, n int) {
+// receiving ACK", UpdateRateSample). With rtt, a record never
+// retransmitted gives the sample's RTT (the cumulative ACK decides that
+// itself, ackRecords).
+func (e *Endpoint) rateOnDelivered(r *txRec, n int, rtt bool) {
 	rs := &e.rate
 	rs.delivered += int64(n)
 	rs.newly += n
-	if r.flags&recEverRetrans == 0 {
+	if rtt && r.flags&recEverRetrans == 0 {
 		if d := e.now - r.xmit; rs.rtt < 0 || d < rs.rtt {
 			rs.rtt = d
 		}
