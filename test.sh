@@ -18,11 +18,12 @@ PKGS=("$@")
 step() { printf '\n=== %s\n' "$*"; }
 
 # Debian packages the tests use: tshark and tcpdump are the independent check
-# of what we put on the wire; iproute2/ethtool/iperf3 build and measure the lab.
+# of what we put on the wire; iproute2/ethtool/iperf3 build and measure the lab;
+# netcat is the kernel-side peer in the README's `mptcp nc` examples.
 need=()
 for pair in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool iperf3:iperf3 \
 	editcap:tshark capinfos:tshark nstat:iproute2 ss:iproute2 ping:iputils-ping \
-	mptcpize:mptcpize; do
+	mptcpize:mptcpize nc:netcat-openbsd; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
