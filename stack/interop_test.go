@@ -13,13 +13,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mptcp-go/mptcp/header"
 	"github.com/mptcp-go/mptcp/lab"
 	"github.com/mptcp-go/mptcp/link"
 	"github.com/mptcp-go/mptcp/tcp"
@@ -335,57 +333,33 @@ func TestKernelInteropCloseAndReset(t *testing.T) {
 // (link.AFPacketOptions.Offload), so both sides exchange TSO super-frames.
 type vethPeer struct {
 	labPeer
-	ep       *link.AFPacket
-	server6  netip.Addr
-	client6  netip.Addr
-	offload  bool
-	nameBase string
+	ep      *link.AFPacket
+	server6 netip.Addr
+	client6 netip.Addr
+	offload bool
 }
 
 func newVethPeer(t testing.TB, opts Options, offload, ipv6 bool) *vethPeer {
 	t.Helper()
-	needRoot(t)
-	if _, err := exec.LookPath("ethtool"); err != nil {
-		t.Skip("needs ethtool")
-	}
 	cfg := lab.Config{
-		Name:       fmt.Sprintf("stv%d-%d", os.Getpid()%100000, labSeq.Add(1)),
-		Paths:      []lab.PathSpec{{Name: "p1"}},
-		ClientMode: lab.User, ServerMode: lab.Kernel,
-		Offload:  offload,
-		IPv6:     ipv6,
-		Seed:     7,
-		StateDir: filepath.Join(os.TempDir(), "mptcp-stack-test"),
+		Name:    fmt.Sprintf("stv%d-%d", os.Getpid()%100000, labSeq.Add(1)),
+		Paths:   []lab.PathSpec{{Name: "p1"}},
+		Offload: offload,
+		IPv6:    ipv6,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, cfg)
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	p := &vethPeer{labPeer: labPeer{l: l, server: l.ServerAddr(1)}, offload: offload}
-	iface := l.Iface(lab.Client, 1)
+	var setup func(ctx context.Context, l *lab.Lab, iface string)
 	if offload {
-		// Segmentation offload on the stack's veth, so the super-frames
-		// we hand AF_PACKET go out whole (veth's defaults, made explicit).
-		out, err := l.Command(ctx, lab.Client, "ethtool", "-K", iface, "tx", "on", "sg", "on", "tso", "on", "gso", "on", "gro", "on").CombinedOutput()
-		if err != nil {
-			t.Fatalf("ethtool: %v: %s", err, out)
+		setup = func(ctx context.Context, l *lab.Lab, iface string) {
+			// Segmentation offload on the stack's veth, so the super-frames
+			// we hand AF_PACKET go out whole (veth's defaults, made explicit).
+			out, err := l.Command(ctx, lab.Client, "ethtool", "-K", iface, "tx", "on", "sg", "on", "tso", "on", "gso", "on", "gro", "on").CombinedOutput()
+			if err != nil {
+				t.Fatalf("ethtool: %v: %s", err, out)
+			}
 		}
 	}
-	var mac header.MAC
-	if err := l.Do(lab.Client, func() error {
-		ifc, err := net.InterfaceByName(iface)
-		if err != nil {
-			return err
-		}
-		copy(mac[:], ifc.HardwareAddr)
-		p.ep, err = link.OpenAFPacket(iface, link.AFPacketOptions{Offload: offload})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	l, ep, iface, mac := upUserLab(t, cfg, link.AFPacketOptions{Offload: offload}, setup)
+	p := &vethPeer{labPeer: labPeer{l: l, server: l.ServerAddr(1)}, ep: ep, offload: offload}
 	p.s = New(opts)
 	t.Cleanup(func() { p.s.Close() })
 	addrs := []netip.Prefix{netip.PrefixFrom(l.ClientAddr(1), l.State().Paths[0].Prefix)}

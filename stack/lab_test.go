@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -33,43 +34,11 @@ type labPeer struct {
 
 func newLabPeer(t testing.TB, spec emu.Spec, opts Options) *labPeer {
 	t.Helper()
-	needRoot(t)
-	for _, tool := range []string{"ethtool"} {
-		if _, err := os.Stat("/usr/sbin/" + tool); err != nil {
-			if _, err := os.Stat("/sbin/" + tool); err != nil {
-				t.Skipf("needs %s", tool)
-			}
-		}
-	}
-	cfg := lab.Config{
-		Name:       fmt.Sprintf("stk%d-%d", os.Getpid()%100000, labSeq.Add(1)),
-		Paths:      []lab.PathSpec{lab.Symmetric("p1", spec)},
-		ClientMode: lab.User, ServerMode: lab.Kernel,
-		Seed:     7,
-		StateDir: filepath.Join(os.TempDir(), "mptcp-stack-test"),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, cfg)
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l, ep, iface, mac := upUserLab(t, lab.Config{
+		Name:  fmt.Sprintf("stk%d-%d", os.Getpid()%100000, labSeq.Add(1)),
+		Paths: []lab.PathSpec{lab.Symmetric("p1", spec)},
+	}, link.AFPacketOptions{}, nil)
 	p := &labPeer{l: l, server: l.ServerAddr(1)}
-	var ep *link.AFPacket
-	var mac header.MAC
-	iface := l.Iface(lab.Client, 1)
-	if err := l.Do(lab.Client, func() error {
-		ifc, err := net.InterfaceByName(iface)
-		if err != nil {
-			return err
-		}
-		copy(mac[:], ifc.HardwareAddr)
-		ep, err = link.OpenAFPacket(iface, link.AFPacketOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	p.s = New(opts)
 	t.Cleanup(func() { p.s.Close() })
 	pfx := l.State().Paths[0].Prefix
@@ -78,6 +47,47 @@ func newLabPeer(t testing.TB, spec emu.Spec, opts Options) *labPeer {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// upUserLab brings up cfg with our stack's side as the client (user mode:
+// no kernel addresses on its interfaces) and the kernel as the server,
+// runs setup (if any) on the client's interface of path 1, and opens an
+// AF_PACKET endpoint with af there. It returns the lab, the endpoint and
+// the interface's name and MAC; the lab is closed when t ends.
+func upUserLab(t testing.TB, cfg lab.Config, af link.AFPacketOptions, setup func(ctx context.Context, l *lab.Lab, iface string)) (*lab.Lab, *link.AFPacket, string, header.MAC) {
+	t.Helper()
+	needRoot(t)
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Skip("needs ethtool")
+	}
+	cfg.ClientMode, cfg.ServerMode = lab.User, lab.Kernel
+	cfg.Seed = 7
+	cfg.StateDir = filepath.Join(os.TempDir(), "mptcp-stack-test")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, cfg)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	iface := l.Iface(lab.Client, 1)
+	if setup != nil {
+		setup(ctx, l, iface)
+	}
+	var ep *link.AFPacket
+	var mac header.MAC
+	if err := l.Do(lab.Client, func() error {
+		ifc, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		copy(mac[:], ifc.HardwareAddr)
+		ep, err = link.OpenAFPacket(iface, af)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return l, ep, iface, mac
 }
 
 // kernelListen listens with plain (non-MPTCP) kernel TCP in the server namespace.
