@@ -83,6 +83,63 @@ type PacketInfo struct {
 	Options []byte
 	// Rejected: the subflow's join did not verify.
 	Rejected bool
+	// Window is the TCP header's window field (not scaled).
+	Window uint16
+	// Analysis holds what the analysis found about this segment.
+	Analysis PacketFlags
+	// HasDataACK: the segment carried a DATA_ACK; DataACK is its value
+	// relative to the origin of the stream it acknowledges (direction
+	// 1-Dir), like Stream offsets.
+	HasDataACK bool
+	DataACK    uint64
+	// Source is the source tag given to PacketFrom (the input file of a
+	// merged capture), 0 for Packet.
+	Source int
+}
+
+// PacketFlags say what the analysis found about one segment; the names
+// follow tshark's tcp.analysis fields where they mean the same.
+type PacketFlags uint16
+
+// Packet flags.
+const (
+	// PacketRetransmission: the payload was all seen before on this
+	// subflow direction (it ends at or below the highest sequence number
+	// seen), as the subflow's retransmission counters count it.
+	PacketRetransmission PacketFlags = 1 << iota
+	// PacketReinjection: data new on this subflow that the connection had
+	// already seen at the data level (RFC 8684 §3.3.6: sent again on
+	// another subflow, usually because the first one stalled).
+	PacketReinjection
+	// PacketDataOutOfOrder: mapped data that lies beyond the next byte
+	// the connection's stream expects: it waits for the bytes before it
+	// (which another subflow carries, or which were lost).
+	PacketDataOutOfOrder
+	// PacketDuplicateACK: tshark's tcp.analysis.duplicate_ack: no
+	// payload, no SYN, FIN or RST, the same acknowledgment number and a
+	// non-zero window equal to those of the previous segment in the same
+	// direction, at the next expected sequence number.
+	PacketDuplicateACK
+	// PacketMappingStart and PacketMappingEnd: the payload holds the
+	// first, or the last, byte of a DSS mapping (RFC 8684 §3.3.1).
+	PacketMappingStart
+	PacketMappingEnd
+)
+
+// packetFlagNames are the names of the packet flags, in bit order.
+var packetFlagNames = [...]string{"retransmission", "reinjection", "data_out_of_order", "duplicate_ack", "mapping_start", "mapping_end"}
+
+// Names returns the names of the flags set, in bit order: retransmission,
+// reinjection, data_out_of_order, duplicate_ack, mapping_start,
+// mapping_end.
+func (f PacketFlags) Names() []string {
+	var out []string
+	for i, n := range packetFlagNames {
+		if f&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // TCP flags.
@@ -121,6 +178,14 @@ type Analyzer struct {
 	opts [maxOpts]option.Option
 	pi   PacketInfo
 	seg  segment
+
+	// Per-packet notes for the OnPacket view, reset for each segment.
+	pflags    PacketFlags
+	pack      uint64 // DATA_ACK of the segment (absolute)
+	packSet   bool
+	pktSource int
+
+	orphans orphanTable
 }
 
 // maxOpts bounds the MPTCP options looked at in one segment: 40 option
@@ -153,6 +218,7 @@ type segment struct {
 	src, dst netip.AddrPort
 	seq, ack uint32
 	flags    uint8
+	win      uint16
 	opts     []byte
 	payload  []byte
 	nopts    int
@@ -163,6 +229,14 @@ type segment struct {
 // captured at ts. It never fails: packets that are not TCP or are malformed
 // are counted. On the steady path (a known subflow) it allocates nothing.
 func (a *Analyzer) Packet(ts time.Time, pkt []byte) {
+	a.PacketFrom(ts, 0, pkt)
+}
+
+// PacketFrom is Packet for a packet from input number source (the file of
+// a merged capture): the per-packet view (Config.OnPacket) carries it in
+// PacketInfo.Source.
+func (a *Analyzer) PacketFrom(ts time.Time, source int, pkt []byte) {
+	a.pktSource = source
 	a.res.Packets++
 	if a.res.Packets&0xfff == 0 && ts.Sub(a.lastSweep) > flowIdle/2 {
 		a.lastSweep = ts
@@ -291,6 +365,7 @@ func (a *Analyzer) parseIP(p []byte, s *segment) (ok, isTCP bool) {
 	s.seq = binary.BigEndian.Uint32(tcp[4:8])
 	s.ack = binary.BigEndian.Uint32(tcp[8:12])
 	s.flags = tcp[13]
+	s.win = binary.BigEndian.Uint16(tcp[14:16])
 	s.opts = tcp[20:doff]
 	s.payload = tcp[doff:]
 	return true, true

@@ -35,6 +35,9 @@ type conn struct {
 	events    []Event
 	findings  []Finding
 	done      bool
+	// orphaned: the connection was only an unanswered SYN, reported
+	// with the orphan segments instead (orphan.go).
+	orphaned bool
 }
 
 // verified reports whether both keys were seen.
@@ -59,6 +62,7 @@ func (a *Analyzer) newConn(sf *subflow, ts time.Time, groupedBy string) *conn {
 // attach adds sf to c; same says whether sf's client is c's client.
 func (a *Analyzer) attach(c *conn, sf *subflow, same bool) {
 	sf.conn, sf.same = c, same
+	sf.orphanSegs = nil
 	c.subflows = append(c.subflows, sf)
 	c.event(Event{Time: sf.first, Type: "subflow_open", Subflow: sf.id,
 		Detail: fmt.Sprintf("%s %v -> %v", sf.role, sf.client, sf.server)})
@@ -427,8 +431,13 @@ func (a *Analyzer) signal(sf *subflow, d int, s *segment, o *option.Option) {
 		side := sf.connDir(d)
 		if aa.HasHMAC && c.version == option.V1 && c.verified() &&
 			mpcrypto.AddAddrHMAC(c.keys[side], c.keys[1-side], aa.AddrID, aa.Addr, aa.Port) != aa.HMAC {
-			a.finding(c, sf, s.ts, Error, CodeAddAddrHMAC, fmt.Sprintf(
-				"ADD_ADDR %s: the HMAC does not verify with the connection's keys: possible forgery", det))
+			if mpcrypto.AddAddrHMACLeftmost(c.keys[side], c.keys[1-side], aa.AddrID, aa.Addr, aa.Port) == aa.HMAC {
+				a.finding(c, sf, s.ts, Warning, CodeAddAddrHMACLegacy, fmt.Sprintf(
+					"ADD_ADDR %s: the HMAC is the leftmost 64 bits of HMAC-SHA256 with the connection's keys, as the first Linux MPTCP kernels (v5.6, 2020) sent before they were fixed to the rightmost 64 bits of RFC 8684 §3.4.1: authentic, from an old kernel; an RFC-conforming peer rejects it", det))
+			} else {
+				a.finding(c, sf, s.ts, Error, CodeAddAddrHMAC, fmt.Sprintf(
+					"ADD_ADDR %s: the HMAC does not verify with the connection's keys (neither the RFC's rightmost 64 bits nor the leftmost ones of early Linux): possible forgery", det))
+			}
 		}
 	case option.SubtypeRemoveAddr:
 		c.event(Event{Time: s.ts, Type: "remove_addr", Subflow: sf.id, Detail: fmt.Sprintf("ids %v", o.RemoveAddr.IDs())})

@@ -121,6 +121,7 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 		st := &c.st[1-cd]
 		ack := st.expand(o.DataACK, o.Flags&option.DSSDataACK8 != 0)
 		st.noteAck(ack)
+		a.pack, a.packSet = ack, true
 	}
 }
 

@@ -341,7 +341,7 @@ func TestHoleTotalsPastTheList(t *testing.T) {
 			f = x.Message
 		}
 	}
-	if want := fmt.Sprintf("%d bytes never seen in %d holes", n*10, n); !strings.Contains(f, want) {
+	if want := fmt.Sprintf("%d bytes missing in %d holes (%d never seen;", n*10, n, n*10); !strings.Contains(f, want) {
 		t.Errorf("hole finding %q, want %q", f, want)
 	}
 }

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -41,6 +42,7 @@ func (a *Analyzer) Finish() *Result {
 	}
 	for _, sf := range a.flows {
 		drop(sf)
+		a.flushOrphan(sf)
 	}
 	for _, sf := range a.rejected {
 		drop(sf)
@@ -63,6 +65,7 @@ func (a *Analyzer) result(final bool) *Result {
 	for _, sf := range a.rejected {
 		r.Rejected = append(r.Rejected, subflowResult(sf, sf.claimed, nil))
 	}
+	r.Orphans = a.orphans.result()
 	return &r
 }
 
@@ -136,9 +139,7 @@ func (a *Analyzer) connResult(c *conn, final bool) Connection {
 		for i := range r.Streams {
 			s := &r.Streams[i]
 			if len(s.Holes) > 0 {
-				r.Findings = append(r.Findings, Finding{Time: c.last, Severity: Warning, Code: CodeHole, Message: fmt.Sprintf(
-					"%s: %d bytes never seen in %d holes (first at data offset %d, %d bytes)",
-					s.Direction, s.HoleBytes, s.HoleCount, s.Holes[0].Offset, s.Holes[0].Size)})
+				r.Findings = append(r.Findings, Finding{Time: c.last, Severity: Warning, Code: CodeHole, Message: holeMessage(s)})
 			}
 		}
 	}
@@ -147,22 +148,24 @@ func (a *Analyzer) connResult(c *conn, final bool) Connection {
 
 func streamResult(st *stream) Stream {
 	s := Stream{
-		Direction:     dirName(st.dir),
-		Origin:        st.origin,
-		Bytes:         st.delivered,
-		End:           st.next,
-		DataFIN:       st.finSeen,
-		FinOffset:     st.finOff,
-		Duplicate:     st.dup,
-		Reinjected:    st.reinj,
-		Unchecked:     st.unchecked,
-		Ignored:       st.beforeOrigin + st.outOfWindow,
-		Holes:         slices.Clone(st.holes),
-		HoleCount:     st.holeCount,
-		HoleBytes:     st.holeBytes,
-		Conflicts:     slices.Clone(st.conflicts),
-		ConflictBytes: st.conflictBytes,
-		SHA256:        st.sum,
+		Direction:      dirName(st.dir),
+		Origin:         st.origin,
+		Bytes:          st.delivered,
+		End:            st.next,
+		DataFIN:        st.finSeen,
+		FinOffset:      st.finOff,
+		Duplicate:      st.dup,
+		Reinjected:     st.reinj,
+		Unchecked:      st.unchecked,
+		Ignored:        st.beforeOrigin + st.outOfWindow,
+		Holes:          slices.Clone(st.holes),
+		HoleCount:      st.holeCount,
+		HoleBytes:      st.holeBytes,
+		DroppedBytes:   st.droppedBytes,
+		AckedHoleBytes: st.ackedHoleBytes,
+		Conflicts:      slices.Clone(st.conflicts),
+		ConflictBytes:  st.conflictBytes,
+		SHA256:         st.sum,
 	}
 	if st.idsnSet {
 		s.IDSN = hex64(st.idsn)
@@ -289,4 +292,23 @@ func (sf *subflow) connDirInv(cd int) int {
 		return cd
 	}
 	return 1 - cd
+}
+
+// holeMessage says how much of a stream is missing and why: never seen,
+// acknowledged by the peer but not in the capture, or dropped to stay
+// under the memory cap.
+func holeMessage(s *Stream) string {
+	never := s.HoleBytes - s.DroppedBytes - s.AckedHoleBytes
+	var parts []string
+	if never > 0 {
+		parts = append(parts, fmt.Sprintf("%d never seen", never))
+	}
+	if s.AckedHoleBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d acknowledged by the peer but not in the capture", s.AckedHoleBytes))
+	}
+	if s.DroppedBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d dropped: memory cap (--max-buffer)", s.DroppedBytes))
+	}
+	return fmt.Sprintf("%s: %d bytes missing in %d holes (%s; first at data offset %d, %d bytes)",
+		s.Direction, s.HoleBytes, s.HoleCount, strings.Join(parts, ", "), s.Holes[0].Offset, s.Holes[0].Size)
 }

@@ -30,6 +30,9 @@ type Result struct {
 	// Rejected are subflows that claimed to join a connection but could
 	// not be attached to it (a join whose HMAC does not verify).
 	Rejected []Subflow `json:"rejected_subflows,omitempty"`
+	// Orphans are segments with MPTCP options that belong to no
+	// connection seen, grouped (see Orphan).
+	Orphans []Orphan `json:"orphans,omitempty"`
 	// Findings not tied to one connection (input errors, memory cap).
 	Findings []Finding `json:"findings,omitempty"`
 	// PeakBuffered is the most out-of-order data held at once, in bytes.
@@ -179,6 +182,12 @@ type Stream struct {
 	Holes     []Hole `json:"holes,omitempty"`
 	HoleCount uint64 `json:"hole_count,omitempty"`
 	HoleBytes uint64 `json:"hole_bytes,omitempty"`
+	// DroppedBytes is the part of HoleBytes the capture had but the
+	// analysis gave up to stay under the memory cap (holes of reason
+	// "memory"); AckedHoleBytes the part the peer acknowledged although
+	// the capture lacks it ("acked"). The rest was never seen.
+	DroppedBytes   uint64 `json:"dropped_bytes,omitempty"`
+	AckedHoleBytes uint64 `json:"acked_hole_bytes,omitempty"`
 	// Conflicts are ranges seen twice with different contents (at most
 	// 1024 listed; ConflictBytes counts all the differing bytes).
 	Conflicts     []Hole `json:"conflicts,omitempty"`
@@ -195,10 +204,17 @@ type Hole struct {
 	Offset uint64 `json:"offset"`
 	Size   uint64 `json:"size"`
 	// Reason: for holes, "missing" (never seen), "acked" (the peer
-	// acknowledged data the capture does not have) or "memory" (given up
-	// to keep memory under the cap).
+	// acknowledged data the capture does not have) or "memory" (seen, but
+	// dropped to keep memory under the cap).
 	Reason string `json:"reason,omitempty"`
 }
+
+// Hole reasons.
+const (
+	HoleMissing = "missing"
+	HoleAcked   = "acked"
+	HoleMemory  = "memory"
+)
 
 // Event is a point on a connection's timeline.
 type Event struct {
@@ -235,20 +251,22 @@ type Finding struct {
 
 // Finding codes.
 const (
-	CodeJoinHMAC        = "join_hmac_mismatch"     // MP_JOIN HMAC does not verify: possible forgery
-	CodeAddAddrHMAC     = "add_addr_hmac_mismatch" // ADD_ADDR HMAC does not verify
-	CodeJoinNoConn      = "join_unknown_token"     // MP_JOIN token matches no connection seen
-	CodeUnverified      = "grouping_unverified"    // keys not seen: grouping by token/DSN
-	CodeMappingConflict = "mapping_conflict"       // two DSS mappings disagree on the same bytes
-	CodeUnmapped        = "unmapped_data"          // payload outside any DSS mapping
-	CodeDataConflict    = "data_conflict"          // two copies of the same data differ
-	CodeHole            = "hole"                   // data never seen
-	CodeChecksum        = "dss_checksum_mismatch"  // RFC 8684 §3.3.1
-	CodeChecksumMissing = "dss_checksum_missing"   // RFC 8684 §3.3.1: negotiated, absent
-	CodeMPFail          = "mp_fail"                // RFC 8684 §3.7
-	CodeFastclose       = "mp_fastclose"           // RFC 8684 §3.5
-	CodeFallback        = "fallback"               // RFC 8684 §3.7
-	CodeMalformedOption = "malformed_option"       // an MPTCP option that does not parse
-	CodeMemoryCap       = "memory_cap"             // out-of-order data dropped to stay under the cap
-	CodeInput           = "input_error"            // the capture is truncated or corrupt
+	CodeJoinHMAC    = "join_hmac_mismatch"     // MP_JOIN HMAC does not verify: possible forgery
+	CodeAddAddrHMAC = "add_addr_hmac_mismatch" // ADD_ADDR HMAC does not verify
+	// ADD_ADDR HMAC is the leftmost 64 bits (early Linux), not the RFC's rightmost
+	CodeAddAddrHMACLegacy = "add_addr_hmac_leftmost"
+	CodeJoinNoConn        = "join_unknown_token"    // MP_JOIN token matches no connection seen
+	CodeUnverified        = "grouping_unverified"   // keys not seen: grouping by token/DSN
+	CodeMappingConflict   = "mapping_conflict"      // two DSS mappings disagree on the same bytes
+	CodeUnmapped          = "unmapped_data"         // payload outside any DSS mapping
+	CodeDataConflict      = "data_conflict"         // two copies of the same data differ
+	CodeHole              = "hole"                  // data never seen
+	CodeChecksum          = "dss_checksum_mismatch" // RFC 8684 §3.3.1
+	CodeChecksumMissing   = "dss_checksum_missing"  // RFC 8684 §3.3.1: negotiated, absent
+	CodeMPFail            = "mp_fail"               // RFC 8684 §3.7
+	CodeFastclose         = "mp_fastclose"          // RFC 8684 §3.5
+	CodeFallback          = "fallback"              // RFC 8684 §3.7
+	CodeMalformedOption   = "malformed_option"      // an MPTCP option that does not parse
+	CodeMemoryCap         = "memory_cap"            // out-of-order data dropped to stay under the cap
+	CodeInput             = "input_error"           // the capture is truncated or corrupt
 )

@@ -49,6 +49,8 @@ type stream struct {
 	unchecked       uint64
 	conflictBytes   uint64
 	holeBytes       uint64
+	droppedBytes    uint64 // holes given up for the memory cap
+	ackedHoleBytes  uint64 // holes the peer acknowledged
 	holeCount       uint64
 	done            bool
 	sum             string
@@ -132,6 +134,7 @@ func (a *Analyzer) deliver(c *conn, st *stream, sf *subflow, h *half, ts time.Ti
 		if subNew {
 			st.reinj += n
 			h.reinj += n
+			a.pflags |= PacketReinjection
 		}
 		b, off = b[n:], off+n
 		if len(b) == 0 {
@@ -141,6 +144,9 @@ func (a *Analyzer) deliver(c *conn, st *stream, sf *subflow, h *half, ts time.Ti
 	if off == st.next && st.head == len(st.ooo) {
 		a.emit(c, st, h, ts, b)
 		return
+	}
+	if off > st.next {
+		a.pflags |= PacketDataOutOfOrder
 	}
 	a.buffer(c, st, sf, h, ts, off, b, subNew)
 	a.drain(c, st)
@@ -300,6 +306,7 @@ func (a *Analyzer) buffer(c *conn, st *stream, sf *subflow, h *half, ts time.Tim
 			if subNew {
 				st.reinj += n
 				h.reinj += n
+				a.pflags |= PacketReinjection
 			}
 			b, off = b[n:], off+n
 			i++
@@ -379,6 +386,12 @@ func (a *Analyzer) hole(c *conn, st *stream, ts time.Time, n uint64, reason stri
 		st.holeCount++
 	}
 	st.holeBytes += n
+	switch reason {
+	case HoleMemory:
+		st.droppedBytes += n
+	case HoleAcked:
+		st.ackedHoleBytes += n
+	}
 	st.next += n
 	st.histFrom = st.next
 }
@@ -400,12 +413,12 @@ func (a *Analyzer) shed(c *conn, st *stream, ts time.Time) {
 		a.buffered = 0 // accounting slip; nothing is held
 		return
 	}
-	if bs.holeBytes == 0 || len(bs.holes) == 0 || bs.holes[len(bs.holes)-1].Reason != "memory" {
+	if bs.holeBytes == 0 || len(bs.holes) == 0 || bs.holes[len(bs.holes)-1].Reason != HoleMemory {
 		a.finding(bc, nil, ts, Warning, CodeMemoryCap, fmt.Sprintf(
 			"%s: out-of-order data exceeds the %d-byte buffer cap; the missing bytes before it are reported as a hole",
 			dirName(bs.dir), a.cfg.MaxBuffer))
 	}
-	a.skipTo(bc, bs, ts, "memory")
+	a.skipTo(bc, bs, ts, HoleMemory)
 }
 
 // finish flushes a stream at the end: buffered data after gaps, then the
@@ -414,11 +427,11 @@ func (a *Analyzer) finishStream(c *conn, st *stream, ts time.Time) {
 	if st.done {
 		return
 	}
-	for a.skipTo(c, st, ts, "missing") {
+	for a.skipTo(c, st, ts, HoleMissing) {
 	}
 	if st.originSet {
 		if st.finSeen && st.finOff > st.next {
-			a.hole(c, st, ts, st.finOff-st.next, "missing")
+			a.hole(c, st, ts, st.finOff-st.next, HoleMissing)
 		}
 		if st.ackSeen {
 			ackOff := st.ack - st.origin
@@ -427,7 +440,7 @@ func (a *Analyzer) finishStream(c *conn, st *stream, ts time.Time) {
 				end = st.finOff // the ack covers the DATA_FIN itself
 			}
 			if end > st.next && end-st.next < dsnWindow {
-				a.hole(c, st, ts, end-st.next, "acked")
+				a.hole(c, st, ts, end-st.next, HoleAcked)
 			}
 		}
 	}
@@ -459,23 +472,17 @@ func (a *Analyzer) closeConn(c *conn, ts time.Time) {
 		a.finishStream(c, &c.st[i], ts)
 	}
 	c.done = true
+	if k := unansweredKind(c); k != "" {
+		a.orphanConn(c, k)
+		return
+	}
 	if a.cfg.OnConnection == nil {
 		return
 	}
 	// Hand the finished connection over and forget it: with the hook,
 	// memory does not grow with the number of connections in a capture.
 	a.cfg.OnConnection(a.connResult(c, true))
-	for side := range c.tokens {
-		if c.haveToken[side] && a.tokens[c.tokens[side]] == c {
-			delete(a.tokens, c.tokens[side])
-		}
-	}
-	for i, x := range a.conns {
-		if x == c {
-			a.conns = append(a.conns[:i], a.conns[i+1:]...)
-			break
-		}
-	}
+	a.forgetConn(c)
 }
 
 // flowIdle is how long (capture time) a subflow entry outlives its
@@ -489,6 +496,7 @@ func (a *Analyzer) sweep() {
 	for k, sf := range a.flows {
 		if (sf.conn == nil || sf.conn.done) && a.res.Last.Sub(sf.last) > flowIdle {
 			delete(a.flows, k)
+			a.flushOrphan(sf)
 		}
 	}
 }

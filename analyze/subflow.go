@@ -99,6 +99,11 @@ type half struct {
 	csumFailures, csumOK  uint64
 	pending               []pendingSeg
 	pendingBytes          int
+	// The last acknowledgment and window this direction sent, for the
+	// per-packet view's duplicate ACKs (kept only with Config.OnPacket).
+	lastAck    uint32
+	lastWin    uint16
+	lastAckSet bool
 }
 
 // subflow is one TCP connection (4-tuple) that is, or may be, part of an
@@ -137,6 +142,10 @@ type subflow struct {
 	first, last time.Time
 	end         string
 	closed      bool
+
+	// orphan: segments with MPTCP options seen while the subflow belonged
+	// to no connection, reported if it never joins one (orphan.go).
+	orphanSegs *orphanCounts
 }
 
 // canonical orders a 4-tuple so both directions share a key; dir is 0 when
@@ -160,6 +169,7 @@ func unwrap(rel uint32, ref uint64) uint64 {
 
 // segment runs one TCP segment through the flow table and the MPTCP state.
 func (a *Analyzer) segment(s *segment) {
+	a.pflags, a.packSet = 0, false
 	syn := s.flags&flagSYN != 0
 	ack := s.flags&flagACK != 0
 	k := canonical(s.src, s.dst)
@@ -169,6 +179,7 @@ func (a *Analyzer) segment(s *segment) {
 		// stays with its connection but leaves the flow table, so that a
 		// new plain TCP connection's segments are not taken for its.
 		delete(a.flows, k)
+		a.flushOrphan(sf)
 		sf = nil
 	}
 	if sf == nil {
@@ -236,6 +247,7 @@ func (a *Analyzer) segment(s *segment) {
 		if end <= h.maxEnd {
 			h.retrans++
 			h.retransBytes += uint64(len(s.payload))
+			a.pflags |= PacketRetransmission
 		} else {
 			h.newBytes += end - max(start, h.maxEnd)
 			h.maxEnd = end
@@ -273,6 +285,8 @@ func (a *Analyzer) segment(s *segment) {
 		a.subflowState(c, sf, s)
 	} else if sf.rejected && sf.claimed != nil {
 		a.subflowState(nil, sf, s)
+	} else if !sf.rejected && (s.nopts > 0 || s.badOpt != nil) {
+		a.noteOrphan(sf, s)
 	}
 	if a.cfg.OnPacket != nil {
 		a.packetInfo(sf, d, s, start)
@@ -368,6 +382,30 @@ func (a *Analyzer) packetInfo(sf *subflow, d int, s *segment, start uint64) {
 		}
 	}
 	pi.Options = s.opts
+	pi.Window = s.win
+	pi.Source = a.pktSource
+	pi.HasDataACK, pi.DataACK = false, 0
+	h := &sf.h[d]
+	if n := uint64(len(s.payload)); n > 0 {
+		if m := h.lookup(start); m != nil && m.ssn == start {
+			a.pflags |= PacketMappingStart
+		}
+		if m := h.lookup(start + n - 1); m != nil && m.n != infinite && m.ssn+m.n == start+n {
+			a.pflags |= PacketMappingEnd
+		}
+	} else if s.flags&(flagSYN|flagFIN|flagRST) == 0 && s.flags&flagACK != 0 && h.lastAckSet &&
+		s.ack == h.lastAck && s.win == h.lastWin && s.win != 0 && start == h.maxEnd {
+		a.pflags |= PacketDuplicateACK
+	}
+	if s.flags&flagACK != 0 {
+		h.lastAck, h.lastWin, h.lastAckSet = s.ack, s.win, true
+	}
+	if c := sf.conn; c != nil && a.packSet {
+		if st := &c.st[1-sf.connDir(d)]; st.originSet {
+			pi.HasDataACK, pi.DataACK = true, a.pack-st.origin
+		}
+	}
+	pi.Analysis = a.pflags
 	a.cfg.OnPacket(pi)
 }
 
@@ -375,7 +413,7 @@ func (a *Analyzer) packetInfo(sf *subflow, d int, s *segment, start uint64) {
 func (a *Analyzer) plainPacketInfo(s *segment) {
 	pi := &a.pi
 	*pi = PacketInfo{Index: a.res.Packets, Time: s.ts, Src: s.src, Dst: s.dst, Flags: s.flags,
-		Seq: s.seq, Ack: s.ack, Len: len(s.payload), Options: s.opts}
+		Seq: s.seq, Ack: s.ack, Len: len(s.payload), Options: s.opts, Window: s.win, Source: a.pktSource}
 	a.cfg.OnPacket(pi)
 }
 

@@ -146,6 +146,21 @@ func JoinTruncatedHMAC(v option.Version, senderKey, receiverKey uint64, senderNo
 // sends the ADD_ADDR and port is 0 when the option carries none (as Linux
 // computes it). ADD_ADDR has no HMAC in v0; this always uses SHA-256.
 func AddAddrHMAC(senderKey, receiverKey uint64, addrID uint8, addr netip.Addr, port uint16) uint64 {
+	sum, size := addAddrHMAC(senderKey, receiverKey, addrID, addr, port)
+	return binary.BigEndian.Uint64(sum[size-8 : size])
+}
+
+// AddAddrHMACLeftmost returns the leftmost 64 bits of the same HMAC as
+// AddAddrHMAC. The first Linux MPTCP kernels (v5.6, 2020) sent these
+// instead of the rightmost 64 bits RFC 8684 §3.4.1 specifies, until the
+// kernel was fixed; a peer of the same era accepted them. An analyzer uses
+// it to tell that old behaviour from a forgery.
+func AddAddrHMACLeftmost(senderKey, receiverKey uint64, addrID uint8, addr netip.Addr, port uint16) uint64 {
+	sum, _ := addAddrHMAC(senderKey, receiverKey, addrID, addr, port)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+func addAddrHMAC(senderKey, receiverKey uint64, addrID uint8, addr netip.Addr, port uint16) ([32]byte, int) {
 	var m [maxMsg]byte
 	m[0] = addrID
 	n := 1
@@ -158,8 +173,7 @@ func AddAddrHMAC(senderKey, receiverKey uint64, addrID uint8, addr netip.Addr, p
 	}
 	binary.BigEndian.PutUint16(m[n:], port)
 	n += 2
-	sum, size := HMAC(option.V1, senderKey, receiverKey, m[:n])
-	return binary.BigEndian.Uint64(sum[size-8 : size])
+	return HMAC(option.V1, senderKey, receiverKey, m[:n])
 }
 
 // hmacLong is the general HMAC (crypto/hmac) for messages longer than any

@@ -377,3 +377,18 @@ func BenchmarkDSSChecksum1400(b *testing.B) {
 		DSSChecksum(1, 2, 1400, payload)
 	}
 }
+
+// TestAddAddrHMACLeftmostLinux56: the ADD_ADDR of tcpdump's test capture
+// mptcp-aa-v1.pcap (Linux 5.6, February 2020: server key 73bb150358a0aecb,
+// client key 8f0c7c64a6a32ac1, id 1, 192.168.136.225, no port) carries
+// 0x669928744366716c: the leftmost 64 bits of the HMAC, not the rightmost.
+func TestAddAddrHMACLeftmostLinux56(t *testing.T) {
+	const kServer, kClient = 0x73bb150358a0aecb, 0x8f0c7c64a6a32ac1
+	addr := netip.MustParseAddr("192.168.136.225")
+	if got := AddAddrHMACLeftmost(kServer, kClient, 1, addr, 0); got != 0x669928744366716c {
+		t.Errorf("leftmost %016x", got)
+	}
+	if got := AddAddrHMAC(kServer, kClient, 1, addr, 0); got == 0x669928744366716c {
+		t.Errorf("rightmost bits equal the leftmost")
+	}
+}
