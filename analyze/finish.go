@@ -171,8 +171,9 @@ func streamResult(st *stream) Stream {
 		s.IDSN = hex64(st.idsn)
 	}
 	if st.ackSeen && st.originSet {
-		s.DataACK = st.ack - st.origin
+		s.DataACK, s.DataACKSeen = st.ack-st.origin, true
 	}
+	s.OriginSet = st.originSet
 	return s
 }
 

@@ -249,3 +249,34 @@ func TestAddAddrHMACLeftmost(t *testing.T) {
 		})
 	}
 }
+
+// TestMinOpenID: the lowest ID still open, as connections finish out of
+// order.
+func TestMinOpenID(t *testing.T) {
+	var done []int
+	rec, a := newRec(Config{OnConnection: func(c Connection) { done = append(done, c.ID) }})
+	if a.MinOpenID() != 0 {
+		t.Fatalf("empty analyzer: %d", a.MinOpenID())
+	}
+	c1 := synth.New(51, 52, rec.emit)
+	s1 := c1.Handshake(cli1, srv1)
+	c2 := synth.New(53, 54, rec.emit)
+	s2 := c2.Handshake(cli2, srv2)
+	s1.Send(0, payload(10, 1))
+	s2.Send(0, payload(10, 2))
+	if a.MinOpenID() != 1 {
+		t.Errorf("two open: %d", a.MinOpenID())
+	}
+	s2.DataFIN(0)
+	s2.DataFIN(1)
+	s2.Close()
+	if !slices.Equal(done, []int{2}) || a.MinOpenID() != 1 {
+		t.Errorf("connection 2 finished first: done %v, min open %d", done, a.MinOpenID())
+	}
+	s1.DataFIN(0)
+	s1.DataFIN(1)
+	s1.Close()
+	if !slices.Equal(done, []int{2, 1}) || a.MinOpenID() != 0 {
+		t.Errorf("both finished: done %v, min open %d", done, a.MinOpenID())
+	}
+}

@@ -161,8 +161,13 @@ type Stream struct {
 	// DataFIN is true when a DATA_FIN was seen, at offset FinOffset.
 	DataFIN   bool   `json:"data_fin"`
 	FinOffset uint64 `json:"fin_offset,omitempty"`
-	// DataACK is the highest DATA_ACK the peer sent, relative.
-	DataACK uint64 `json:"data_ack,omitempty"`
+	// DataACK is the highest DATA_ACK the peer sent, relative, when
+	// DataACKSeen.
+	DataACK     uint64 `json:"data_ack,omitempty"`
+	DataACKSeen bool   `json:"data_ack_seen"`
+	// OriginSet: the stream has an origin (the sender's key or a mapping
+	// was seen); Origin and the offsets are meaningless without it.
+	OriginSet bool `json:"origin_set"`
 	// Duplicate: bytes seen again at the data level (retransmitted or
 	// reinjected); Reinjected: the part that came on another subflow.
 	Duplicate  uint64 `json:"duplicate_bytes"`

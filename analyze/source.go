@@ -76,7 +76,7 @@ func readSequential(ctx context.Context, a *Analyzer, src capture.Source, progre
 			a.res.NotTCP++
 			continue
 		}
-		a.Packet(p.Timestamp, nw.Payload)
+		a.PacketFrom(p.Timestamp, p.Source, nw.Payload)
 		if progress != nil && st.Records&0xffff == 0 {
 			progress(st)
 		}
@@ -97,6 +97,7 @@ type batch struct {
 	ends []int
 	ts   []time.Time
 	kind []uint8
+	src  []int
 	// inputErr is an input error after these packets, at record count
 	// errAt; last says reading stopped (end of input, a final error or
 	// ctx's error in ctxErr).
@@ -131,7 +132,7 @@ func readPipelined(ctx context.Context, a *Analyzer, src capture.Source, progres
 			st.Records++
 			switch b.kind[i] {
 			case kindIP:
-				a.Packet(b.ts[i], b.buf[start:end])
+				a.PacketFrom(b.ts[i], b.src[i], b.buf[start:end])
 			case kindLinkError:
 				st.LinkError++
 				a.res.Packets++
@@ -152,7 +153,7 @@ func readPipelined(ctx context.Context, a *Analyzer, src capture.Source, progres
 		if b.last {
 			return st, b.ctxErr
 		}
-		b.buf, b.ends, b.ts, b.kind, b.inputErr = b.buf[:0], b.ends[:0], b.ts[:0], b.kind[:0], nil
+		b.buf, b.ends, b.ts, b.kind, b.src, b.inputErr = b.buf[:0], b.ends[:0], b.ts[:0], b.kind[:0], b.src[:0], nil
 		free <- b
 	}
 	return st, nil
@@ -230,6 +231,7 @@ func readAhead(ctx context.Context, src capture.Source, full, free chan *batch, 
 		b.ends = append(b.ends, len(b.buf))
 		b.ts = append(b.ts, p.Timestamp)
 		b.kind = append(b.kind, kind)
+		b.src = append(b.src, p.Source)
 		if len(b.buf) >= batchBytes || len(b.ends) >= batchPackets {
 			if !send() || !next() {
 				return

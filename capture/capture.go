@@ -87,6 +87,9 @@ type Packet struct {
 	// Data is the captured bytes, starting with the link-layer header. It
 	// aliases the Source's buffer and is valid until the next call to Next.
 	Data []byte
+	// Source is the index of the input the packet came from in a merged
+	// capture (Merger), 0 otherwise.
+	Source int
 }
 
 // Source delivers packets one at a time. Next returns io.EOF after the last
