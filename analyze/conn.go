@@ -99,6 +99,12 @@ func (a *Analyzer) finding(c *conn, sf *subflow, ts time.Time, sev Severity, cod
 	if c == nil && sf != nil && sf.claimed != nil {
 		c = sf.claimed
 	}
+	a.addFinding(c, f)
+}
+
+// addFinding appends f to c's findings (or the global ones when c is nil),
+// within the bounds.
+func (a *Analyzer) addFinding(c *conn, f Finding) {
 	if c == nil {
 		if len(a.res.Findings) < maxFindings {
 			a.res.Findings = append(a.res.Findings, f)
@@ -108,7 +114,7 @@ func (a *Analyzer) finding(c *conn, sf *subflow, ts time.Time, sev Severity, cod
 	if len(c.findings) < maxFindings {
 		c.findings = append(c.findings, f)
 	} else if len(c.findings) == maxFindings {
-		c.findings = append(c.findings, Finding{Time: ts, Severity: Info, Code: "findings_truncated",
+		c.findings = append(c.findings, Finding{Time: f.Time, Severity: Info, Code: "findings_truncated",
 			Message: fmt.Sprintf("more than %d findings; the rest are not listed", maxFindings)})
 	}
 }

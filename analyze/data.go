@@ -40,14 +40,34 @@ func (st *stream) expand(v uint64, is64 bool) uint64 {
 // DATA_FIN.
 func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 	c := sf.conn
+	created := false
 	if c == nil && !sf.rejected && !sf.orphan && o.HasMapping() && o.DataLen > 0 {
-		c = a.attachOrphan(sf, d, s, o)
+		c, created = a.attachOrphan(sf, d, s, o), true
 	}
 	if c == nil {
 		return
 	}
 	cd := sf.connDir(d)
 	h := &sf.h[d]
+	if o.HasMapping() {
+		is64 := o.Flags&option.DSSDSN8 != 0
+		st := &c.st[cd]
+		first := !st.mapRefSet
+		dsn := st.expand(o.DSN, is64)
+		st.mapRef, st.mapRefSet = dsn+uint64(o.DataLen), true
+		if !st.originSet && (!st.lowMapSet || int64(dsn-st.lowMap) < 0) {
+			st.lowMap, st.lowMapSet = dsn, true
+		}
+		if first && !created && !sf.rejected && (c.groupedBy == "alone" || c.groupedBy == "dsn") {
+			// The first mapping of this direction on a connection known
+			// only from its data: it may show that c and another
+			// connection are one (late capture, each seen first in a
+			// different direction, or before either had delivered).
+			if a.regroup(c, cd, o.DSN, is64, s.ts) {
+				c, cd = sf.conn, sf.connDir(d)
+			}
+		}
+	}
 	if o.HasMapping() && c.csum && !o.HasChecksum && !h.csumMissingReported {
 		// RFC 8684 §3.3.1: once checksums are negotiated every mapping
 		// carries one; the receiver must treat one without as invalid.
@@ -135,11 +155,15 @@ func dirName(d int) string {
 // addMapping records a mapping and reports a disagreement with an earlier
 // one for the same subflow bytes.
 func (a *Analyzer) addMapping(c *conn, sf *subflow, d int, s *segment, m mapping) {
+	a.addMappingAt(c, sf, d, s.ts, m)
+}
+
+func (a *Analyzer) addMappingAt(c *conn, sf *subflow, d int, ts time.Time, m mapping) {
 	h := &sf.h[d]
 	if h.addMapping(m) && !h.mapConflictReported {
 		h.mapConflictReported = true
 		st := &c.st[sf.connDir(d)]
-		a.finding(c, sf, s.ts, Error, CodeMappingConflict, fmt.Sprintf(
+		a.finding(c, sf, ts, Error, CodeMappingConflict, fmt.Sprintf(
 			"DSS mapping of subflow bytes %d-%d to data offset %d disagrees with an earlier mapping of the same bytes",
 			m.ssn-h.base, m.ssn-h.base+min(m.n, 1<<32), m.dsn-st.origin))
 	}
@@ -186,6 +210,7 @@ func (a *Analyzer) payload(c *conn, sf *subflow, d int, ts time.Time, start, new
 		}
 		if m == nil && !h.shiftKnown && !c.done && a.stash(h, ts, pos, newFrom, b) {
 			// Held until a mapping tells where this subflow's bytes go.
+			a.placeWholeMapping(c, sf, d, ts)
 			return
 		}
 		if m == nil {
@@ -281,54 +306,9 @@ func (a *Analyzer) checksumPiece(c *conn, sf *subflow, h *half, ts time.Time, po
 func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *conn {
 	sf.orphan = true
 	is64 := o.Flags&option.DSSDSN8 != 0
-	// The closest stream position wins; one on a connection sharing an
-	// address with this subflow wins over any other. 64-bit DSNs start at
-	// random points of a 2^64 space, so nearness within dsnWindow is strong
-	// evidence; 32-bit ones are compared within a narrower window and only
-	// with connections that share an address.
-	var best *conn
-	bestDir, bestDist, bestShares := 0, int64(0), false
-	for _, c := range a.conns {
-		if c.done {
-			continue
-		}
-		shares := false
-		for _, x := range c.subflows {
-			if sharesHost(x, sf) {
-				shares = true
-				break
-			}
-		}
-		for cd := range 2 {
-			st := &c.st[cd]
-			if !st.originSet {
-				continue
-			}
-			cur := st.origin + st.next
-			var dist int64
-			if is64 {
-				dist = int64(o.DSN - cur)
-			} else {
-				dist = int64(int32(uint32(o.DSN) - uint32(cur)))
-				if !shares || dist <= -dsnWindow32 || dist >= dsnWindow32 {
-					continue
-				}
-			}
-			if dist < 0 {
-				dist = -dist
-			}
-			if dist >= dsnWindow {
-				continue
-			}
-			if best == nil || (shares && !bestShares) || (shares == bestShares && dist < bestDist) {
-				best, bestDir, bestDist, bestShares = c, cd, dist, shares
-			}
-		}
-	}
-	if best != nil {
-		c := best
+	if c, cd := a.nearest([]*subflow{sf}, o.DSN, is64, nil); c != nil {
 		sf.viaDSN = true
-		a.attach(c, sf, bestDir == d)
+		a.attach(c, sf, cd == d)
 		if c.groupedBy != "keys" {
 			c.groupedBy = "dsn"
 		}
@@ -338,11 +318,13 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 	}
 	// A connection known only from joins to a token, with no data yet,
 	// that shares an address with this subflow: if there is exactly one,
-	// this subflow is most likely another of its subflows.
+	// this subflow is most likely another of its subflows. (Only such a
+	// connection: one known from its data alone is grouped by that data,
+	// never by an address, which many connections share.)
 	var cand *conn
 	n := 0
 	for _, c := range a.conns {
-		if c.done || c.verified() || c.st[0].originSet || c.st[1].originSet {
+		if c.done || c.groupedBy != "token" || c.verified() || c.st[0].originSet || c.st[1].originSet {
 			continue
 		}
 		for _, o := range c.subflows {
@@ -364,6 +346,176 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 	a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
 		"subflow %v -> %v: handshake not captured; the connection's keys and other subflows are unknown", sf.client, sf.server))
 	return c
+}
+
+// nearest finds the live connection (other than skip) with a stream whose
+// data sequence continues near dsn, and that stream's direction. A stream's
+// position is where its delivered data ends or, before anything was
+// delivered, where the last mapping seen for it ends (a late capture holds
+// a subflow's bytes until a mapping boundary tells where they go; the DSN
+// is known before that). The closest position wins; one on a connection
+// sharing an address with one of subs wins over any other. 64-bit DSNs
+// start at random points of a 2^64 space, so nearness within dsnWindow is
+// strong evidence; 32-bit ones are compared within a narrower window and
+// only with connections that share an address.
+func (a *Analyzer) nearest(subs []*subflow, dsn uint64, is64 bool, skip *conn) (*conn, int) {
+	var best *conn
+	bestDir, bestDist, bestShares := 0, uint64(0), false
+	for _, c := range a.conns {
+		if c.done || c == skip {
+			continue
+		}
+		shares := false
+	share:
+		for _, x := range c.subflows {
+			for _, y := range subs {
+				if sharesHost(x, y) {
+					shares = true
+					break share
+				}
+			}
+		}
+		if !is64 && !shares {
+			continue
+		}
+		for cd := range 2 {
+			dist, ok := c.st[cd].distance(dsn, is64)
+			if !ok {
+				continue
+			}
+			if best == nil || (shares && !bestShares) || (shares == bestShares && dist < bestDist) {
+				best, bestDir, bestDist, bestShares = c, cd, dist, shares
+			}
+		}
+	}
+	return best, bestDir
+}
+
+// distance is how far dsn is from the stream's position (see nearest);
+// ok is false when the stream has no position yet or dsn is outside the
+// window.
+func (st *stream) distance(dsn uint64, is64 bool) (dist uint64, ok bool) {
+	measure := func(ref uint64) (uint64, bool) {
+		if is64 {
+			d := dsn - ref
+			if d > 1<<63 {
+				d = -d
+			}
+			return d, d < dsnWindow
+		}
+		d := uint64(uint32(dsn) - uint32(ref))
+		if d > 1<<31 {
+			d = 1<<32 - d
+		}
+		return d, d < dsnWindow32
+	}
+	if st.originSet {
+		dist, ok = measure(st.origin + st.next)
+	}
+	if st.mapRefSet {
+		if d, in := measure(st.mapRef); in && (!ok || d < dist) {
+			dist, ok = d, true
+		}
+	}
+	return dist, ok
+}
+
+// regroup is called when c, a connection known only from its data, sees
+// its first mapping in direction cd, at dsn. If another connection's
+// stream continues there, the two are one connection seen from different
+// subflows: the one that has delivered nothing yet joins the other (a
+// stream never changes connection once a sink has seen its data). It
+// reports whether c's subflows moved.
+func (a *Analyzer) regroup(c *conn, cd int, dsn uint64, is64 bool, ts time.Time) bool {
+	x, xd := a.nearest(c.subflows, dsn, is64, c)
+	switch {
+	case x == nil:
+		return false
+	case regroupable(c):
+		a.absorb(x, c, xd != cd, ts)
+		return true
+	case regroupable(x):
+		a.absorb(c, x, xd != cd, ts)
+	}
+	return false
+}
+
+// regroupable reports whether c may still be folded into another
+// connection: it is known only from its data (no key, no join token) and
+// has delivered and buffered nothing.
+func regroupable(c *conn) bool {
+	if c.done || c.haveKey[0] || c.haveKey[1] || (c.groupedBy != "alone" && c.groupedBy != "dsn") {
+		return false
+	}
+	for i := range c.st {
+		if st := &c.st[i]; st.next > 0 || st.delivered > 0 || st.buffered > 0 || st.head < len(st.ooo) {
+			return false
+		}
+	}
+	return true
+}
+
+// absorb moves the subflows of from, a connection known only from its data
+// that delivered nothing, into c; flip says that from's directions are c's
+// the other way round.
+func (a *Analyzer) absorb(c, from *conn, flip bool, ts time.Time) {
+	for _, sf := range from.subflows {
+		sf.conn, sf.viaDSN = c, true
+		if flip {
+			sf.same = !sf.same
+		}
+		c.subflows = append(c.subflows, sf)
+		c.event(Event{Time: ts, Type: "regrouped", Subflow: sf.id, Detail: fmt.Sprintf(
+			"subflow %d, connection %d until its data showed it belongs here (connection %d is not listed)", sf.id, from.id, from.id)})
+		a.finding(c, sf, ts, Info, CodeUnverified, fmt.Sprintf(
+			"subflow %v -> %v (handshake not captured) grouped by data sequence continuity; unverified", sf.client, sf.server))
+	}
+	for _, e := range from.events {
+		c.event(e)
+	}
+	for _, f := range from.findings {
+		if f.Code != CodeUnverified {
+			a.addFinding(c, f)
+		}
+	}
+	for i := range from.st {
+		j := i
+		if flip {
+			j = 1 - i
+		}
+		fs, cs := &from.st[i], &c.st[j]
+		if fs.mapRefSet && !cs.mapRefSet {
+			cs.mapRef, cs.mapRefSet = fs.mapRef, true
+		}
+		if fs.lowMapSet && !cs.originSet && (!cs.lowMapSet || int64(fs.lowMap-cs.lowMap) < 0) {
+			cs.lowMap, cs.lowMapSet = fs.lowMap, true
+		}
+	}
+	if c.groupedBy != "keys" {
+		c.groupedBy = "dsn"
+	}
+	c.first, c.last = minTime(c.first, from.first), maxTime(c.last, from.last)
+	from.subflows, from.done = nil, true
+	for i, x := range a.conns {
+		if x == from {
+			a.conns = append(a.conns[:i], a.conns[i+1:]...)
+			break
+		}
+	}
+}
+
+func minTime(x, y time.Time) time.Time {
+	if y.Before(x) {
+		return y
+	}
+	return x
+}
+
+func maxTime(x, y time.Time) time.Time {
+	if y.After(x) {
+		return y
+	}
+	return x
 }
 
 // sharesHost reports whether two subflows have an IP address in common.
@@ -427,6 +579,31 @@ func (a *Analyzer) stash(h *half, ts time.Time, pos, newFrom uint64, b []byte) b
 	return true
 }
 
+// placeWholeMapping learns where a subflow direction's held bytes go when
+// they are exactly the mapping seen on them: contiguous, as many as it
+// covers. They are then its whole extent, so the first of them is the
+// mapping's first byte. (Otherwise the capture may have started inside the
+// mapping, and the next mapping's first segment tells.)
+func (a *Analyzer) placeWholeMapping(c *conn, sf *subflow, d int, ts time.Time) {
+	h := &sf.h[d]
+	lm := h.lastMap
+	if !h.lastMapSeen || lm.n == 0 || uint64(h.pendingBytes) != lm.n {
+		return
+	}
+	pos := h.pending[0].pos
+	for _, p := range h.pending {
+		if p.pos != pos {
+			return // a gap or a copy: not provably the whole mapping
+		}
+		pos += uint64(len(p.data))
+	}
+	h.shift, h.shiftKnown = uint32(lm.ssn)-uint32(h.pending[0].pos), true
+	h.lastMapSeen = false
+	a.addMappingAt(c, sf, d, ts, mapping{ssn: h.pending[0].pos, n: lm.n, dsn: lm.dsn})
+	h.sawMapping = true
+	a.replay(c, sf, d)
+}
+
 // replay maps the held payload of a subflow direction now that its
 // mappings can be placed.
 func (a *Analyzer) replay(c *conn, sf *subflow, d int) {
@@ -438,6 +615,9 @@ func (a *Analyzer) replay(c *conn, sf *subflow, d int) {
 		h.pendingBytes -= len(p[i].data)
 		a.payload(c, sf, d, p[i].ts, p[i].pos, p[i].newFrom, p[i].data)
 		a.pool.put(p[i].data)
+	}
+	if st := &c.st[sf.connDir(d)]; st.provisional && !a.pendingIn(c, st.dir) {
+		a.settle(c, st)
 	}
 }
 

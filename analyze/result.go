@@ -226,7 +226,8 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// Type: subflow_open, subflow_close, add_addr, add_addr_echo,
 	// remove_addr, mp_prio, mp_fail, mp_fastclose, mp_tcprst, fallback,
-	// data_fin, handover.
+	// data_fin, handover, regrouped (a subflow first taken for another
+	// connection, whose data showed it belongs to this one).
 	Type    string `json:"type"`
 	Subflow int    `json:"subflow"`
 	// To is the subflow that took over (handover).

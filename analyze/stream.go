@@ -39,22 +39,34 @@ type stream struct {
 	hash            hash.Hash
 	holes           []Hole
 	conflicts       []Hole
-	finSeen         bool
-	finOff          uint64
-	ackSeen         bool
-	ack             uint64 // absolute DSN
-	dup, reinj      uint64
-	beforeOrigin    uint64
-	outOfWindow     uint64
-	unchecked       uint64
-	conflictBytes   uint64
-	holeBytes       uint64
-	droppedBytes    uint64 // holes given up for the memory cap
-	ackedHoleBytes  uint64 // holes the peer acknowledged
-	holeCount       uint64
-	done            bool
-	sum             string
-	lastTS          time.Time
+	// mapRef is the end of the last DSS mapping seen for this stream
+	// (absolute DSN): where its data goes on, known before any of it can
+	// be delivered (grouping of late captures).
+	mapRef    uint64
+	mapRefSet bool
+	// lowMap is the lowest DSN a mapping for this stream started at
+	// before the origin was known. provisional: the origin was set there,
+	// below the first byte delivered, because another subflow's bytes
+	// were still waiting to be placed and may come first (see settle).
+	lowMap         uint64
+	lowMapSet      bool
+	provisional    bool
+	finSeen        bool
+	finOff         uint64
+	ackSeen        bool
+	ack            uint64 // absolute DSN
+	dup, reinj     uint64
+	beforeOrigin   uint64
+	outOfWindow    uint64
+	unchecked      uint64
+	conflictBytes  uint64
+	holeBytes      uint64
+	droppedBytes   uint64 // holes given up for the memory cap
+	ackedHoleBytes uint64 // holes the peer acknowledged
+	holeCount      uint64
+	done           bool
+	sum            string
+	lastTS         time.Time
 }
 
 // maxRanges bounds the holes and conflicts kept per stream.
@@ -64,6 +76,7 @@ const maxRanges = 1024
 // data byte has DSN IDSN+1), unless data already fixed it.
 func (st *stream) setIDSN(idsn uint64) {
 	st.idsn, st.idsnSet = idsn, true
+	st.provisional = false // data already fixed the origin
 	if !st.originSet {
 		st.origin, st.originSet = idsn+1, true
 	}
@@ -117,6 +130,12 @@ func (a *Analyzer) deliver(c *conn, st *stream, sf *subflow, h *half, ts time.Ti
 	}
 	if !st.originSet {
 		st.origin, st.originSet = dsn, true
+		if st.lowMapSet && st.lowMap != dsn && dsn-st.lowMap < dsnWindow && a.pendingIn(c, st.dir) {
+			// Without the keys the stream starts at its lowest byte
+			// captured. Bytes of another subflow, mapped lower, still wait
+			// for their place: start at the lowest mapping for now.
+			st.origin, st.provisional = st.lowMap, true
+		}
 	}
 	off := dsn - st.origin
 	if int64(off) < 0 {
@@ -150,14 +169,55 @@ func (a *Analyzer) deliver(c *conn, st *stream, sf *subflow, h *half, ts time.Ti
 	}
 	a.buffer(c, st, sf, h, ts, off, b, subNew)
 	a.drain(c, st)
+	if st.provisional && (!a.pendingIn(c, st.dir) || st.buffered > maxProvisional) {
+		a.settle(c, st)
+	}
 	for a.buffered > a.cfg.MaxBuffer {
 		a.shed(c, st, ts)
 	}
 }
 
+// maxProvisional bounds the data a stream with a provisional origin holds
+// while waiting for another subflow's bytes to be placed: past it, the
+// origin is settled at the lowest byte held.
+const maxProvisional = 1 << 20
+
+// pendingIn reports whether a subflow of c holds bytes of direction cd not
+// yet placed in the data sequence.
+func (a *Analyzer) pendingIn(c *conn, cd int) bool {
+	for _, sf := range c.subflows {
+		if len(sf.h[sf.connDirInv(cd)].pending) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// settle ends a provisional origin: the stream starts at its lowest byte
+// held (offsets and the DATA_FIN's move with it), which is delivered.
+func (a *Analyzer) settle(c *conn, st *stream) {
+	if !st.provisional {
+		return
+	}
+	st.provisional = false
+	if st.next != 0 || st.delivered != 0 || st.head == len(st.ooo) {
+		return
+	}
+	delta := st.ooo[st.head].off
+	st.origin += delta
+	for i := st.head; i < len(st.ooo); i++ {
+		st.ooo[i].off -= delta
+	}
+	if st.finSeen {
+		st.finOff -= min(st.finOff, delta)
+	}
+	a.drain(c, st)
+}
+
 // emit hands contiguous data at st.next to the sink, hash and history.
 func (a *Analyzer) emit(c *conn, st *stream, h *half, ts time.Time, b []byte) {
 	off := st.next
+	st.provisional = false
 	if a.cfg.Sink != nil {
 		a.cfg.Sink.Data(&c.info, st.dir, ts, off, b)
 	}
@@ -365,6 +425,12 @@ func (a *Analyzer) release(st *stream, g *oooSeg) {
 func (a *Analyzer) skipTo(c *conn, st *stream, ts time.Time, reason string) bool {
 	if st.head == len(st.ooo) {
 		return false
+	}
+	if st.provisional {
+		// The bytes before the lowest held are not missing: they were
+		// never known to exist.
+		a.settle(c, st)
+		return true
 	}
 	g := &st.ooo[st.head]
 	a.hole(c, st, ts, g.off-st.next, reason)
