@@ -13,8 +13,15 @@ const (
 	EtherTypeIPv4 uint16 = 0x0800
 	EtherTypeARP  uint16 = 0x0806
 	EtherTypeIPv6 uint16 = 0x86dd
-	EtherTypeVLAN uint16 = 0x8100
+	EtherTypeVLAN uint16 = 0x8100 // IEEE 802.1Q customer tag
+	// EtherTypeQinQ is the IEEE 802.1ad service tag; EtherTypeQinQ2 the
+	// pre-standard double tag still seen on the wire.
+	EtherTypeQinQ  uint16 = 0x88a8
+	EtherTypeQinQ2 uint16 = 0x9100
 )
+
+// MaxVLANTags is how many stacked VLAN tags Ethernet.Network walks.
+const MaxVLANTags = 8
 
 // MAC is a 48-bit Ethernet address, comparable and allocation-free.
 type MAC [6]byte
@@ -51,6 +58,29 @@ func (e Ethernet) Payload() []byte {
 		return nil
 	}
 	return e[EthernetHeaderLen:]
+}
+
+// Network finds the network-layer packet of the frame behind up to
+// MaxVLANTags stacked 802.1Q/802.1ad tags (IEEE 802.1Q §9.6: two bytes of
+// TCI, then the next EtherType). It returns the payload's EtherType and the
+// offset of the payload in e; ok is false when the frame ends inside a
+// header or holds more tags than that. It never panics and never allocates.
+func (e Ethernet) Network() (etherType uint16, offset int, ok bool) {
+	if len(e) < EthernetHeaderLen {
+		return 0, 0, false
+	}
+	etherType, offset = e.Type(), EthernetHeaderLen
+	for range MaxVLANTags + 1 {
+		if etherType != EtherTypeVLAN && etherType != EtherTypeQinQ && etherType != EtherTypeQinQ2 {
+			return etherType, offset, true
+		}
+		if len(e) < offset+4 {
+			return 0, 0, false
+		}
+		etherType = binary.BigEndian.Uint16(e[offset+2:])
+		offset += 4
+	}
+	return 0, 0, false
 }
 
 // Encode writes the header fields.

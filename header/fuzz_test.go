@@ -125,6 +125,9 @@ func FuzzLinkAndICMP(f *testing.F) {
 			return
 		}
 		_, _, _ = e.Dst(), e.Src(), e.Type()
+		if et, off, ok := e.Network(); ok && (off < EthernetHeaderLen || off > len(b) || (off-EthernetHeaderLen)%4 != 0) {
+			t.Fatalf("Network: type %#x at bad offset %d of %d", et, off, len(b))
+		}
 		if a := ARP(p); a.Valid() {
 			_, _, _, _, _ = a.Op(), a.SenderHW(), a.SenderIP(), a.TargetHW(), a.TargetIP()
 		}

@@ -443,6 +443,38 @@ func TestEthernetARP(t *testing.T) {
 	}
 }
 
+func TestEthernetNetwork(t *testing.T) {
+	frame := func(types ...uint16) Ethernet {
+		f := make(Ethernet, EthernetHeaderLen, 64)
+		f.Encode(BroadcastMAC, MAC{2}, types[0])
+		for _, ty := range types[1:] {
+			f = append(f, 0x0f, 0xff, byte(ty>>8), byte(ty)) // TCI, then the next type
+		}
+		return append(f, 0x45)
+	}
+	for _, c := range []struct {
+		name  string
+		f     Ethernet
+		ty    uint16
+		off   int
+		valid bool
+	}{
+		{"untagged", frame(EtherTypeIPv4), EtherTypeIPv4, 14, true},
+		{"802.1Q", frame(EtherTypeVLAN, EtherTypeIPv6), EtherTypeIPv6, 18, true},
+		{"QinQ", frame(EtherTypeQinQ, EtherTypeVLAN, EtherTypeIPv4), EtherTypeIPv4, 22, true},
+		{"9100", frame(EtherTypeQinQ2, EtherTypeARP), EtherTypeARP, 18, true},
+		{"short", Ethernet(make([]byte, 13)), 0, 0, false},
+		{"tag cut", frame(EtherTypeVLAN)[:16], 0, 0, false},
+		{"too many tags", frame(EtherTypeVLAN, EtherTypeVLAN, EtherTypeVLAN, EtherTypeVLAN, EtherTypeVLAN,
+			EtherTypeVLAN, EtherTypeVLAN, EtherTypeVLAN, EtherTypeVLAN, EtherTypeIPv4), 0, 0, false},
+	} {
+		ty, off, ok := c.f.Network()
+		if ok != c.valid || ty != c.ty || off != c.off {
+			t.Errorf("%s: Network() = %#x, %d, %v; want %#x, %d, %v", c.name, ty, off, ok, c.ty, c.off, c.valid)
+		}
+	}
+}
+
 func TestICMPv4(t *testing.T) {
 	b := make(ICMPv4, 8+28)
 	b.Encode(ICMPv4DstUnreachable, ICMPv4FragNeeded, 1400)

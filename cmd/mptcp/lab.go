@@ -197,7 +197,10 @@ emulator (a detached 'mptcp lab emulate' process); others are bridges.
 Settings (--spec, --path): rate=50mbit delay=20ms jitter=2ms loss=1%
 reorder=1% reorder-delay=2ms queue=256 burst=P/R[/LOSSBAD[/LOSSGOOD]]
 (Gilbert-Elliott); events: down@2s up@5s rate=5mbit@3s delay=80ms@3s
-loss=5%@3s. In --path, prefix a key with ul. (client to server) or dl.
+loss=5%@3s. Middleboxes: strip=synack (also syn, ack, data, all, joined
+by +) overwrites MPTCP options with NOPs in those segments; rewrite=N
+changes the Nth payload byte of each connection once. Both fix the TCP
+checksum. In --path, prefix a key with ul. (client to server) or dl.
 (server to client) for one direction.
 
 Example:
@@ -375,9 +378,14 @@ func writeStatus(w io.Writer, st *lab.Status) {
 			if d.s.Down {
 				down = " DOWN"
 			}
-			fmt.Fprintf(w, "  %s%s: fwd %d pkts %d bytes; drop down %d queue %d loss %d burst %d txerr %d rx %d oversize %d; queue high %d\n",
+			mb := ""
+			if d.s.Spec.Strip != 0 || d.s.Spec.Rewrite != 0 {
+				mb = fmt.Sprintf("; middlebox stripped %d segments (%d options), rewrote %d bytes",
+					d.s.Stripped, d.s.StrippedOptions, d.s.Rewritten)
+			}
+			fmt.Fprintf(w, "  %s%s: fwd %d pkts %d bytes; drop down %d queue %d loss %d burst %d txerr %d rx %d oversize %d; queue high %d%s\n",
 				d.dir, down, d.s.Forwarded, d.s.ForwardedBytes, d.s.DroppedDown, d.s.DroppedQueue,
-				d.s.DroppedLoss, d.s.DroppedBurst, d.s.DroppedTxError, d.s.DroppedRx, d.s.DroppedOversize, d.s.QueueHigh)
+				d.s.DroppedLoss, d.s.DroppedBurst, d.s.DroppedTxError, d.s.DroppedRx, d.s.DroppedOversize, d.s.QueueHigh, mb)
 		}
 	}
 	fmt.Fprintf(w, "MPTCP sockets: client %d, server %d\n", len(st.ClientMPTCP), len(st.ServerMPTCP))

@@ -350,11 +350,12 @@ func TestWriteStatus(t *testing.T) {
 		Paths: []lab.PathStatus{
 			{PathState: lab.PathState{Index: 1, Name: "wifi", Namespace: "demo-p1", ClientIface: "wifi", ServerIface: "wifi",
 				ClientAddr: lab.ClientAddrOf(1), ServerAddr: lab.ServerAddrOf(1), Prefix: 24, Middle: "emulator",
-				Up: emu.Spec{Rate: 50e6, Delay: 10 * time.Millisecond}, Down: emu.Spec{Delay: 10 * time.Millisecond}},
+				Up: emu.Spec{Rate: 50e6, Delay: 10 * time.Millisecond}, Down: emu.Spec{Delay: 10 * time.Millisecond, Strip: emu.StripSYNACK}},
 				EmulatorAlive: true,
 				Stats: &emu.Stats{Uptime: 2500 * time.Millisecond,
 					AtoB: emu.DirStats{Forwarded: 10, ForwardedBytes: 15000, DroppedLoss: 2, QueueHigh: 3},
-					BtoA: emu.DirStats{Forwarded: 5, ForwardedBytes: 300, Down: true, DroppedDown: 1}}},
+					BtoA: emu.DirStats{Forwarded: 5, ForwardedBytes: 300, Down: true, DroppedDown: 1,
+						MiddleboxStats: emu.MiddleboxStats{Stripped: 1, StrippedOptions: 1}, Spec: emu.Spec{Strip: emu.StripSYNACK}}}},
 			{PathState: lab.PathState{Index: 2, Name: "cellular", Namespace: "demo-p2", ClientIface: "cellular", ServerIface: "cellular",
 				ClientAddr: lab.ClientAddrOf(2), ServerAddr: lab.ServerAddrOf(2), Prefix: 24, Middle: "bridge"}},
 		},
@@ -365,11 +366,11 @@ func TestWriteStatus(t *testing.T) {
 	writeStatus(&b, st)
 	want := `lab demo: client demo-cli (kernel), server demo-srv (user)
 PATH  IFACE     CLIENT         SERVER         NAMESPACE  MIDDLE    SETTINGS
-1     wifi      198.18.1.1/24  198.18.1.2/24  demo-p1    emulator  ul: rate=50mbit,delay=10ms; dl: delay=10ms
+1     wifi      198.18.1.1/24  198.18.1.2/24  demo-p1    emulator  ul: rate=50mbit,delay=10ms; dl: delay=10ms,strip=synack
 2     cellular  198.18.2.1/24  198.18.2.2/24  demo-p2    bridge    -
 emulator wifi (running, up 2.5s):
   ul: fwd 10 pkts 15000 bytes; drop down 0 queue 0 loss 2 burst 0 txerr 0 rx 0 oversize 0; queue high 3
-  dl DOWN: fwd 5 pkts 300 bytes; drop down 1 queue 0 loss 0 burst 0 txerr 0 rx 0 oversize 0; queue high 0
+  dl DOWN: fwd 5 pkts 300 bytes; drop down 1 queue 0 loss 0 burst 0 txerr 0 rx 0 oversize 0; queue high 0; middlebox stripped 1 segments (1 options), rewrote 0 bytes
 MPTCP sockets: client 1, server 0
   client ESTAB 0 0 198.18.1.1:40000 198.18.1.2:5201
 MISSING namespace demo-p2

@@ -53,6 +53,9 @@ type DirStats struct {
 	// super-frames from GRO/TSO left on. They are dropped, not forwarded
 	// damaged.
 	DroppedOversize uint64 `json:"dropped_oversize,omitempty"`
+	// MiddleboxStats count what the direction's middlebox did (Spec.Strip,
+	// Spec.Rewrite).
+	MiddleboxStats
 	// QueueHigh is the most packets that ever waited for the bottleneck.
 	QueueHigh int `json:"queue_high"`
 	// Held is the number of packets in the release queue right now.
@@ -210,6 +213,12 @@ type direction struct {
 	src, dst link.Endpoint
 	bufSize  int
 
+	// mb is the direction's middlebox, nil without one; frames says
+	// whether packets are Ethernet frames (else bare IP). Only the reader
+	// goroutine touches mb's state.
+	mb     *Middlebox
+	frames bool
+
 	mu   sync.Mutex // guards sh, heap, seq, free, nheld
 	sh   *Shaper
 	heap []held
@@ -233,8 +242,10 @@ func newDirection(f *Forwarder, name string, src, dst link.Endpoint, spec Spec, 
 	}
 	return &direction{
 		f: f, name: name, src: src, dst: dst, bufSize: size,
-		sh:   NewShaper(spec, seed),
-		wake: make(chan struct{}, 1),
+		sh:     NewShaper(spec, seed),
+		mb:     NewMiddlebox(spec),
+		frames: src.LinkType() != link.TypeIP,
+		wake:   make(chan struct{}, 1),
 	}
 }
 
@@ -249,6 +260,7 @@ func (d *direction) stats() DirStats {
 		DroppedBurst:    d.drops[DropBurst].Load(),
 		DroppedTxError:  d.txErr.Load(),
 		DroppedOversize: d.oversize.Load(),
+		MiddleboxStats:  d.mb.Stats(),
 	}
 	if dc, ok := d.src.(dropCounter); ok {
 		s.DroppedRx = dc.Drops()
@@ -310,6 +322,15 @@ func (d *direction) readLoop() {
 				continue
 			}
 			pkt := bufs[i][:sizes[i]]
+			if d.mb != nil {
+				// After the shaper: only packets that will leave are
+				// changed, so a rewrite happens once on the wire.
+				if d.frames {
+					d.mb.ProcessFrame(pkt)
+				} else {
+					d.mb.Process(pkt)
+				}
+			}
 			if len(d.heap) == 0 && rel <= now {
 				direct = append(direct, pkt)
 				continue

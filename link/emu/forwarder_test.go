@@ -21,6 +21,8 @@ type memEnd struct {
 	// failEvery makes every n-th write fail (n > 0) with errRefused.
 	failEvery int
 	writes    int
+	// lt is the link type the end reports (TypeIP if zero).
+	lt link.Type
 }
 
 var errRefused = errors.New("refused")
@@ -69,9 +71,14 @@ func (e *memEnd) WritePackets(pkts [][]byte) (int, error) {
 	return len(pkts), nil
 }
 
-func (e *memEnd) MTU() int            { return 1500 }
-func (e *memEnd) LinkType() link.Type { return link.TypeIP }
-func (e *memEnd) Close() error        { e.once.Do(func() { close(e.closed) }); return nil }
+func (e *memEnd) MTU() int { return 1500 }
+func (e *memEnd) LinkType() link.Type {
+	if e.lt != 0 {
+		return e.lt
+	}
+	return link.TypeIP
+}
+func (e *memEnd) Close() error { e.once.Do(func() { close(e.closed) }); return nil }
 func (e *memEnd) recv(t testing.TB, timeout time.Duration) ([]byte, bool) {
 	t.Helper()
 	select {

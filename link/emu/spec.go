@@ -11,7 +11,11 @@
 //
 // Each direction is a pipeline applied at the moment a packet arrives:
 //
-//	events -> down? -> queue limit -> token-bucket rate -> loss -> delay+jitter -> release queue
+//	events -> down? -> queue limit -> token-bucket rate -> loss -> delay+jitter -> middlebox -> release queue
+//
+// A direction can also be a middlebox (Spec.Strip, Spec.Rewrite; see
+// Middlebox): it strips MPTCP options or rewrites a payload byte of the
+// packets that pass, in place, with the TCP checksum fixed.
 //
 // The decision for a packet (drop, or the instant it leaves) is made by a
 // Shaper, a pure state machine driven by explicit timestamps and a seeded
@@ -37,6 +41,10 @@ const DefaultQueueLimit = 256
 // DefaultReorderDelay is how long a packet picked for reordering is held
 // back when Spec.ReorderDelay is zero.
 const DefaultReorderDelay = 2 * time.Millisecond
+
+// MaxRewrite is the largest Spec.Rewrite: the byte must lie within the
+// first half of the sequence space after the ISN.
+const MaxRewrite = 1<<31 - 1
 
 // ErrInvalidSpec is wrapped by every error about a Spec's values.
 var ErrInvalidSpec = errors.New("invalid link spec")
@@ -74,6 +82,17 @@ type Spec struct {
 	QueueLimit int `json:"queue_limit,omitempty"`
 	// Events change this direction at offsets from the emulator's start.
 	Events []Event `json:"events,omitempty"`
+
+	// Strip makes the direction a middlebox that removes MPTCP options
+	// (kind 30, overwritten with NOPs, checksum fixed) from the selected
+	// TCP segments, as firewalls that do not know the option do (RFC 8684
+	// §3.7: the peers must fall back to TCP). See Middlebox.
+	Strip StripSet `json:"strip,omitempty"`
+	// Rewrite, when > 0, changes the Rewrite-th payload byte (counted from
+	// 1) of each connection's stream in this direction once, fixing the
+	// TCP checksum as a NAT's ALG does: only the DSS checksum (RFC 8684
+	// §3.3.1) can detect it. See Middlebox.
+	Rewrite uint64 `json:"rewrite,omitempty"`
 }
 
 // GilbertElliott is the classic two-state burst-loss model: in the Good
@@ -166,7 +185,8 @@ func SetLoss(at time.Duration, p float64) Event { return Event{At: at, Action: A
 // such a path.
 func (s Spec) IsZero() bool {
 	return s.Rate == 0 && s.Delay == 0 && s.Jitter == 0 && s.Loss == 0 &&
-		!s.Burst.Enabled() && s.Burst.LossGood == 0 && s.Reorder == 0 && len(s.Events) == 0
+		!s.Burst.Enabled() && s.Burst.LossGood == 0 && s.Reorder == 0 && len(s.Events) == 0 &&
+		s.Strip == 0 && s.Rewrite == 0
 }
 
 func validProb(name string, p float64) error {
@@ -183,6 +203,12 @@ func (s Spec) Validate() error {
 	}
 	if s.QueueLimit < 0 {
 		return fmt.Errorf("%w: negative queue limit %d", ErrInvalidSpec, s.QueueLimit)
+	}
+	if s.Strip&^StripAll != 0 {
+		return fmt.Errorf("%w: strip %#x has unknown classes", ErrInvalidSpec, uint8(s.Strip))
+	}
+	if s.Rewrite > MaxRewrite {
+		return fmt.Errorf("%w: rewrite %d beyond %d", ErrInvalidSpec, s.Rewrite, uint64(MaxRewrite))
 	}
 	for _, c := range []struct {
 		n string
@@ -366,6 +392,15 @@ func (s *Spec) ApplyOption(item string) error {
 			err = fmt.Errorf("queue %q: want a packet count: %w", val, ErrInvalidSpec)
 		}
 		s.QueueLimit = n
+	case "strip":
+		s.Strip, err = ParseStripSet(val)
+	case "rewrite":
+		var n uint64
+		n, err = strconv.ParseUint(val, 10, 64)
+		if err != nil || n == 0 || n > MaxRewrite {
+			err = fmt.Errorf("rewrite %q: want a byte position 1..%d: %w", val, uint64(MaxRewrite), ErrInvalidSpec)
+		}
+		s.Rewrite = n
 	case "burst":
 		// burst=P/R[/LOSSBAD[/LOSSGOOD]]; LOSSBAD defaults to 100%.
 		parts := strings.Split(val, "/")
@@ -394,9 +429,11 @@ func (s *Spec) ApplyOption(item string) error {
 //	rate=20mbit,delay=25ms,jitter=2ms,loss=1%,queue=100,down@2s,up@5s,rate=5mbit@3s
 //
 // Keys: rate, delay, jitter, loss, reorder, reorder-delay, queue, burst
-// (P/R[/LOSSBAD[/LOSSGOOD]] of the Gilbert-Elliott model). "down@T" and
-// "up@T" schedule an outage; "rate=", "delay=" and "loss=" with "@T"
-// schedule a change. The empty string is the zero Spec.
+// (P/R[/LOSSBAD[/LOSSGOOD]] of the Gilbert-Elliott model), and the
+// middleboxes strip (syn, synack, ack, data or all, joined by "+") and
+// rewrite (a byte position, from 1). "down@T" and "up@T" schedule an
+// outage; "rate=", "delay=" and "loss=" with "@T" schedule a change. The
+// empty string is the zero Spec.
 func ParseSpec(text string) (Spec, error) {
 	var s Spec
 	if strings.TrimSpace(text) == "" {
@@ -440,6 +477,12 @@ func (s Spec) String() string {
 	}
 	if s.QueueLimit != 0 {
 		b = append(b, "queue="+strconv.Itoa(s.QueueLimit))
+	}
+	if s.Strip != 0 {
+		b = append(b, "strip="+s.Strip.String())
+	}
+	if s.Rewrite != 0 {
+		b = append(b, "rewrite="+strconv.FormatUint(s.Rewrite, 10))
 	}
 	for _, e := range s.Events {
 		b = append(b, e.String())

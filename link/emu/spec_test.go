@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -58,6 +59,17 @@ func TestParseSpec(t *testing.T) {
 		{"down@2s,up@5s", Spec{Events: []Event{Down(2 * time.Second), Up(5 * time.Second)}}, false},
 		{"rate=50mbit,rate=5mbit@3s,delay=80ms@3s,loss=2%@4s", Spec{Rate: 50e6, Events: []Event{
 			SetRate(3*time.Second, 5e6), SetDelay(3*time.Second, 80*ms), SetLoss(4*time.Second, 0.02)}}, false},
+		{"strip=synack", Spec{Strip: StripSYNACK}, false},
+		{"strip=data,rewrite=1000", Spec{Strip: StripData, Rewrite: 1000}, false},
+		{"strip=syn+synack+ack+data", Spec{Strip: StripAll}, false},
+		{"strip=all,delay=5ms", Spec{Strip: StripAll, Delay: 5 * ms}, false},
+		{"strip=none", Spec{}, false},
+		{"strip=options", Spec{}, true},
+		{"strip=syn+", Spec{}, true},
+		{"strip=data@2s", Spec{}, true},
+		{"rewrite=0", Spec{}, true},
+		{"rewrite=-3", Spec{}, true},
+		{"rewrite=4294967296", Spec{}, true},
 		{"rate", Spec{}, true},
 		{"speed=5", Spec{}, true},
 		{"loss=101%", Spec{}, true},
@@ -93,11 +105,35 @@ func TestParseSpec(t *testing.T) {
 	}
 }
 
+func TestStripSetText(t *testing.T) {
+	for _, c := range []struct {
+		s    StripSet
+		text string
+	}{{0, ""}, {StripSYN, "syn"}, {StripSYNACK | StripData, "synack+data"}, {StripAll, "all"}, {StripSYN | StripSYNACK | StripACK, "syn+synack+ack"}} {
+		if c.s.String() != c.text {
+			t.Errorf("%#x.String() = %q, want %q", uint8(c.s), c.s.String(), c.text)
+		}
+		b, _ := json.Marshal(Spec{Strip: c.s})
+		var back Spec
+		if err := json.Unmarshal(b, &back); err != nil || back.Strip != c.s {
+			t.Errorf("JSON %s reads back as %v, %v", b, back.Strip, err)
+		}
+	}
+	var s Spec
+	if err := json.Unmarshal([]byte(`{"strip":"everything"}`), &s); err == nil {
+		t.Error("bad strip set accepted from JSON")
+	}
+	if (Spec{Strip: 0x40}).Validate() == nil {
+		t.Error("unknown strip class validated")
+	}
+}
+
 func TestSpecIsZero(t *testing.T) {
 	if !(Spec{}).IsZero() || !(Spec{QueueLimit: 5}).IsZero() {
 		t.Error("zero spec (or queue limit alone) not IsZero")
 	}
-	for _, s := range []Spec{{Rate: 1}, {Delay: 1}, {Loss: 0.1}, {Events: []Event{Down(0)}}, {Burst: GilbertElliott{P: 0.1, R: 0.1}}} {
+	for _, s := range []Spec{{Rate: 1}, {Delay: 1}, {Loss: 0.1}, {Events: []Event{Down(0)}}, {Burst: GilbertElliott{P: 0.1, R: 0.1}},
+		{Strip: StripSYNACK}, {Rewrite: 1}} {
 		if s.IsZero() {
 			t.Errorf("%+v IsZero", s)
 		}
@@ -109,7 +145,7 @@ func TestSpecIsZero(t *testing.T) {
 func FuzzParseSpec(f *testing.F) {
 	for _, s := range []string{"", "rate=20mbit,delay=25ms", "delay=10ms,jitter=2ms,loss=1%",
 		"burst=1%/25%/50%/0.1%", "down@2s,up@5s,rate=5mbit@3s", "loss=0.05,reorder=1%,queue=50",
-		"rate=1.5gbit,reorder-delay=4ms", "loss=7%"} {
+		"rate=1.5gbit,reorder-delay=4ms", "loss=7%", "strip=synack+data,rewrite=1000"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
