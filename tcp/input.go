@@ -216,6 +216,18 @@ func (e *Endpoint) acceptable(seg *Segment) bool {
 // (RFC 9293 §3.10.7.4).
 func (e *Endpoint) inputSynchronized(seg *Segment) {
 	f := seg.Flags
+	// Simultaneous open (RFC 9293 §3.5 figure 8, line 6): the peer's
+	// SYN-ACK repeats the SYN we have and acknowledges ours; it completes
+	// the open. Taken whole it would fail the sequence test as an old
+	// duplicate, so its SYN is trimmed and it is processed as the ACK it
+	// carries (Linux's tcp_validate_incoming does the same).
+	if e.state == StateSynReceived && !e.passive && f&(header.TCPFlagSYN|header.TCPFlagACK|header.TCPFlagRST) ==
+		header.TCPFlagSYN|header.TCPFlagACK && seg.Seq == e.irs && seg.Ack == e.sndNxt {
+		trimmed := *seg
+		trimmed.Seq++
+		trimmed.Flags &^= header.TCPFlagSYN
+		seg, f = &trimmed, trimmed.Flags
+	}
 	// A retransmitted SYN in SYN-RECEIVED: resend our SYN-ACK.
 	if e.state == StateSynReceived && f&header.TCPFlagSYN != 0 && f&header.TCPFlagACK == 0 && seg.Seq == e.irs {
 		e.emit(e.iss, header.TCPFlagSYN|header.TCPFlagACK, 0, true)

@@ -433,3 +433,25 @@ func TestCloseBeforeEstablished(t *testing.T) {
 		}
 	})
 }
+
+// TestSimultaneousOpenSynAckCompletes: in a simultaneous open each side's
+// SYN-ACK completes the other's open (RFC 9293 §3.5 figure 8, line 6), as
+// Linux does; no extra ACK is needed. Pure ACKs are dropped here, so an
+// engine that took the SYN-ACK for an old duplicate (and only ACKed it)
+// stays in SYN-RECEIVED until its SYN-ACK is retransmitted a second later.
+// The conformance scenario tcp/simultaneous-open found this against Linux.
+func TestSimultaneousOpenSynAckCompletes(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	n.delay = 10 * time.Millisecond
+	n.drop = func(_ int, seg header.TCP) bool {
+		return seg.Flags() == header.TCPFlagACK && len(seg.Payload()) == 0
+	}
+	n.ep[0].Connect()
+	n.ep[1].Connect()
+	n.runFor(500 * time.Millisecond)
+	for i, ep := range n.ep {
+		if ep.State() != StateEstablished {
+			t.Errorf("side %d: %v after the SYN-ACKs crossed, want ESTABLISHED", i, ep.State())
+		}
+	}
+}
