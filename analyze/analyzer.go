@@ -28,6 +28,12 @@ type Config struct {
 	// OnPacket, if set, is called for every TCP segment after it has been
 	// analyzed (the per-packet view). The PacketInfo is reused.
 	OnPacket func(*PacketInfo)
+	// MaxHalfOpen bounds the connection attempts (SYNs with MPTCP options
+	// not answered yet) held at once, and as many subflows that belong to
+	// no connection (default DefaultMaxHalfOpen). Past it the oldest are
+	// given up and counted with the orphans: a SYN flood or a scan costs
+	// a fixed amount of memory.
+	MaxHalfOpen int
 	// OnConnection, if set, receives each connection when it is finished
 	// (both DATA_FINs and every subflow closed, an MP_FASTCLOSE, every
 	// subflow reset, or Finish); the analyzer then forgets it, so memory
@@ -163,7 +169,7 @@ type Analyzer struct {
 	log       *slog.Logger
 	flows     map[flowKey]*subflow
 	tokens    map[uint32]*conn
-	conns     []*conn
+	conns     connSet
 	nextSF    int
 	nextConn  int
 	lastSweep time.Time
@@ -178,6 +184,19 @@ type Analyzer struct {
 	opts [maxOpts]option.Option
 	pi   PacketInfo
 	seg  segment
+
+	// Connection attempts (halfopen.go), and the SYNs of one being
+	// analyzed when it is answered (replaying).
+	half      halfOpenTable
+	rseg      segment
+	ropts     [maxOpts]option.Option
+	replaying bool
+	// presetConn is the ID newConn gives (an attempt's), if not 0.
+	presetConn int
+	// Subflows created without a connection, oldest first (loose).
+	looseQ       []*subflow
+	looseHead    int
+	looseEvicted uint64
 
 	// Per-packet notes for the OnPacket view, reset for each segment.
 	pflags    PacketFlags
@@ -199,6 +218,9 @@ func New(cfg Config) *Analyzer {
 	}
 	if cfg.History <= 0 {
 		cfg.History = DefaultHistory
+	}
+	if cfg.MaxHalfOpen <= 0 {
+		cfg.MaxHalfOpen = DefaultMaxHalfOpen
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -223,6 +245,8 @@ type segment struct {
 	payload  []byte
 	nopts    int
 	badOpt   error
+	// ov holds the parsed MPTCP options (ov[:nopts]).
+	ov *[maxOpts]option.Option
 }
 
 // Packet analyzes one IP packet (IPv4 or IPv6, starting at the IP header)
@@ -249,6 +273,7 @@ func (a *Analyzer) PacketFrom(ts time.Time, source int, pkt []byte) {
 		a.res.Last = ts
 	}
 	s := &a.seg
+	s.ov = &a.opts
 	ok, isTCP := a.parseIP(pkt, s)
 	if !isTCP {
 		a.res.NotTCP++
@@ -371,7 +396,7 @@ func (a *Analyzer) parseIP(p []byte, s *segment) (ok, isTCP bool) {
 	return true, true
 }
 
-// parseOptions decodes the MPTCP options of s into a.opts.
+// parseOptions decodes the MPTCP options of s into s.ov.
 func (a *Analyzer) parseOptions(s *segment) {
 	s.nopts, s.badOpt = 0, nil
 	if len(s.opts) == 0 {
@@ -395,12 +420,12 @@ func (a *Analyzer) parseOptions(s *segment) {
 				}
 				continue
 			}
-			o := &a.opts[s.nopts]
+			o := &s.ov[s.nopts]
 			o.Subtype, o.DSS = option.SubtypeDSS, d
 			s.nopts++
 			continue
 		}
-		if err := p.ParseInto(&a.opts[s.nopts], b); err != nil {
+		if err := p.ParseInto(&s.ov[s.nopts], b); err != nil {
 			if s.badOpt == nil {
 				s.badOpt = err
 			}

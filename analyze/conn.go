@@ -24,20 +24,27 @@ type conn struct {
 	// first data), where it is final.
 	echoed    [2]bool
 	groupedBy string
-	csum      bool
-	fallback  string
-	fastclose bool
-	reset     bool
-	first     time.Time
-	last      time.Time
-	subflows  []*subflow
-	st        [2]stream
-	events    []Event
-	findings  []Finding
-	done      bool
+	// pos is the connection's place in Analyzer.conns (-1: not there).
+	pos, heapIdx int
+	csum         bool
+	fallback     string
+	fastclose    bool
+	reset        bool
+	first        time.Time
+	last         time.Time
+	subflows     []*subflow
+	st           [2]stream
+	events       []Event
+	findings     []Finding
+	done         bool
 	// orphaned: the connection was only an unanswered SYN, reported
 	// with the orphan segments instead (orphan.go).
 	orphaned bool
+	// joinsUnanswered counts MP_JOIN SYNs to this connection's token
+	// never answered, joinAttempts the attempts (4-tuples) they made;
+	// joinExample is the first one.
+	joinsUnanswered, joinAttempts uint64
+	joinExample                   string
 }
 
 // verified reports whether both keys were seen.
@@ -45,8 +52,13 @@ func (c *conn) verified() bool { return c.haveKey[0] && c.haveKey[1] }
 
 // newConn starts a connection whose first subflow is sf.
 func (a *Analyzer) newConn(sf *subflow, ts time.Time, groupedBy string) *conn {
-	a.nextConn++
-	c := &conn{id: a.nextConn, groupedBy: groupedBy, first: ts, last: ts}
+	id := a.presetConn
+	if id == 0 {
+		a.nextConn++
+		id = a.nextConn
+	}
+	a.presetConn = 0
+	c := &conn{id: id, groupedBy: groupedBy, first: ts, last: ts}
 	c.info = ConnInfo{ID: c.id, Client: sf.client, Server: sf.server}
 	for i := range c.st {
 		c.st[i].dir = i
@@ -54,7 +66,7 @@ func (a *Analyzer) newConn(sf *subflow, ts time.Time, groupedBy string) *conn {
 			c.st[i].hash = newHash()
 		}
 	}
-	a.conns = append(a.conns, c)
+	a.addConn(c)
 	a.attach(c, sf, true)
 	return c
 }
@@ -539,11 +551,7 @@ func (a *Analyzer) merge(c, o *conn, side int) bool {
 		c.first = o.first
 	}
 	a.tokens[o.tokens[1]] = c
-	for i, x := range a.conns {
-		if x == o {
-			a.conns = append(a.conns[:i], a.conns[i+1:]...)
-			break
-		}
-	}
+	o.done = true
+	a.removeConn(o)
 	return true
 }

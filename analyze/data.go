@@ -323,8 +323,8 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 	// never by an address, which many connections share.)
 	var cand *conn
 	n := 0
-	for _, c := range a.conns {
-		if c.done || c.groupedBy != "token" || c.verified() || c.st[0].originSet || c.st[1].originSet {
+	for _, c := range a.conns.list {
+		if c == nil || c.done || c.groupedBy != "token" || c.verified() || c.st[0].originSet || c.st[1].originSet {
 			continue
 		}
 		for _, o := range c.subflows {
@@ -361,8 +361,8 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 func (a *Analyzer) nearest(subs []*subflow, dsn uint64, is64 bool, skip *conn) (*conn, int) {
 	var best *conn
 	bestDir, bestDist, bestShares := 0, uint64(0), false
-	for _, c := range a.conns {
-		if c.done || c == skip {
+	for _, c := range a.conns.list {
+		if c == nil || c.done || c == skip {
 			continue
 		}
 		shares := false
@@ -496,12 +496,7 @@ func (a *Analyzer) absorb(c, from *conn, flip bool, ts time.Time) {
 	}
 	c.first, c.last = minTime(c.first, from.first), maxTime(c.last, from.last)
 	from.subflows, from.done = nil, true
-	for i, x := range a.conns {
-		if x == from {
-			a.conns = append(a.conns[:i], a.conns[i+1:]...)
-			break
-		}
-	}
+	a.removeConn(from)
 }
 
 func minTime(x, y time.Time) time.Time {

@@ -28,9 +28,14 @@ func (a *Analyzer) Snapshot() *Result { return a.result(false) }
 // becomes a hole) and the result returned. The Analyzer must not be used
 // afterwards.
 func (a *Analyzer) Finish() *Result {
-	for _, c := range slices.Clone(a.conns) {
-		a.closeConn(c, a.res.Last)
+	a.giveUpAll()
+	a.conns.frozen = true
+	for _, c := range a.conns.list {
+		if c != nil {
+			a.closeConn(c, a.res.Last)
+		}
 	}
+	a.conns.frozen = false
 	// Payload still waiting for a mapping stays unmapped (subflows
 	// rejected or closed before their position was learnt).
 	drop := func(sf *subflow) {
@@ -47,7 +52,10 @@ func (a *Analyzer) Finish() *Result {
 	for _, sf := range a.rejected {
 		drop(sf)
 	}
-	for _, c := range a.conns {
+	for _, c := range a.conns.list {
+		if c == nil {
+			continue
+		}
 		for _, sf := range c.subflows {
 			drop(sf)
 		}
@@ -58,14 +66,20 @@ func (a *Analyzer) Finish() *Result {
 func (a *Analyzer) result(final bool) *Result {
 	r := a.res
 	r.Findings = slices.Clone(a.res.Findings)
-	r.Connections = make([]Connection, 0, len(a.conns))
-	for _, c := range a.conns {
-		r.Connections = append(r.Connections, a.connResult(c, final))
+	r.Connections = make([]Connection, 0, a.conns.live())
+	for _, c := range a.conns.list {
+		if c != nil {
+			r.Connections = append(r.Connections, a.connResult(c, final))
+		}
 	}
+	// IDs are given in the order connections were first seen (an
+	// attempt's SYN), which is not always the order they were made.
+	slices.SortFunc(r.Connections, func(x, y Connection) int { return x.ID - y.ID })
 	for _, sf := range a.rejected {
 		r.Rejected = append(r.Rejected, subflowResult(sf, sf.claimed, nil))
 	}
 	r.Orphans = a.orphans.result()
+	r.Findings = append(r.Findings, a.attemptFindings(r.Orphans)...)
 	return &r
 }
 
@@ -85,6 +99,11 @@ func (a *Analyzer) connResult(c *conn, final bool) Connection {
 		LastSeen:  c.last,
 		Events:    slices.Clone(c.events),
 		Findings:  slices.Clone(c.findings),
+	}
+	if c.joinAttempts > 0 {
+		r.Findings = append(r.Findings, Finding{Time: c.last, Severity: Info, Code: CodeJoinUnanswered, Message: fmt.Sprintf(
+			"%d MP_JOIN attempts (%d SYNs) to this connection's token were never answered (first %s)",
+			c.joinAttempts, c.joinsUnanswered, c.joinExample)})
 	}
 	if c.hasVer {
 		r.Version = c.version.String()

@@ -99,7 +99,7 @@ type orphanTable struct {
 // no connection (yet): it is reported as an orphan if the subflow never
 // joins one (flushOrphan).
 func (a *Analyzer) noteOrphan(sf *subflow, s *segment) {
-	kind, detail := orphanKindOf(a.opts[:s.nopts], s.badOpt != nil)
+	kind, detail := orphanKindOf(s.ov[:s.nopts], s.badOpt != nil)
 	if sf.orphanSegs == nil {
 		sf.orphanSegs = &orphanCounts{}
 	}
@@ -297,10 +297,5 @@ func (a *Analyzer) forgetConn(c *conn) {
 			delete(a.tokens, c.tokens[side])
 		}
 	}
-	for i, x := range a.conns {
-		if x == c {
-			a.conns = append(a.conns[:i], a.conns[i+1:]...)
-			break
-		}
-	}
+	a.removeConn(c)
 }

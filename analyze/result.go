@@ -275,4 +275,8 @@ const (
 	CodeMalformedOption   = "malformed_option"      // an MPTCP option that does not parse
 	CodeMemoryCap         = "memory_cap"            // out-of-order data dropped to stay under the cap
 	CodeInput             = "input_error"           // the capture is truncated or corrupt
+	CodeSYNUnanswered     = "syn_unanswered"        // connection attempts (MP_CAPABLE SYNs) never answered
+	CodeSYNRefused        = "syn_refused"           // connection attempts answered with a RST
+	CodeJoinUnanswered    = "join_unanswered"       // MP_JOIN SYNs to a connection's token never answered
+	CodeTableFull         = "table_full"            // state given up to stay within a bound (attempts, subflows, connections)
 )

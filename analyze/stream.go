@@ -468,7 +468,10 @@ func (a *Analyzer) hole(c *conn, st *stream, ts time.Time, n uint64, reason stri
 // another's loss).
 func (a *Analyzer) shed(c *conn, st *stream, ts time.Time) {
 	bc, bs := c, st
-	for _, o := range a.conns {
+	for _, o := range a.conns.list {
+		if o == nil {
+			continue
+		}
 		for i := range o.st {
 			if o.st[i].buffered > bs.buffered {
 				bc, bs = o, &o.st[i]
@@ -538,6 +541,7 @@ func (a *Analyzer) closeConn(c *conn, ts time.Time) {
 		a.finishStream(c, &c.st[i], ts)
 	}
 	c.done = true
+	a.finished(c)
 	if k := unansweredKind(c); k != "" {
 		a.orphanConn(c, k)
 		return

@@ -183,6 +183,29 @@ func (a *Analyzer) segment(s *segment) {
 		sf = nil
 	}
 	if sf == nil {
+		if h := a.half.m[k]; h != nil {
+			switch {
+			case isAttempt(s):
+				a.attemptPacketInfo(a.attempt(k, s), s)
+				return
+			case h.refusedBy(s):
+				a.giveUp(h, OrphanSYNRefused)
+				a.attemptPacketInfo(h, s)
+				return
+			case s.flags&flagRST != 0:
+				// A RST that does not acknowledge the SYN is not
+				// acceptable (RFC 9293 §3.10.7.3): the attempt stands.
+				a.attemptPacketInfo(h, s)
+				return
+			}
+			sf = a.answered(h)
+			a.pflags, a.packSet = 0, false
+		} else if isAttempt(s) {
+			a.attemptPacketInfo(a.attempt(k, s), s)
+			return
+		}
+	}
+	if sf == nil {
 		if s.nopts == 0 && s.badOpt == nil {
 			// Plain TCP: not entered in the flow table, so that plain
 			// traffic (a SYN flood included) costs no memory. Only its
@@ -195,8 +218,20 @@ func (a *Analyzer) segment(s *segment) {
 			}
 			return
 		}
-		sf = a.newSubflow(k, s)
+		sf = a.newSubflow(k, s, 0)
+		a.onSubflow(sf, s)
+		if sf.conn == nil && !sf.rejected {
+			a.loose(sf)
+		}
+		return
 	}
+	a.onSubflow(sf, s)
+}
+
+// onSubflow runs segment s of subflow sf.
+func (a *Analyzer) onSubflow(sf *subflow, s *segment) {
+	syn := s.flags&flagSYN != 0
+	ack := s.flags&flagACK != 0
 	d := 0
 	if s.src != sf.client {
 		d = 1
@@ -288,8 +323,32 @@ func (a *Analyzer) segment(s *segment) {
 	} else if !sf.rejected && (s.nopts > 0 || s.badOpt != nil) {
 		a.noteOrphan(sf, s)
 	}
-	if a.cfg.OnPacket != nil {
+	if a.cfg.OnPacket != nil && !a.replaying {
 		a.packetInfo(sf, d, s, start)
+	}
+}
+
+// loose notes a subflow that has no connection after its first segment
+// (options that belong to none: a DATA_ACK or an ADD_ADDR of a connection
+// not in the capture). Such subflows are bounded like connection
+// attempts: past Config.MaxHalfOpen the oldest still without a connection
+// is reported with the orphans and leaves the flow table.
+func (a *Analyzer) loose(sf *subflow) {
+	a.looseQ = append(a.looseQ, sf)
+	for len(a.looseQ)-a.looseHead > a.cfg.MaxHalfOpen {
+		o := a.looseQ[a.looseHead]
+		a.looseQ[a.looseHead] = nil
+		a.looseHead++
+		if o.conn == nil && !o.rejected && a.flows[o.key] == o {
+			delete(a.flows, o.key)
+			a.flushOrphan(o)
+			a.looseEvicted++
+		}
+	}
+	if a.looseHead > 1024 && a.looseHead > len(a.looseQ)/2 {
+		n := copy(a.looseQ, a.looseQ[a.looseHead:])
+		clear(a.looseQ[n:])
+		a.looseQ, a.looseHead = a.looseQ[:n], 0
 	}
 }
 
@@ -309,10 +368,14 @@ func (sf *subflow) reusedBy(s *segment) bool {
 	return h.started && s.seq != h.isn
 }
 
-// newSubflow enters a 4-tuple in the flow table.
-func (a *Analyzer) newSubflow(k flowKey, s *segment) *subflow {
-	a.nextSF++
-	sf := &subflow{id: a.nextSF, key: k, client: s.src, server: s.dst}
+// newSubflow enters a 4-tuple in the flow table, as subflow id (0: the
+// next one).
+func (a *Analyzer) newSubflow(k flowKey, s *segment, id int) *subflow {
+	if id == 0 {
+		a.nextSF++
+		id = a.nextSF
+	}
+	sf := &subflow{id: id, key: k, client: s.src, server: s.dst}
 	switch {
 	case s.flags&(flagSYN|flagACK) == flagSYN|flagACK:
 		sf.client, sf.server = s.dst, s.src
@@ -461,7 +524,7 @@ func (h *half) addMapping(m mapping) (conflict bool) {
 // options handles the MPTCP options of a segment except the data itself.
 func (a *Analyzer) options(sf *subflow, d int, s *segment, syn, ack bool) {
 	for i := 0; i < s.nopts; i++ {
-		o := &a.opts[i]
+		o := &s.ov[i]
 		switch o.Subtype {
 		case option.SubtypeMPCapable:
 			a.mpCapable(sf, d, s, &o.MPCapable, syn, ack)
@@ -470,7 +533,7 @@ func (a *Analyzer) options(sf *subflow, d int, s *segment, syn, ack bool) {
 		}
 	}
 	for i := 0; i < s.nopts; i++ {
-		o := &a.opts[i]
+		o := &s.ov[i]
 		switch o.Subtype {
 		case option.SubtypeMPCapable, option.SubtypeMPJoin:
 		case option.SubtypeDSS:

@@ -1,0 +1,91 @@
+package analyze
+
+import "container/heap"
+
+// connSet holds the live connections in the order they were made. Removal
+// leaves a hole (nil), so that finishing or forgetting any number of
+// connections costs time linear in their number; holes are squeezed out
+// when they are most of the list. open keeps the connections not yet
+// finished by ID, for MinOpenID (a connection leaves it when it finishes).
+type connSet struct {
+	list  []*conn
+	holes int
+	open  openHeap
+	// frozen: a loop over list is running (Finish): no compaction.
+	frozen bool
+}
+
+// addConn enters c.
+func (a *Analyzer) addConn(c *conn) {
+	cs := &a.conns
+	c.pos = len(cs.list)
+	cs.list = append(cs.list, c)
+	heap.Push(&cs.open, c)
+}
+
+// removeConn takes c out of the live connections.
+func (a *Analyzer) removeConn(c *conn) {
+	cs := &a.conns
+	if c.pos < 0 || c.pos >= len(cs.list) || cs.list[c.pos] != c {
+		return
+	}
+	a.finished(c)
+	cs.list[c.pos] = nil
+	c.pos = -1
+	cs.holes++
+	if !cs.frozen && cs.holes > 64 && cs.holes > len(cs.list)/2 {
+		n := 0
+		for _, x := range cs.list {
+			if x != nil {
+				x.pos = n
+				cs.list[n] = x
+				n++
+			}
+		}
+		clear(cs.list[n:])
+		cs.list, cs.holes = cs.list[:n], 0
+	}
+}
+
+// live returns the number of live connections.
+func (cs *connSet) live() int { return len(cs.list) - cs.holes }
+
+// openHeap is a min-heap of connections by ID; finished ones are dropped
+// when they reach the top.
+type openHeap []*conn
+
+func (h openHeap) Len() int           { return len(h) }
+func (h openHeap) Less(i, j int) bool { return h[i].id < h[j].id }
+func (h openHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+func (h *openHeap) Push(x any) {
+	c := x.(*conn)
+	c.heapIdx = len(*h)
+	*h = append(*h, c)
+}
+func (h *openHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = nil
+	x.heapIdx = -1
+	*h = old[:n-1]
+	return x
+}
+
+// finished takes c out of the open connections (it is done).
+func (a *Analyzer) finished(c *conn) {
+	if h := &a.conns.open; c.heapIdx >= 0 && c.heapIdx < h.Len() && (*h)[c.heapIdx] == c {
+		heap.Remove(h, c.heapIdx)
+	}
+}
+
+// minOpenConn returns the lowest ID of a connection not finished (0: none).
+func (a *Analyzer) minOpenConn() int {
+	if h := a.conns.open; len(h) > 0 {
+		return h[0].id
+	}
+	return 0
+}
