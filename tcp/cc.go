@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -104,6 +105,16 @@ type RateBasedCC interface {
 	// PacingRate is the rate the sender must not exceed, in bytes per
 	// second; 0 turns pacing off.
 	PacingRate() float64
+}
+
+// ValidCongestionControl reports an error for a name NewCongestionControl
+// does not know ("" is the default, CUBIC).
+func ValidCongestionControl(name string) error {
+	switch name {
+	case "", "cubic", "reno", "newreno", "bbr":
+		return nil
+	}
+	return fmt.Errorf("tcp: unknown congestion control %q (want cubic, reno or bbr)", name)
 }
 
 // NewCongestionControl returns the named algorithm: "reno" (NewReno),

@@ -74,7 +74,10 @@ type SegmentInfo struct {
 	Seq, Ack uint32
 	Flags    header.TCPFlags
 	Window   uint16 // raw window field
-	Len      int    // payload length
+	// Wnd is an incoming segment's window in bytes: Window scaled by the
+	// peer's window scale (unscaled on SYNs, RFC 7323 §2.2).
+	Wnd uint32
+	Len int // payload length
 	// Retransmit is set on outgoing retransmissions.
 	Retransmit bool
 	// Budget is how many option bytes an OutgoingOptions hook may append.
@@ -133,6 +136,34 @@ type OptionReserver interface {
 	OptionReserve() int
 }
 
+// DataReceiver is an optional interface of SegmentHooks for a layer that
+// takes the connection's data itself: MPTCP places each subflow's payload
+// in the connection-level data sequence space (RFC 8684 §3.3) and
+// announces the connection's receive window on every subflow (§3.3.4).
+// In-order payload is handed over as soon as it is in order instead of
+// waiting for Read in the receive buffer, which then holds out-of-order
+// data only; the window announced is the layer's.
+type DataReceiver interface {
+	// ReceiveData takes payload that became in order, starting at
+	// sequence number seq (p2, possibly empty, follows p1). It must take
+	// all of it; the memory is the engine's and valid during the call.
+	ReceiveData(seq uint32, p1, p2 []byte)
+	// ReceiveWindow returns the window to announce now and the largest
+	// window the layer can offer (its buffer size), in bytes.
+	ReceiveWindow() (wnd, max int)
+}
+
+// SegmentLimiter is an optional interface of SegmentHooks: where data
+// segments must end. MPTCP uses it so that no segment, first
+// transmission or retransmission, straddles two DSS mappings (RFC 8684
+// §3.3.1: a mapping covers contiguous subflow bytes, and one segment's
+// DSS option can describe one mapping only).
+type SegmentLimiter interface {
+	// SegmentLimit returns how many of the n bytes starting at sequence
+	// seq one segment may carry; values outside [1, n] are clamped.
+	SegmentLimit(seq uint32, n int) int
+}
+
 // Config configures an Endpoint.
 type Config struct {
 	LocalPort, RemotePort uint16
@@ -150,8 +181,12 @@ type Config struct {
 	SendBufferSize, SendBufferMax       int
 	ReceiveBufferSize, ReceiveBufferMax int
 	// CongestionControl is "cubic" (default), "reno" or "bbr" (BBR v1,
-	// which paces its transmissions).
+	// which paces its transmissions); see ValidCongestionControl.
 	CongestionControl string
+	// NewCongestionControl, if set, makes the connection's congestion
+	// control instead of CongestionControl's name: a coupled controller
+	// (MPTCP's LIA or OLIA, RFC 6356) shares state between subflows.
+	NewCongestionControl func() CongestionControl
 	// DisableSACK, DisableTimestamps, DisableWindowScale turn the options off.
 	DisableSACK, DisableTimestamps, DisableWindowScale bool
 	// DelayedAckTimeout bounds how long an ACK may wait (RFC 9293
@@ -262,6 +297,9 @@ type Stats struct {
 	DSACKs                uint64 // D-SACKs received (TCPDSACKRecv)
 	SpuriousUndos         uint64 // recoveries undone after D-SACKs (TCPDSACKUndo)
 	ECNReductions         uint64 // window reductions on ECN-Echo
+	// OptionOverflows counts segments whose hook options did not fit the
+	// option space left and were sent without them.
+	OptionOverflows uint64
 }
 
 // Info is a snapshot of the connection's state, like Linux's tcp_info.

@@ -74,6 +74,8 @@ type Endpoint struct {
 	clock Clock
 	out   Output
 	hooks SegmentHooks
+	sink  DataReceiver   // hooks, if they take the data (MPTCP)
+	limit SegmentLimiter // hooks, if they bound segments (MPTCP)
 	cc    CongestionControl
 	rcc   RateBasedCC // cc if it is rate-based (BBR), else nil
 	ccs   CCState
@@ -199,7 +201,13 @@ type Endpoint struct {
 func New(cfg Config, clock Clock, out Output) *Endpoint {
 	cfg.setDefaults()
 	e := &Endpoint{cfg: cfg, clock: clock, out: out, hooks: cfg.Hooks}
-	e.cc = NewCongestionControl(cfg.CongestionControl)
+	e.sink, _ = cfg.Hooks.(DataReceiver)
+	e.limit, _ = cfg.Hooks.(SegmentLimiter)
+	if cfg.NewCongestionControl != nil {
+		e.cc = cfg.NewCongestionControl()
+	} else {
+		e.cc = NewCongestionControl(cfg.CongestionControl)
+	}
 	e.rcc, _ = e.cc.(RateBasedCC)
 	e.mtu = cfg.MTU
 	e.iss = cfg.ISS
@@ -449,6 +457,16 @@ func (e *Endpoint) SendAck() {
 	if e.state.synchronized() && e.state != StateTimeWait {
 		e.sendAck()
 	}
+}
+
+// WindowUpdate sends a window update if the receive window grew enough
+// since it was last announced (the rule Read applies after each read). A
+// layer that takes the data itself (DataReceiver) calls it when its own
+// reader freed buffer space.
+func (e *Endpoint) WindowUpdate() {
+	e.enter()
+	defer e.leave()
+	e.maybeWindowUpdate()
 }
 
 // ECNCapable reports whether ECN was negotiated.

@@ -35,7 +35,11 @@ func (e *Endpoint) hookIncoming(seg *Segment) error {
 	if e.hooks == nil {
 		return nil
 	}
-	e.segInfo = SegmentInfo{Seq: seg.Seq, Ack: seg.Ack, Flags: seg.Flags, Window: seg.Window,
+	wnd := uint32(seg.Window)
+	if seg.Flags&header.TCPFlagSYN == 0 {
+		wnd <<= e.sndWS
+	}
+	e.segInfo = SegmentInfo{Seq: seg.Seq, Ack: seg.Ack, Flags: seg.Flags, Window: seg.Window, Wnd: wnd,
 		Len: len(seg.Payload), State: e.state}
 	return e.hooks.Incoming(&e.segInfo, seg.Options)
 }
@@ -69,7 +73,7 @@ func (e *Endpoint) negotiate(seg *Segment, o *header.TCPOptions) {
 	e.rcvNxt = seg.Seq + 1
 	// The right edge our SYN or SYN-ACK announces (unscaled, RFC 7323
 	// §2.2); later edges are compared with it, so it must not stay zero.
-	e.rcvAdvEdge = e.rcvNxt + uint32(min(e.rcvBuf.free(), 65535))
+	e.rcvAdvEdge = e.rcvNxt + uint32(min(e.rcvWindow(), 65535))
 	if e.wsOK {
 		// Our later windows are announced in units of 2^rcvWS (chosen for
 		// the largest buffer): a buffer not several units large would
@@ -126,6 +130,7 @@ func (e *Endpoint) inputSynSent(seg *Segment) {
 	}
 	if f&header.TCPFlagRST != 0 {
 		if f&header.TCPFlagACK != 0 {
+			_ = e.hookIncoming(seg) // the reset's options (MP_TCPRST)
 			e.fail(ErrConnectionRefused)
 		}
 		return
@@ -262,6 +267,9 @@ func (e *Endpoint) inputSynchronized(seg *Segment) {
 			e.sendAck()
 			return
 		}
+		// The hooks see an accepted reset's options (MP_TCPRST,
+		// MP_FASTCLOSE: RFC 8684 §3.5, §3.6) before it takes effect.
+		_ = e.hookIncoming(seg)
 		switch e.state {
 		case StateSynReceived:
 			if e.passive {

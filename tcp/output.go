@@ -4,9 +4,14 @@ import (
 	"github.com/mptcp-go/mptcp/header"
 )
 
-// rcvWindow is the receive window we can offer: free buffer space.
+// rcvWindow is the receive window we can offer: free buffer space, or
+// the layer's window if it takes the data (DataReceiver).
 func (e *Endpoint) rcvWindow() int {
 	w := e.rcvBuf.free()
+	if e.sink != nil {
+		lw, _ := e.sink.ReceiveWindow()
+		w = min(w, max(lw, 0))
+	}
 	if !e.wsOK {
 		w = min(w, 65535)
 	}
@@ -82,7 +87,9 @@ func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans 
 			Retransmit: retrans, Budget: max(space-len(opts), 0), State: e.state}
 		base := len(opts)
 		out := e.hooks.OutgoingOptions(&e.segInfo, opts[base:base:header.TCPMaxOptionsLen])
-		if len(out) <= e.segInfo.Budget && len(out) > 0 {
+		if len(out) > e.segInfo.Budget {
+			e.stats.OptionOverflows++
+		} else if len(out) > 0 {
 			opts = opts[:base+len(out)]
 			// out may alias optBuf (the normal case); copy handles both.
 			copy(opts[base:], out)
@@ -210,17 +217,43 @@ func (e *Endpoint) sendAck() {
 }
 
 // sendRST sends a reset. With ack set it acknowledges ackNum (RFC 9293
-// §3.10.7.1: the reply to a segment without ACK).
+// §3.10.7.1: the reply to a segment without ACK). The hooks may add
+// options (MPTCP's MP_TCPRST and MP_FASTCLOSE, RFC 8684 §3.5, §3.6).
 func (e *Endpoint) sendRST(seq, ackNum uint32, ack bool) {
 	flags := header.TCPFlagRST
-	h := header.TCP(e.hdr[:header.TCPMinHeaderLen])
 	if ack {
 		flags |= header.TCPFlagACK
 	}
+	opts := e.optBuf[:0]
+	if e.hooks != nil {
+		e.segInfo = SegmentInfo{Seq: seq, Ack: ackNum, Flags: flags, Budget: header.TCPMaxOptionsLen, State: e.state}
+		out := e.hooks.OutgoingOptions(&e.segInfo, opts[:0:header.TCPMaxOptionsLen])
+		if len(out) > header.TCPMaxOptionsLen {
+			e.stats.OptionOverflows++
+		} else {
+			opts = opts[:len(out)]
+			copy(opts, out)
+		}
+		for len(opts)%4 != 0 {
+			opts = append(opts, header.TCPOptNOP)
+		}
+	}
+	hl := header.TCPMinHeaderLen + len(opts)
+	h := header.TCP(e.hdr[:hl])
 	h.Encode(&header.TCPFields{SrcPort: e.cfg.LocalPort, DstPort: e.cfg.RemotePort, Seq: seq, Ack: ackNum,
-		DataOffset: header.TCPMinHeaderLen, Flags: flags})
+		DataOffset: hl, Flags: flags})
+	copy(h[header.TCPMinHeaderLen:], opts)
 	e.stats.SegsOut++
 	e.out.OutputSegment(h, nil, nil)
+}
+
+// segLimit bounds a segment of n bytes starting at seq by the hooks'
+// SegmentLimiter, if any (at least one byte).
+func (e *Endpoint) segLimit(seq uint32, n int) int {
+	if e.limit == nil || n <= 1 {
+		return n
+	}
+	return min(max(e.limit.SegmentLimit(seq, n), 1), n)
 }
 
 // inflight is the RFC 6675 "pipe": bytes sent and not yet acknowledged,
@@ -270,7 +303,7 @@ func (e *Endpoint) trySend() {
 			}
 			break
 		}
-		want := min(avail, segMax)
+		want := e.segLimit(e.sndNxt, min(avail, segMax))
 		wnd := int(int32(e.sndUna + e.sndWnd - e.sndNxt))
 		if wnd <= 0 {
 			// Zero window (RFC 9293 §3.8.6.1): probe when nothing is in flight.
@@ -296,7 +329,7 @@ func (e *Endpoint) trySend() {
 			e.cwndLimited = true
 			break
 		}
-		if e.cfg.Nagle && want < segMax && e.sndNxt != e.sndUna {
+		if e.cfg.Nagle && want < segMax && e.sndNxt != e.sndUna && (e.limit == nil || want == avail) {
 			break // Nagle (RFC 9293 §3.7.4): one small segment in flight at a time
 		}
 		if e.paceBlocked(segMax) {
@@ -357,8 +390,9 @@ func (e *Endpoint) retransmit(r *txRec, i int, segMax int) {
 	if r.flags&recFIN != 0 {
 		dataLen--
 	}
-	if dataLen > segMax {
+	if lim := e.segLimit(r.start, min(dataLen, segMax)); dataLen > lim {
 		// Split: the tail becomes its own record, still lost.
+		segMax = lim
 		tail := *r
 		tail.start = r.start + uint32(segMax)
 		tail.flags &^= recRetrans

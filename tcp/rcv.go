@@ -50,7 +50,12 @@ func (e *Endpoint) receiveData(seg *Segment) {
 		e.finRcvSeq = seq + uint32(len(data))
 	}
 	if len(data) > 0 {
-		if off == 0 {
+		if off == 0 && e.sink != nil && e.nooo == 0 {
+			// In order with nothing queued: straight to the layer.
+			e.rcvNxt += uint32(len(data))
+			e.stats.BytesReceived += uint64(len(data))
+			e.sink.ReceiveData(seq, data, nil)
+		} else if off == 0 {
 			e.rcvBuf.writeAt(e.rcvBuf.n, data)
 			e.rcvBuf.n += len(data)
 			e.rcvNxt += uint32(len(data))
@@ -59,7 +64,14 @@ func (e *Endpoint) receiveData(seg *Segment) {
 				e.mergeOOO()
 				e.ackNow = true // a hole was (partly) filled: ACK at once (RFC 5681 §4.2)
 			}
-			e.notify |= NotifyReadable
+			if e.sink != nil {
+				n := e.rcvBuf.n
+				p1, p2 := e.rcvBuf.peek(0, n)
+				e.sink.ReceiveData(e.rcvNxt-uint32(n), p1, p2)
+				e.rcvBuf.discard(n)
+			} else {
+				e.notify |= NotifyReadable
+			}
 		} else {
 			if !e.addOOO(seq, seq+uint32(len(data))) {
 				e.ackNow = true
@@ -218,6 +230,10 @@ func (e *Endpoint) maybeWindowUpdate() {
 		announced = int(e.rcvAdvEdge - e.rcvNxt)
 	}
 	limit := e.rcvBuf.cap()
+	if e.sink != nil {
+		_, lmax := e.sink.ReceiveWindow()
+		limit = min(limit, max(lmax, 1))
+	}
 	if !e.wsOK {
 		limit = min(limit, 65535)
 	}

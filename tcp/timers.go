@@ -193,7 +193,7 @@ func (e *Endpoint) onPTO() {
 	avail := e.sndBuf.n - off
 	wnd := int(int32(e.sndUna + e.sndWnd - e.sndNxt))
 	if avail > 0 && wnd > 0 && !e.finSent {
-		n := min(avail, e.segDataMax(), wnd)
+		n := e.segLimit(e.sndNxt, min(avail, e.segDataMax(), wnd))
 		e.sendData(n, e.shutWr && n == avail)
 	} else if r := e.recs.last(); r != nil && r.flags&recSacked == 0 {
 		e.tlpHighSeq = e.sndNxt
@@ -204,8 +204,8 @@ func (e *Endpoint) onPTO() {
 			flags |= header.TCPFlagFIN
 			dataLen--
 		}
-		if dataLen > e.segDataMax() {
-			dataLen = e.segDataMax()
+		if lim := e.segLimit(r.start, min(dataLen, e.segDataMax())); dataLen > lim {
+			dataLen = lim
 			flags &^= header.TCPFlagFIN // probe only the head of an oversized record
 		}
 		e.emit(r.start, flags, dataLen, true)
