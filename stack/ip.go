@@ -4,7 +4,6 @@ import (
 	"net/netip"
 
 	"github.com/mptcp-go/mptcp/header"
-	"github.com/mptcp-go/mptcp/tcp"
 )
 
 // ipInput handles an IPv4 or IPv6 packet received on n. With csumOK the
@@ -160,19 +159,21 @@ func (s *Stack) icmpv6Input(n *nic, src, dst netip.Addr, hopLimit uint8, m heade
 
 func (s *Stack) icmpToConn(k connKey, mtu int, hard bool) {
 	s.mu.RLock()
-	c := s.conns[k]
+	f := s.flows[k]
 	s.mu.RUnlock()
-	if c == nil {
+	if f == nil {
 		return
 	}
-	c.mu.Lock()
-	if mtu > 0 {
-		c.ep.SetMTU(mtu)
-	} else {
-		c.ep.HandleICMPUnreachable(hard)
+	o := f.owner
+	o.Lock()
+	if f.ep != nil && !f.removed {
+		if mtu > 0 {
+			f.ep.SetMTU(mtu)
+		} else {
+			f.ep.HandleICMPUnreachable(hard)
+		}
 	}
-	c.afterCall()
-	c.mu.Unlock()
+	o.Unlock()
 }
 
 // sendIP sends a control packet (ICMP, RST) from src to dst. One larger
@@ -245,32 +246,4 @@ func (n *nic) output(nh netip.Addr, pkt []byte) {
 	}
 	header.Ethernet(pkt).Encode(mac, n.cfg.MAC, et)
 	n.write([][]byte{pkt})
-}
-
-// replyRST answers a segment that belongs to no connection (RFC 9293
-// §3.10.7.1): if it has ACK, <SEQ=SEG.ACK><CTL=RST>, else
-// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. A RST is never answered.
-func (s *Stack) replyRST(n *nic, src, dst netip.Addr, th header.TCP, seg *tcp.Segment) {
-	if seg.Flags&header.TCPFlagRST != 0 {
-		return
-	}
-	b := make([]byte, header.TCPMinHeaderLen)
-	f := header.TCPFields{SrcPort: th.DstPort(), DstPort: th.SrcPort(), DataOffset: header.TCPMinHeaderLen}
-	if seg.Flags&header.TCPFlagACK != 0 {
-		f.Seq = seg.Ack
-		f.Flags = header.TCPFlagRST
-	} else {
-		l := uint32(len(seg.Payload))
-		if seg.Flags&header.TCPFlagSYN != 0 {
-			l++
-		}
-		if seg.Flags&header.TCPFlagFIN != 0 {
-			l++
-		}
-		f.Ack = seg.Seq + l
-		f.Flags = header.TCPFlagRST | header.TCPFlagACK
-	}
-	header.TCP(b).Encode(&f)
-	s.stats.TCPOutRsts.Add(1)
-	s.sendIP(n, dst, src, header.ProtocolTCP, b)
 }

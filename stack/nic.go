@@ -30,7 +30,7 @@ type nic struct {
 
 	// dirty lists connections with segments queued while the reader
 	// processed a batch; they are flushed once per batch. Reader-only.
-	dirty []*Conn
+	dirty []*Flow
 }
 
 // neighbor is an ARP / NDP cache entry (RFC 826, RFC 4861 §7.3.2,
@@ -125,13 +125,8 @@ func (n *nic) readLoop() {
 
 // flushDirty sends what the connections of the last batch queued.
 func (n *nic) flushDirty() {
-	for i, c := range n.dirty {
-		c.mu.Lock()
-		c.inBatch = false
-		c.ep.FlushAck()
-		c.flush()
-		c.afterCall()
-		c.mu.Unlock()
+	for i, f := range n.dirty {
+		f.endBatch()
 		n.dirty[i] = nil
 	}
 	n.dirty = n.dirty[:0]

@@ -95,8 +95,9 @@ type Stack struct {
 
 	mu        sync.RWMutex
 	nics      []*nic
-	conns     map[connKey]*Conn
-	listeners map[netip.AddrPort]*Listener
+	flows     map[connKey]*Flow
+	listeners map[netip.AddrPort]*listenEntry
+	synTap    SYNHandler
 	closed    bool
 
 	ipID  atomic.Uint32
@@ -153,7 +154,7 @@ func New(opts Options) *Stack {
 		opts.EphemeralMin, opts.EphemeralMax = 32768, 60999
 	}
 	s := &Stack{opts: opts, log: opts.Logger, start: time.Now(),
-		conns: make(map[connKey]*Conn), listeners: make(map[netip.AddrPort]*Listener)}
+		flows: make(map[connKey]*Flow), listeners: make(map[netip.AddrPort]*listenEntry)}
 	s.reasm.init(s)
 	_, _ = crand.Read(s.secret[:])
 	return s
@@ -209,21 +210,16 @@ func (s *Stack) Close() error {
 		return nil
 	}
 	s.closed = true
-	conns := make([]*Conn, 0, len(s.conns))
-	for _, c := range s.conns {
-		conns = append(conns, c)
+	owners := make(map[*Owner]struct{}, len(s.flows))
+	for _, f := range s.flows {
+		owners[f.owner] = struct{}{}
 	}
-	ls := make([]*Listener, 0, len(s.listeners))
-	for _, l := range s.listeners {
-		ls = append(ls, l)
-	}
+	s.listeners = make(map[netip.AddrPort]*listenEntry)
+	s.synTap = nil
 	nics := s.nics
 	s.mu.Unlock()
-	for _, l := range ls {
-		l.Close()
-	}
-	for _, c := range conns {
-		c.abort()
+	for o := range owners {
+		o.abort()
 	}
 	s.reasm.close()
 	for _, n := range nics {
@@ -322,7 +318,7 @@ func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error
 	for i := 0; i < span; i++ {
 		p := uint16(lo + (start+i)%span)
 		lp := netip.AddrPortFrom(local, p)
-		if _, used := s.conns[connKey{lp, remote}]; used {
+		if _, used := s.flows[connKey{lp, remote}]; used {
 			continue
 		}
 		if _, used := s.listeners[lp]; used {

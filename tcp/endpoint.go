@@ -590,3 +590,32 @@ func (e *Endpoint) growSendBuffer(want int) {
 	}
 	e.sndBuf.grow(min(size, e.cfg.SendBufferMax))
 }
+
+// SRTT returns the smoothed round-trip time (0 before the first sample).
+func (e *Endpoint) SRTT() time.Duration { return e.srtt }
+
+// RTO returns the current retransmission timeout, backoff included.
+func (e *Endpoint) RTO() time.Duration { return e.currentRTO() }
+
+// Cwnd returns the congestion window in bytes.
+func (e *Endpoint) Cwnd() int { return e.ccs.Cwnd }
+
+// SndUna returns the oldest unacknowledged sequence number.
+func (e *Endpoint) SndUna() uint32 { return e.sndUna }
+
+// SendRoom returns how many more bytes the connection could put on the
+// wire now: the congestion window and the peer's window less what is in
+// flight and what waits unsent in the send buffer. A layer that spreads
+// data over several connections (MPTCP's scheduler) writes about that
+// much, keeping the rest where any connection can take it.
+func (e *Endpoint) SendRoom() int {
+	if e.state != StateEstablished && e.state != StateCloseWait || e.shutWr {
+		return 0
+	}
+	unsent := e.sndBuf.n - int(e.sndNxt-e.sndUna)
+	room := min(e.ccs.Cwnd-e.inflight(), int(int32(e.sndUna+e.sndWnd-e.sndNxt))) - unsent
+	return max(room, 0)
+}
+
+// SendBufferFree returns how many bytes Write would take now.
+func (e *Endpoint) SendBufferFree() int { return e.sndBuf.free() }

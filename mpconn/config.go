@@ -1,0 +1,245 @@
+// Package mpconn is the Multipath TCP connection engine (RFC 8684) without
+// I/O: the data sequence space shared by the subflows (DSS mappings,
+// DATA_ACK, DATA_FIN, connection-level window and reassembly,
+// reinjection), the MP_CAPABLE and MP_JOIN handshakes, address
+// advertisement (ADD_ADDR, REMOVE_ADDR), MP_PRIO, MP_FASTCLOSE,
+// MP_TCPRST, MP_FAIL and fallback to TCP (§3.7).
+//
+// Each subflow is a tcp.Endpoint whose hooks (tcp.SegmentHooks with
+// tcp.DataReceiver and tcp.SegmentLimiter) are the subflow's side of this
+// package; the engine decides what each subflow sends and places what it
+// receives. Like tcp, it does no I/O and reads time from an injected
+// clock: its driver (package stack through the root package, or a
+// simulated network in tests) serialises every call, delivers segments
+// to the subflows, fires timers and carries output through the Env.
+//
+// The layout follows Linux's net/mptcp: subflow.go (handshakes, options
+// in and out: options.c, subflow.c), send.go and recv.go (protocol.c),
+// pm.go (the path manager), sched.go (the scheduler).
+package mpconn
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mptcp-go/mptcp/tcp"
+)
+
+// Errors the engine reports; those with a POSIX counterpart match it with
+// errors.Is, as for package tcp.
+var (
+	// ErrFastClose: the peer closed the connection with MP_FASTCLOSE
+	// (RFC 8684 §3.5).
+	ErrFastClose error = &tcpError{"connection reset by peer (MP_FASTCLOSE)", syscall.ECONNRESET}
+	// ErrNoSubflow: every subflow failed and none can be opened.
+	ErrNoSubflow error = &tcpError{"all subflows failed", syscall.ECONNRESET}
+	// ErrAborted: the local side aborted the connection.
+	ErrAborted error = &tcpError{"connection aborted", syscall.ECONNABORTED}
+	// ErrClosed: writing after CloseWrite or Close.
+	ErrClosed error = &tcpError{"connection closed", syscall.EPIPE}
+	// ErrTooManySubflows: the connection has Config.MaxSubflows subflows.
+	ErrTooManySubflows = errors.New("mptcp: subflow limit reached")
+)
+
+type tcpError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *tcpError) Error() string        { return "mptcp: " + e.msg }
+func (e *tcpError) Is(target error) bool { return target == e.errno }
+
+// Config configures a connection.
+type Config struct {
+	// Checksum asks for DSS checksums (RFC 8684 §3.3.1, the MP_CAPABLE
+	// "A" flag). They are used when either side asks.
+	Checksum bool
+	// MaxSubflows bounds the subflows of one connection, the initial one
+	// included (8 if zero, Linux's largest subflows limit). Joins over
+	// the limit are refused with MP_TCPRST "lack of resources".
+	MaxSubflows int
+	// MaxAddAddr bounds the addresses the peer may advertise (8 if zero;
+	// Linux's add_addr_accepted limit).
+	MaxAddAddr int
+	// AddAddrTimeout is how long an ADD_ADDR waits for its echo before it
+	// is sent again (Linux's add_addr_timeout); AddAddrRetries how often
+	// (2 s and 3 if zero).
+	AddAddrTimeout time.Duration
+	AddAddrRetries int
+	// SendBuffer bounds the data written and not yet DATA_ACKed (4 MiB if
+	// zero). ReceiveBuffer is the connection-level receive window offered
+	// on every subflow (RFC 8684 §3.3.4), allocated as data arrives (8 MiB
+	// if zero).
+	SendBuffer, ReceiveBuffer int
+	// TCP is the template of every subflow's engine configuration
+	// (congestion control, timers, buffers); ports, ISS, MTU and the hooks
+	// are filled in per subflow.
+	TCP tcp.Config
+	// Scheduler picks the subflow for each chunk of data (MinRTT if nil).
+	Scheduler Scheduler
+	// DisableJoins keeps the connection to its initial subflow: no joins
+	// are opened and the peer's are refused (for tests and for paths
+	// the user pins).
+	DisableJoins bool
+	// Backup marks addresses whose subflows are backups (MP_JOIN "B"
+	// flag, MP_PRIO): used only when no other subflow can send.
+	Backup []netip.Addr
+	// Announce lists the local addresses a passive connection advertises
+	// with ADD_ADDR (nil: every local address of the initial subflow's
+	// family other than its own).
+	Announce []netip.Addr
+	// MIB receives the counters; a private one is used if nil.
+	MIB *MIB
+	// Logger receives debug logs of protocol events; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxSubflows <= 0 {
+		c.MaxSubflows = 8
+	}
+	if c.MaxAddAddr <= 0 {
+		c.MaxAddAddr = 8
+	}
+	if c.AddAddrTimeout <= 0 {
+		c.AddAddrTimeout = 2 * time.Second
+	}
+	if c.AddAddrRetries <= 0 {
+		c.AddAddrRetries = 3
+	}
+	if c.SendBuffer <= 0 {
+		c.SendBuffer = 4 << 20
+	}
+	if c.ReceiveBuffer <= 0 {
+		c.ReceiveBuffer = 8 << 20
+	}
+	if c.Scheduler == nil {
+		c.Scheduler = MinRTT{}
+	}
+	if c.MIB == nil {
+		c.MIB = new(MIB)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// MIB holds the protocol counters, named after the Linux MPTcpExt MIB
+// entries with the same meaning (nstat -az 'MPTcpExt*'), so a user can
+// compare the two side by side. One MIB is shared by every connection of
+// a host; it is safe for concurrent use.
+type MIB struct {
+	MPCapableSYNTX          atomic.Uint64 // MP_CAPABLE SYNs sent
+	MPCapableSYNRX          atomic.Uint64 // MP_CAPABLE SYNs received
+	MPCapableSYNACKRX       atomic.Uint64 // MP_CAPABLE SYN/ACKs received
+	MPCapableACKRX          atomic.Uint64 // third ACKs with MP_CAPABLE received
+	MPCapableFallbackACK    atomic.Uint64 // server: the third ACK had no MP_CAPABLE
+	MPCapableFallbackSYNACK atomic.Uint64 // client: the SYN/ACK had no MP_CAPABLE
+	MPCapableDataFallback   atomic.Uint64 // fallback on data without a mapping
+	MPFallbackTokenInit     atomic.Uint64 // no unique token could be drawn
+	MPTCPRetrans            atomic.Uint64 // data-level retransmissions (reinjections)
+	MPJoinNoTokenFound      atomic.Uint64 // MP_JOIN SYNs for no known token
+	MPJoinSynRx             atomic.Uint64
+	MPJoinSynBackupRx       atomic.Uint64
+	MPJoinSynAckRx          atomic.Uint64
+	MPJoinSynAckBackupRx    atomic.Uint64
+	MPJoinSynAckHMacFailure atomic.Uint64
+	MPJoinAckRx             atomic.Uint64
+	MPJoinAckHMacFailure    atomic.Uint64
+	MPJoinRejected          atomic.Uint64 // joins refused (limits, joins disabled)
+	MPJoinSynTx             atomic.Uint64
+	MPJoinReplayed          atomic.Uint64 // MP_JOIN SYNs reusing a nonce of the connection
+	DSSNotMatching          atomic.Uint64 // a mapping contradicting an earlier one
+	DSSNoMatchTCP           atomic.Uint64 // data no mapping covers
+	InfiniteMapTx           atomic.Uint64
+	InfiniteMapRx           atomic.Uint64
+	DataCsumErr             atomic.Uint64
+	OFOQueue                atomic.Uint64 // data queued out of order at the data level
+	DuplicateData           atomic.Uint64 // data received twice (reinjections)
+	NoDSSInWindow           atomic.Uint64 // data outside the connection's window
+	AddAddr                 atomic.Uint64 // ADD_ADDRs received (HMAC valid)
+	AddAddrTx               atomic.Uint64
+	AddAddrDrop             atomic.Uint64 // ADD_ADDRs ignored (bad HMAC, over the limit)
+	EchoAdd                 atomic.Uint64 // ADD_ADDR echoes received
+	EchoAddTx               atomic.Uint64
+	RmAddr                  atomic.Uint64
+	RmAddrTx                atomic.Uint64
+	RmSubflow               atomic.Uint64 // subflows closed by a REMOVE_ADDR
+	MPPrioTx                atomic.Uint64
+	MPPrioRx                atomic.Uint64
+	MPFailTx                atomic.Uint64
+	MPFailRx                atomic.Uint64
+	MPFastcloseTx           atomic.Uint64
+	MPFastcloseRx           atomic.Uint64
+	MPRstTx                 atomic.Uint64
+	MPRstRx                 atomic.Uint64
+	MPCurrEstab             atomic.Int64 // connections established now
+}
+
+// Counters returns the counters by name (for JSON and nstat-like output).
+func (m *MIB) Counters() map[string]int64 {
+	return map[string]int64{
+		"MPCapableSYNTX": int64(m.MPCapableSYNTX.Load()), "MPCapableSYNRX": int64(m.MPCapableSYNRX.Load()),
+		"MPCapableSYNACKRX": int64(m.MPCapableSYNACKRX.Load()), "MPCapableACKRX": int64(m.MPCapableACKRX.Load()),
+		"MPCapableFallbackACK": int64(m.MPCapableFallbackACK.Load()), "MPCapableFallbackSYNACK": int64(m.MPCapableFallbackSYNACK.Load()),
+		"MPCapableDataFallback": int64(m.MPCapableDataFallback.Load()), "MPFallbackTokenInit": int64(m.MPFallbackTokenInit.Load()),
+		"MPTCPRetrans": int64(m.MPTCPRetrans.Load()), "MPJoinNoTokenFound": int64(m.MPJoinNoTokenFound.Load()),
+		"MPJoinSynRx": int64(m.MPJoinSynRx.Load()), "MPJoinSynBackupRx": int64(m.MPJoinSynBackupRx.Load()),
+		"MPJoinSynAckRx": int64(m.MPJoinSynAckRx.Load()), "MPJoinSynAckBackupRx": int64(m.MPJoinSynAckBackupRx.Load()),
+		"MPJoinSynAckHMacFailure": int64(m.MPJoinSynAckHMacFailure.Load()), "MPJoinAckRx": int64(m.MPJoinAckRx.Load()),
+		"MPJoinAckHMacFailure": int64(m.MPJoinAckHMacFailure.Load()), "MPJoinRejected": int64(m.MPJoinRejected.Load()),
+		"MPJoinSynTx": int64(m.MPJoinSynTx.Load()), "MPJoinReplayed": int64(m.MPJoinReplayed.Load()),
+		"DSSNotMatching": int64(m.DSSNotMatching.Load()), "DSSNoMatchTCP": int64(m.DSSNoMatchTCP.Load()),
+		"InfiniteMapTx": int64(m.InfiniteMapTx.Load()), "InfiniteMapRx": int64(m.InfiniteMapRx.Load()),
+		"DataCsumErr": int64(m.DataCsumErr.Load()), "OFOQueue": int64(m.OFOQueue.Load()),
+		"DuplicateData": int64(m.DuplicateData.Load()), "NoDSSInWindow": int64(m.NoDSSInWindow.Load()),
+		"AddAddr": int64(m.AddAddr.Load()), "AddAddrTx": int64(m.AddAddrTx.Load()), "AddAddrDrop": int64(m.AddAddrDrop.Load()),
+		"EchoAdd": int64(m.EchoAdd.Load()), "EchoAddTx": int64(m.EchoAddTx.Load()),
+		"RmAddr": int64(m.RmAddr.Load()), "RmAddrTx": int64(m.RmAddrTx.Load()), "RmSubflow": int64(m.RmSubflow.Load()),
+		"MPPrioTx": int64(m.MPPrioTx.Load()), "MPPrioRx": int64(m.MPPrioRx.Load()),
+		"MPFailTx": int64(m.MPFailTx.Load()), "MPFailRx": int64(m.MPFailRx.Load()),
+		"MPFastcloseTx": int64(m.MPFastcloseTx.Load()), "MPFastcloseRx": int64(m.MPFastcloseRx.Load()),
+		"MPRstTx": int64(m.MPRstTx.Load()), "MPRstRx": int64(m.MPRstRx.Load()),
+		"MPCurrEstab": m.MPCurrEstab.Load(),
+	}
+}
+
+// SubflowIO is the driver's side of one subflow: the flow (4-tuple) its
+// endpoint sends on and receives from. package stack's Flow implements
+// it.
+type SubflowIO interface {
+	tcp.Output
+	// TCPConfig completes an engine configuration for this flow: ports,
+	// initial sequence number, MTU, IP header length.
+	TCPConfig(tmpl tcp.Config) tcp.Config
+	// Attach makes ep the flow's endpoint; input (if not nil) receives the
+	// flow's segments instead of ep.HandleSegment.
+	Attach(ep *tcp.Endpoint, input func(*tcp.Segment))
+	Local() netip.AddrPort
+	Remote() netip.AddrPort
+	// Close releases the flow (its endpoint is done).
+	Close()
+}
+
+// Env is what the engine needs from its driver. Its methods are called
+// with the driver's lock held, from inside engine calls.
+type Env interface {
+	tcp.Clock
+	// NewKey returns a fresh key (never zero) whose token no other
+	// connection of the host uses, and reserves that token for this
+	// connection (RFC 8684 §3.1).
+	NewKey() (uint64, error)
+	// Nonce returns a random 32-bit number (MP_JOIN nonces).
+	Nonce() uint32
+	// OpenSubflow opens a flow from local (a zero port picks one) to
+	// remote for a subflow the path manager starts.
+	OpenSubflow(local, remote netip.AddrPort) (SubflowIO, error)
+	// LocalAddrs lists the host's addresses the path manager may use.
+	LocalAddrs() []netip.Addr
+	// Notify reports readiness changes to the application side.
+	Notify(n tcp.Notify)
+}

@@ -1,0 +1,388 @@
+package mpconn
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/mptcp-go/mptcp/mpcrypto"
+	"github.com/mptcp-go/mptcp/option"
+	"github.com/mptcp-go/mptcp/tcp"
+)
+
+// pathManager is the connection's in-kernel-style path manager (Linux's
+// pm_netlink.c): once the connection is fully established the client
+// opens a subflow for each pair of its addresses and the peer's known
+// addresses (the first one and those advertised with ADD_ADDR), and the
+// server advertises its other addresses (ADD_ADDR with HMAC,
+// retransmitted until echoed, RFC 8684 §3.4.1). It answers the peer's
+// ADD_ADDR with an echo and its REMOVE_ADDR by closing the subflows of
+// that address (§3.4.2).
+type pathManager struct {
+	c       *Conn
+	started bool
+	locals  []localAddr
+	remotes []remoteAddr
+	tried   map[[2]netip.AddrPort]bool
+
+	announce []*announcement // ours
+	echoes   []option.AddAddr
+	rmIDs    []uint8
+
+	joinNonces  map[uint32]bool // nonces of the peer's MP_JOIN SYNs (replay detection)
+	closedCount int
+}
+
+type localAddr struct {
+	addr netip.Addr
+	id   uint8
+}
+
+type remoteAddr struct {
+	addr netip.AddrPort
+	id   uint8
+}
+
+type announcement struct {
+	a       localAddr
+	port    uint16 // 0: the connection's port
+	due     time.Duration
+	pending bool // goes out with the next pure ACK
+	retries int
+	sent    bool
+	echoed  bool
+}
+
+// signalDue reports whether an ADD_ADDR, echo or REMOVE_ADDR waits for a
+// pure ACK to carry it.
+func (pm *pathManager) signalDue() bool {
+	if len(pm.echoes) > 0 || len(pm.rmIDs) > 0 {
+		return true
+	}
+	for _, a := range pm.announce {
+		if a.pending {
+			return true
+		}
+	}
+	return false
+}
+
+func (pm *pathManager) init(c *Conn) { pm.c = c }
+
+// start runs once the connection is fully established.
+func (pm *pathManager) start() {
+	c := pm.c
+	pm.started = true
+	pm.tried = make(map[[2]netip.AddrPort]bool)
+	init := c.subflows[0].io
+	pm.locals = []localAddr{{addr: init.Local().Addr(), id: 0}}
+	pm.remotes = []remoteAddr{{addr: init.Remote(), id: 0}}
+	id := uint8(1)
+	for _, a := range c.env.LocalAddrs() {
+		if a.Is4() != init.Local().Addr().Is4() || a == init.Local().Addr() || slices.ContainsFunc(pm.locals, func(l localAddr) bool { return l.addr == a }) {
+			continue
+		}
+		pm.locals = append(pm.locals, localAddr{addr: a, id: id})
+		id++
+	}
+	if !c.active && !c.cfg.DisableJoins {
+		for _, l := range pm.locals[1:] {
+			if c.cfg.Announce != nil && !slices.Contains(c.cfg.Announce, l.addr) {
+				continue
+			}
+			pm.announce = append(pm.announce, &announcement{a: l, pending: true})
+		}
+	}
+}
+
+// localID returns the address id of a local address (assigning one to an
+// address the path manager did not know).
+func (pm *pathManager) localID(a netip.Addr) uint8 {
+	for _, l := range pm.locals {
+		if l.addr == a {
+			return l.id
+		}
+	}
+	id := uint8(len(pm.locals))
+	pm.locals = append(pm.locals, localAddr{addr: a, id: id})
+	return id
+}
+
+func (pm *pathManager) announcedCount() int {
+	n := 0
+	for _, a := range pm.announce {
+		if a.sent {
+			n++
+		}
+	}
+	return n
+}
+
+// progress opens the joins the path manager wants and sends due
+// announcements.
+func (pm *pathManager) progress() {
+	c := pm.c
+	if !c.fullyEstablished || c.fallback || c.state != StateEstablished {
+		return
+	}
+	if !pm.started {
+		pm.start()
+	}
+	if pm.signalDue() {
+		if s := c.ackSubflow(); s != nil {
+			s.ep.SendAck()
+		}
+	}
+	if !c.active || c.snd.finQueued || c.cfg.DisableJoins {
+		return
+	}
+	for _, r := range pm.remotes {
+		for _, l := range pm.locals {
+			if len(c.subflows) >= c.cfg.MaxSubflows {
+				return
+			}
+			if l.addr.Is4() != r.addr.Addr().Is4() {
+				continue
+			}
+			key := [2]netip.AddrPort{netip.AddrPortFrom(l.addr, 0), r.addr}
+			if pm.tried[key] || l.id == 0 && r.id == 0 {
+				continue
+			}
+			pm.tried[key] = true
+			pm.openJoin(l, r)
+		}
+	}
+}
+
+// openJoin starts an MP_JOIN subflow from l to r (RFC 8684 §3.2).
+func (pm *pathManager) openJoin(l localAddr, r remoteAddr) {
+	c := pm.c
+	io, err := c.env.OpenSubflow(netip.AddrPortFrom(l.addr, 0), r.addr)
+	if err != nil {
+		c.cfg.Logger.Debug("mptcp join not opened", "local", l.addr, "remote", r.addr, "err", err)
+		return
+	}
+	s := c.newSubflow(io, true)
+	s.opened = true
+	s.localID, s.remoteID = l.id, r.id
+	s.localNonce = c.env.Nonce()
+	c.mib.MPJoinSynTx.Add(1)
+	if err := s.ep.Connect(); err != nil {
+		s.ep.Abort()
+	}
+}
+
+// AcceptJoin decides about a peer's MP_JOIN SYN for this connection,
+// arriving on io (RFC 8684 §3.2). If it is accepted, the subflow's
+// endpoint is in LISTEN and the driver hands it the SYN; otherwise the
+// reason goes in the MP_TCPRST of the refusal.
+func (c *Conn) AcceptJoin(io SubflowIO, j *option.MPJoin) (bool, option.RstReason) {
+	c.enter()
+	defer c.leave()
+	c.mib.MPJoinSynRx.Add(1)
+	if j.Backup {
+		c.mib.MPJoinSynBackupRx.Add(1)
+	}
+	if c.state != StateEstablished || !c.fullyEstablished || c.fallback || c.snd.finQueued {
+		c.mib.MPJoinRejected.Add(1)
+		return false, option.RstMPTCPError
+	}
+	if c.cfg.DisableJoins {
+		c.mib.MPJoinRejected.Add(1)
+		return false, option.RstAdminProhibited
+	}
+	alive := 0
+	for _, s := range c.subflows {
+		if s.ep.State() != tcp.StateClosed {
+			alive++
+		}
+	}
+	if alive >= c.cfg.MaxSubflows {
+		c.mib.MPJoinRejected.Add(1)
+		return false, option.RstLackOfResources
+	}
+	if c.pm.joinNonces == nil {
+		c.pm.joinNonces = make(map[uint32]bool)
+	}
+	if c.pm.joinNonces[j.Nonce] {
+		// The same nonce twice: a replayed SYN. A new handshake would use
+		// a new random nonce (RFC 8684 §3.2).
+		c.mib.MPJoinReplayed.Add(1)
+		c.mib.MPJoinRejected.Add(1)
+		return false, option.RstAdminProhibited
+	}
+	if len(c.pm.joinNonces) < 4*c.cfg.MaxSubflows {
+		c.pm.joinNonces[j.Nonce] = true
+	}
+	s := c.newSubflow(io, true)
+	if c.pm.started {
+		s.localID = c.pm.localID(io.Local().Addr())
+	}
+	if err := s.ep.Listen(); err != nil {
+		return false, option.RstUnspecified
+	}
+	return true, 0
+}
+
+// subflowClosed: a subflow left the connection.
+func (pm *pathManager) subflowClosed(s *Subflow) {
+	pm.closedCount++
+	if pm.tried != nil && s.opened {
+		// Allow the pair again later (the path may come back).
+		delete(pm.tried, [2]netip.AddrPort{netip.AddrPortFrom(s.io.Local().Addr(), 0), s.io.Remote()})
+	}
+}
+
+// addAddrIn handles the peer's ADD_ADDR (RFC 8684 §3.4.1).
+func (pm *pathManager) addAddrIn(s *Subflow, a *option.AddAddr) {
+	c := pm.c
+	if a.Echo {
+		for _, x := range pm.announce {
+			if x.a.id == a.AddrID && x.a.addr == a.Addr {
+				x.echoed = true
+			}
+		}
+		c.mib.EchoAdd.Add(1)
+		return
+	}
+	if !c.haveRemoteKey || !a.HasHMAC || a.HMAC != mpcrypto.AddAddrHMAC(c.remoteKey, c.localKey, a.AddrID, a.Addr, a.Port) {
+		c.mib.AddAddrDrop.Add(1)
+		return
+	}
+	c.mib.AddAddr.Add(1)
+	pm.echoes = append(pm.echoes[:min(len(pm.echoes), 7)], *a)
+	port := a.Port
+	if !a.HasPort {
+		port = c.subflows[0].io.Remote().Port()
+	}
+	ap := netip.AddrPortFrom(a.Addr, port)
+	for i, r := range pm.remotes {
+		if r.id == a.AddrID {
+			pm.remotes[i].addr = ap // a new address for the id (§3.4.1)
+			return
+		}
+	}
+	if len(pm.remotes) > c.cfg.MaxAddAddr {
+		c.mib.AddAddrDrop.Add(1)
+		return
+	}
+	if !pm.started {
+		pm.start()
+	}
+	pm.remotes = append(pm.remotes, remoteAddr{addr: ap, id: a.AddrID})
+}
+
+// removeAddrIn handles REMOVE_ADDR: the subflows to those address ids
+// close (RFC 8684 §3.4.2).
+func (pm *pathManager) removeAddrIn(ids []uint8) {
+	c := pm.c
+	for _, id := range ids {
+		for _, s := range c.subflows {
+			if s.remoteID == id && (s.join || id != 0) && s.ep.State() != tcp.StateClosed {
+				c.mib.RmSubflow.Add(1)
+				s.rstReason, s.rstSet = option.RstUnspecified, true
+				c.pendingResets = append(c.pendingResets, s)
+			}
+		}
+		pm.remotes = slices.DeleteFunc(pm.remotes, func(r remoteAddr) bool { return r.id == id && id != 0 })
+	}
+}
+
+// RemoveAddr withdraws a local address: REMOVE_ADDR to the peer, and our
+// subflows from it close (RFC 8684 §3.4.2).
+func (c *Conn) RemoveAddr(a netip.Addr) {
+	c.enter()
+	defer c.leave()
+	if !c.pm.started {
+		return
+	}
+	for _, l := range c.pm.locals {
+		if l.addr == a {
+			c.pm.rmIDs = append(c.pm.rmIDs, l.id)
+		}
+	}
+	for _, s := range c.subflows {
+		if s.io.Local().Addr() == a && len(c.subflows) > 1 {
+			s.rstReason, s.rstSet = option.RstUnspecified, true
+			c.pendingResets = append(c.pendingResets, s)
+		}
+	}
+}
+
+// appendSignals adds at most one ADD_ADDR (an echo first) and a
+// REMOVE_ADDR to a pure ACK, within budget.
+func (pm *pathManager) appendSignals(s *Subflow, b []byte, budget int) []byte {
+	c := pm.c
+	start := len(b)
+	if len(pm.echoes) > 0 {
+		e := pm.echoes[0]
+		a := option.AddAddr{Version: option.V1, Echo: true, AddrID: e.AddrID, Addr: e.Addr, HasPort: e.HasPort, Port: e.Port}
+		o := option.Option{Subtype: option.SubtypeAddAddr, AddAddr: a}
+		if out, err := o.Append(b); err == nil && len(out)-start <= budget {
+			b = out
+			pm.echoes = pm.echoes[1:]
+			c.mib.EchoAddTx.Add(1)
+		}
+	} else {
+		for _, x := range pm.announce {
+			if x.echoed || !x.pending {
+				continue
+			}
+			a := option.AddAddr{Version: option.V1, AddrID: x.a.id, Addr: x.a.addr, HasHMAC: true,
+				HMAC: mpcrypto.AddAddrHMAC(c.localKey, c.remoteKey, x.a.id, x.a.addr, x.port)}
+			if x.port != 0 {
+				a.HasPort, a.Port = true, x.port
+			}
+			o := option.Option{Subtype: option.SubtypeAddAddr, AddAddr: a}
+			if out, err := o.Append(b); err == nil && len(out)-start <= budget {
+				b = out
+				x.sent = true
+				x.pending = false
+				c.mib.AddAddrTx.Add(1)
+				// Sent again if no echo comes back in time (Linux's
+				// add_addr_timeout, ADD_ADDR_RETRANS_MAX).
+				if x.retries < c.cfg.AddAddrRetries {
+					x.retries++
+					x.due = c.now + c.cfg.AddAddrTimeout
+				}
+			}
+			break
+		}
+	}
+	if len(pm.rmIDs) > 0 {
+		r, err := option.NewRemoveAddr(pm.rmIDs...)
+		if err == nil {
+			o := option.Option{Subtype: option.SubtypeRemoveAddr, RemoveAddr: r}
+			if out, err := o.Append(b); err == nil && len(out)-start <= budget {
+				b = out
+				c.mib.RmAddrTx.Add(1)
+				pm.rmIDs = nil
+			}
+		}
+	}
+	return b
+}
+
+// timers marks the ADD_ADDRs whose echo did not come back in time for
+// sending again.
+func (pm *pathManager) timers(now time.Duration) {
+	for _, a := range pm.announce {
+		if a.due != 0 && now >= a.due {
+			a.due = 0
+			if !a.echoed {
+				a.pending = true
+			}
+		}
+	}
+}
+
+// nextTimer returns when the next ADD_ADDR retransmission is due.
+func (pm *pathManager) nextTimer() time.Duration {
+	var d time.Duration
+	for _, a := range pm.announce {
+		if !a.echoed && a.due != 0 && (d == 0 || a.due < d) {
+			d = a.due
+		}
+	}
+	return d
+}

@@ -1,0 +1,442 @@
+package mpconn
+
+import (
+	"time"
+
+	"github.com/mptcp-go/mptcp/mpcrypto"
+	"github.com/mptcp-go/mptcp/tcp"
+)
+
+// sendState is the sending side of the data sequence space (RFC 8684
+// §3.3).
+type sendState struct {
+	una uint64 // oldest DSN not DATA_ACKed
+	nxt uint64 // next new DSN to map onto a subflow
+	end uint64 // DSN after the last byte written (the DATA_FIN's DSN)
+	buf ring   // bytes [una, end)
+	// wndEnd is the peer's right edge: DATA_ACK plus the window of the
+	// segment that carried it, never moved left (§3.3.4).
+	wndEnd uint64
+
+	finQueued bool // CloseWrite: a DATA_FIN follows the data
+	finSent   bool
+	finAcked  bool
+
+	// reinj lists DSN ranges to send again on other subflows (their
+	// subflow failed or went stale), oldest first.
+	reinj []reinjRange
+
+	bytesSent, bytesRetrans uint64
+
+	// fallback: subflow byte fbSSN is DSN fbDSN, and onwards (§3.7).
+	fbSet  bool
+	fbSSN  uint32
+	fbDSN  uint64
+	fbFIN  bool // the subflow's FIN was queued as the DATA_FIN
+	sched  []SchedInfo
+	schedS []*Subflow
+}
+
+type reinjRange struct {
+	start, end uint64
+	origin     int // subflow id the data was on
+}
+
+// finSeq is the DATA_FIN's data sequence number.
+func (s *sendState) finSeq() uint64 { return s.end }
+
+// write appends p to the send buffer, up to limit bytes outstanding.
+func (s *sendState) write(p []byte, limit int) int {
+	room := limit - int(s.end-s.una)
+	n := min(len(p), room)
+	if n <= 0 {
+		return 0
+	}
+	off := int(s.end - s.una)
+	s.buf.ensure(off + n)
+	s.buf.writeAt(off, p[:n])
+	s.buf.n += n
+	s.end += uint64(n)
+	return n
+}
+
+// dataAckIn handles a DATA_ACK and the window of its segment (RFC 8684
+// §3.3.2, §3.3.4; Linux's ack_update_msk).
+func (c *Conn) dataAckIn(ack uint64, ack64 bool, wnd uint32) {
+	if !ack64 {
+		ack = expandSeq(c.snd.una, ack)
+	}
+	limit := c.snd.nxt
+	if c.snd.finSent {
+		limit = c.snd.end + 1
+	}
+	if int64(ack-limit) > 0 || int64(ack-c.snd.una) < 0 {
+		return // data never sent, or an old ACK
+	}
+	if e := ack + uint64(wnd); int64(e-c.snd.wndEnd) > 0 {
+		c.snd.wndEnd = e
+	}
+	if ack == c.snd.una {
+		return
+	}
+	c.ackData(ack)
+}
+
+// ackData advances SND.UNA at the data level to ack.
+func (c *Conn) ackData(ack uint64) {
+	data := min(ack, c.snd.end)
+	if k := int(data - c.snd.una); k > 0 {
+		c.snd.buf.discard(k)
+		c.snd.una = data
+		if c.snd.buf.n == 0 {
+			c.snd.buf.release()
+		}
+		c.notify |= tcp.NotifyWritable
+	}
+	if c.snd.finSent && ack == c.snd.end+1 {
+		c.snd.finAcked = true
+	}
+	if int64(c.snd.nxt-c.snd.una) < 0 {
+		c.snd.nxt = c.snd.una
+	}
+	// Reinjection ranges and mappings below SND.UNA are done.
+	kept := c.snd.reinj[:0]
+	for _, r := range c.snd.reinj {
+		if int64(r.end-c.snd.una) <= 0 {
+			continue
+		}
+		if int64(r.start-c.snd.una) < 0 {
+			r.start = c.snd.una
+		}
+		kept = append(kept, r)
+	}
+	c.snd.reinj = kept
+	for _, s := range c.subflows {
+		k := 0
+		for k < len(s.tx) && int64(s.tx[k].dsn+uint64(s.tx[k].len)-c.snd.una) <= 0 && seqLEQ(s.tx[k].ssn+s.tx[k].len, s.ep.SndUna()) {
+			k++
+		}
+		if k > 0 {
+			s.tx = append(s.tx[:0], s.tx[k:]...)
+		}
+	}
+	c.rtxBackoff = 0
+	c.lastUna = c.snd.una
+	c.armDataRTO()
+}
+
+// maxChunk bounds one mapping (the data-level length is 16 bits): large
+// mappings let segments of the same mapping carry identical options,
+// which the link coalesces into TSO super-frames, as Linux's 64 KB skbs
+// do.
+const maxChunk = 63 << 10
+
+// push maps data onto subflows as the scheduler picks them (Linux's
+// __mptcp_push_pending): reinjections first, then new data within the
+// peer's window.
+func (c *Conn) push() {
+	for guard := 0; guard < 256; guard++ {
+		var start, end uint64
+		origin := -1
+		if len(c.snd.reinj) > 0 {
+			r := c.snd.reinj[0]
+			start, end, origin = r.start, r.end, r.origin
+		} else {
+			start = c.snd.nxt
+			end = min(c.snd.end, c.snd.wndEnd)
+			if int64(end-start) <= 0 {
+				return
+			}
+		}
+		if end-start > maxChunk {
+			end = start + maxChunk
+		}
+		s, room := c.pick(origin)
+		if s == nil {
+			return
+		}
+		n := min(int(end-start), room)
+		w := c.mapOnto(s, start, n, origin >= 0)
+		if w == 0 {
+			return
+		}
+		if origin >= 0 {
+			c.snd.reinj[0].start += uint64(w)
+			if c.snd.reinj[0].start >= c.snd.reinj[0].end {
+				c.snd.reinj = c.snd.reinj[1:]
+			}
+			c.snd.bytesRetrans += uint64(w)
+			c.mib.MPTCPRetrans.Add(1)
+		} else {
+			c.snd.nxt += uint64(w)
+		}
+	}
+}
+
+// pick asks the scheduler for a subflow with room and returns it with
+// how much it may take.
+func (c *Conn) pick(origin int) (*Subflow, int) {
+	c.snd.sched = c.snd.sched[:0]
+	c.snd.schedS = c.snd.schedS[:0]
+	for _, s := range c.subflows {
+		if !s.usable() {
+			continue
+		}
+		// About a window beyond what the congestion window admits now may
+		// wait in the subflow, so mappings are large enough to coalesce.
+		room := s.ep.SendRoom()
+		if room > 0 {
+			room = min(room+s.ep.Cwnd()/2, s.ep.SendBufferFree())
+		}
+		c.snd.sched = append(c.snd.sched, SchedInfo{ID: s.id, SRTT: s.ep.SRTT(), Room: room,
+			Backup: s.backup || s.peerBackup, Origin: s.id == origin})
+		c.snd.schedS = append(c.snd.schedS, s)
+	}
+	if len(c.snd.sched) == 0 {
+		return nil, 0
+	}
+	i := c.cfg.Scheduler.Pick(c.snd.sched)
+	if i < 0 || i >= len(c.snd.sched) || c.snd.sched[i].Room <= 0 {
+		return nil, 0
+	}
+	return c.snd.schedS[i], c.snd.sched[i].Room
+}
+
+// mapOnto writes n bytes from DSN start into subflow s and records the
+// mapping (RFC 8684 §3.3.1). It returns how many bytes the subflow took.
+func (c *Conn) mapOnto(s *Subflow, start uint64, n int, reinj bool) int {
+	off := int(start - c.snd.una)
+	if off < 0 || off+n > c.snd.buf.n {
+		return 0
+	}
+	a, b := c.snd.buf.peek(off, n)
+	if len(a) > n {
+		a = a[:n]
+	}
+	free := s.ep.SendBufferFree()
+	n = min(n, free)
+	if n == 0 {
+		return 0
+	}
+	if len(a) > n {
+		a, b = a[:n], nil
+	} else if len(a)+len(b) > n {
+		b = b[:n-len(a)]
+	}
+	m := txMap{ssn: s.wseq, dsn: start, len: uint32(n), reinj: reinj}
+	if c.csum {
+		sum := mpcrypto.DSSChecksumStart(m.dsn, m.ssn-s.iss, uint16(m.len))
+		sum.Add(a)
+		sum.Add(b)
+		m.csum = mpcrypto.DSSChecksumFinish(&sum)
+	}
+	// Record the mapping first: the endpoint sends at once and asks for
+	// it (OutgoingOptions, SegmentLimit).
+	s.tx = append(s.tx, m)
+	w1, _ := s.ep.Write(a)
+	w2 := 0
+	if w1 == len(a) && len(b) > 0 {
+		w2, _ = s.ep.Write(b)
+	}
+	w := w1 + w2
+	if w < n {
+		// Cannot happen (we checked the free space); keep the mapping
+		// exact anyway.
+		s.tx[len(s.tx)-1].len = uint32(w)
+		if w == 0 {
+			s.tx = s.tx[:len(s.tx)-1]
+		}
+	}
+	s.wseq += uint32(w)
+	s.dataSent += uint64(w)
+	c.snd.bytesSent += uint64(w)
+	c.armDataRTO()
+	return w
+}
+
+// dataFinProgress sends the DATA_FIN once every byte is mapped (RFC 8684
+// §3.3.3) and closes the subflows when both directions are done.
+func (c *Conn) dataFinProgress() {
+	if c.snd.finQueued && !c.snd.finSent && c.snd.nxt == c.snd.end && len(c.snd.reinj) == 0 {
+		c.snd.finSent = true
+		c.armDataRTO()
+		if s := c.ackSubflow(); s != nil {
+			s.ep.SendAck()
+		}
+	}
+	if c.rcv.ackPending {
+		if s := c.ackSubflow(); s != nil {
+			c.rcv.ackPending = false
+			s.ep.SendAck()
+		}
+	}
+	if c.appClosed && c.snd.finAcked && !c.rcv.finRcvd {
+		// Nothing more will be read: close the subflows (the peer's
+		// data would be refused anyway), as Linux does after close().
+		c.closeSubflows()
+		c.setState(StateClosed)
+	}
+}
+
+// ackSubflow returns a subflow to carry a pure ACK: a usable one with the
+// lowest RTT, else any established one.
+func (c *Conn) ackSubflow() *Subflow {
+	var best *Subflow
+	for _, s := range c.subflows {
+		st := s.ep.State()
+		if st != tcp.StateEstablished && st != tcp.StateCloseWait && st != tcp.StateFinWait1 && st != tcp.StateFinWait2 {
+			continue
+		}
+		if best == nil || s.usable() && !best.usable() || s.usable() == best.usable() && rttLess(s.ep.SRTT(), best.ep.SRTT()) {
+			best = s
+		}
+	}
+	return best
+}
+
+// armDataRTO arms the connection-level retransmission timer while data or
+// the DATA_FIN is not DATA_ACKed (Linux's mptcp_reset_rtx_timer).
+func (c *Conn) armDataRTO() {
+	if c.snd.una == c.snd.nxt && !(c.snd.finSent && !c.snd.finAcked) {
+		c.rtxAt = 0
+		return
+	}
+	if c.rtxAt != 0 {
+		return
+	}
+	c.rtxAt = c.now + c.dataRTO()
+}
+
+// dataRTO is the largest RTO of the subflows, doubled per backoff.
+func (c *Conn) dataRTO() time.Duration {
+	rto := 200 * time.Millisecond
+	for _, s := range c.subflows {
+		if s.usable() {
+			rto = max(rto, s.ep.RTO())
+		}
+	}
+	for i := 0; i < c.rtxBackoff && rto < time.Minute; i++ {
+		rto *= 2
+	}
+	return min(rto, time.Minute)
+}
+
+// onDataRTO: nothing was DATA_ACKed for an RTO although subflows carried
+// the data. Send the oldest chunk again on another subflow (the receiver
+// may have dropped it at the data level), and the DATA_FIN.
+func (c *Conn) onDataRTO() {
+	if c.state != StateEstablished || c.fallback {
+		return
+	}
+	c.rtxBackoff++
+	if c.snd.una != c.snd.nxt && c.snd.una == c.lastUna && len(c.snd.reinj) == 0 && c.usableCount() > 1 {
+		origin := -1
+		for _, s := range c.subflows {
+			for _, m := range s.tx {
+				if m.dsn <= c.snd.una && c.snd.una < m.dsn+uint64(m.len) {
+					origin = s.id
+				}
+			}
+		}
+		c.snd.reinj = append(c.snd.reinj, reinjRange{start: c.snd.una, end: min(c.snd.nxt, c.snd.una+maxChunk), origin: origin})
+	}
+	if c.snd.finSent && !c.snd.finAcked {
+		if s := c.ackSubflow(); s != nil {
+			s.ep.SendAck()
+		}
+	}
+	c.lastUna = c.snd.una
+	c.rtxAt = 0
+	c.armDataRTO()
+}
+
+func (c *Conn) usableCount() int {
+	n := 0
+	for _, s := range c.subflows {
+		if s.usable() {
+			n++
+		}
+	}
+	return n
+}
+
+// reinjectFrom queues the data mapped onto s and not DATA_ACKed for the
+// other subflows (Linux's __mptcp_retrans after a subflow closes or goes
+// stale).
+func (c *Conn) reinjectFrom(s *Subflow) {
+	for _, m := range s.tx {
+		start, end := m.dsn, m.dsn+uint64(m.len)
+		if int64(end-c.snd.una) <= 0 {
+			continue
+		}
+		if int64(start-c.snd.una) < 0 {
+			start = c.snd.una
+		}
+		c.addReinject(start, end, s.id)
+	}
+}
+
+// addReinject adds [start, end) to the reinjection queue, kept sorted and
+// without overlaps.
+func (c *Conn) addReinject(start, end uint64, origin int) {
+	r := c.snd.reinj
+	for _, x := range r {
+		if start >= x.start && end <= x.end {
+			return
+		}
+	}
+	i := len(r)
+	for i > 0 && r[i-1].start > start {
+		i--
+	}
+	r = append(r, reinjRange{})
+	copy(r[i+1:], r[i:])
+	r[i] = reinjRange{start: start, end: end, origin: origin}
+	// Merge overlaps.
+	out := r[:1]
+	for _, x := range r[1:] {
+		last := &out[len(out)-1]
+		if x.start <= last.end {
+			last.end = max(last.end, x.end)
+			continue
+		}
+		out = append(out, x)
+	}
+	c.snd.reinj = out
+}
+
+// subflowStale: s keeps timing out; its data goes to the others.
+func (c *Conn) subflowStale(s *Subflow) {
+	if c.usableCount() > 0 {
+		c.reinjectFrom(s)
+	}
+}
+
+// refreshSubflows notices subflows whose data is acknowledged again
+// (a stale path that recovered) and sends what they owe: the fourth ACK
+// of a join, pending signals.
+func (c *Conn) refreshSubflows() {
+	for _, s := range c.subflows {
+		if una := s.ep.SndUna(); una != s.lastUna {
+			s.lastUna = una
+			s.rtos = 0
+			s.stale = false
+		}
+		if s.ackNow && s.ep.State() == tcp.StateEstablished {
+			s.ackNow = false
+			s.ep.SendAck()
+		}
+		if !c.fallback && s.ep.State() == tcp.StateCloseWait {
+			// The peer closed this subflow (its path went away, or the
+			// connection is done): close our side too; its data is
+			// reinjected once it is gone.
+			s.ep.Close()
+		}
+	}
+	for _, s := range c.pendingResets {
+		if s.ep.State() != tcp.StateClosed {
+			s.ep.Abort()
+		}
+	}
+	c.pendingResets = c.pendingResets[:0]
+}
