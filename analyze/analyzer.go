@@ -170,6 +170,7 @@ type Analyzer struct {
 	flows     map[flowKey]*subflow
 	tokens    map[uint32]*conn
 	conns     connSet
+	index     dsnIndex
 	nextSF    int
 	nextConn  int
 	lastSweep time.Time

@@ -3,6 +3,7 @@ package analyze
 import (
 	"crypto/subtle"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/mptcp-go/mptcp/mpcrypto"
@@ -45,6 +46,11 @@ type conn struct {
 	// joinExample is the first one.
 	joinsUnanswered, joinAttempts uint64
 	joinExample                   string
+	// joinsOver counts joins not attached because the connection had
+	// maxSubflows subflows.
+	joinsOver uint64
+	// tokAddr are the addresses c is listed under in index.token.
+	tokAddr [2]netip.Addr
 }
 
 // verified reports whether both keys were seen.
@@ -160,6 +166,7 @@ func (a *Analyzer) setKey(c *conn, sf *subflow, side int, key uint64, ts time.Ti
 		a.tokens[tok] = c
 	}
 	c.st[side].setIDSN(idsn)
+	a.reindex(c, side)
 	if c.verified() {
 		c.groupedBy = "keys"
 		a.verifyLateJoins(c, ts)
@@ -171,7 +178,7 @@ func (a *Analyzer) setKey(c *conn, sf *subflow, side int, key uint64, ts time.Ti
 // already rests on that key.
 func (a *Analyzer) forgetKey(c *conn, side int) bool {
 	for i := range c.st {
-		if st := &c.st[i]; st.next > 0 || st.buffered > 0 || st.head < len(st.ooo) {
+		if st := &c.st[i]; st.next > 0 || st.buffered > 0 || !st.ooo.empty() {
 			return false
 		}
 	}
@@ -295,6 +302,13 @@ func (a *Analyzer) mpJoin(sf *subflow, d int, s *segment, j *option.MPJoin, syn,
 			sf.role = roleJoin
 			sf.token = j.Token
 			if c, ok := a.tokens[j.Token]; ok {
+				if len(c.subflows) >= maxSubflows {
+					// More subflows than any stack opens: not attached
+					// (a finding on c counts them).
+					c.joinsOver++
+					sf.role = roleUnknown
+					break
+				}
 				// The token is the receiver's: a join sent to the
 				// server carries the server's token.
 				same := !(c.haveToken[0] && c.tokens[0] == j.Token)
@@ -303,6 +317,7 @@ func (a *Analyzer) mpJoin(sf *subflow, d int, s *segment, j *option.MPJoin, syn,
 				c := a.newConn(sf, s.ts, "token")
 				c.tokens[1], c.haveToken[1] = j.Token, true
 				a.tokens[j.Token] = c
+				a.fileTokenConn(c, sf)
 				a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
 					"MP_JOIN to token %08x: the connection's MP_CAPABLE handshake was not captured; subflows are grouped by token and cannot be verified", j.Token))
 			}

@@ -75,8 +75,12 @@ func (h *openHeap) Pop() any {
 	return x
 }
 
-// finished takes c out of the open connections (it is done).
+// finished takes c out of the open connections (it is done) and out of
+// the indexes.
 func (a *Analyzer) finished(c *conn) {
+	a.unindex(c, 0)
+	a.unindex(c, 1)
+	a.unfileTokenConn(c)
 	if h := &a.conns.open; c.heapIdx >= 0 && c.heapIdx < h.Len() && (*h)[c.heapIdx] == c {
 		heap.Remove(h, c.heapIdx)
 	}

@@ -63,10 +63,11 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 			// only from its data: it may show that c and another
 			// connection are one (late capture, each seen first in a
 			// different direction, or before either had delivered).
-			if a.regroup(c, cd, o.DSN, is64, s.ts) {
+			if a.regroup(c, cd, o, s.ts) {
 				c, cd = sf.conn, sf.connDir(d)
 			}
 		}
+		a.reindex(c, cd)
 	}
 	if o.HasMapping() && c.csum && !o.HasChecksum && !h.csumMissingReported {
 		// RFC 8684 §3.3.1: once checksums are negotiated every mapping
@@ -140,6 +141,7 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 	if o.HasDataACK() {
 		st := &c.st[1-cd]
 		ack := st.expand(o.DataACK, o.Flags&option.DSSDataACK8 != 0)
+		st.ackRef, st.ackRefSet = ack, true
 		st.noteAck(ack)
 		a.pack, a.packSet = ack, true
 	}
@@ -306,7 +308,7 @@ func (a *Analyzer) checksumPiece(c *conn, sf *subflow, h *half, ts time.Time, po
 func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *conn {
 	sf.orphan = true
 	is64 := o.Flags&option.DSSDSN8 != 0
-	if c, cd := a.nearest([]*subflow{sf}, o.DSN, is64, nil); c != nil {
+	if c, cd := a.nearest([]*subflow{sf}, o.DSN, is64, o, nil); c != nil {
 		sf.viaDSN = true
 		a.attach(c, sf, cd == d)
 		if c.groupedBy != "keys" {
@@ -323,16 +325,14 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 	// never by an address, which many connections share.)
 	var cand *conn
 	n := 0
-	for _, c := range a.conns.list {
-		if c == nil || c.done || c.groupedBy != "token" || c.verified() || c.st[0].originSet || c.st[1].originSet {
-			continue
-		}
-		for _, o := range c.subflows {
-			if sharesHost(o, sf) {
-				cand = c
-				n++
-				break
+	for _, ad := range [2]netip.Addr{sf.client.Addr(), sf.server.Addr()} {
+		for _, c := range a.index.token[ad] {
+			if c == cand || c.done || c.groupedBy != "token" || c.verified() || c.st[0].originSet || c.st[1].originSet ||
+				len(c.subflows) >= maxSubflows {
+				continue
 			}
+			cand = c
+			n++
 		}
 	}
 	if n == 1 {
@@ -358,12 +358,12 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 // start at random points of a 2^64 space, so nearness within dsnWindow is
 // strong evidence; 32-bit ones are compared within a narrower window and
 // only with connections that share an address.
-func (a *Analyzer) nearest(subs []*subflow, dsn uint64, is64 bool, skip *conn) (*conn, int) {
+func (a *Analyzer) nearest(subs []*subflow, dsn uint64, is64 bool, o *option.DSS, skip *conn) (*conn, int) {
 	var best *conn
 	bestDir, bestDist, bestShares := 0, uint64(0), false
-	for _, c := range a.conns.list {
-		if c == nil || c.done || c == skip {
-			continue
+	a.candidates(dsn, is64, subs, func(c *conn, cd int) {
+		if c.done || c == skip || len(c.subflows) >= maxSubflows {
+			return
 		}
 		shares := false
 	share:
@@ -376,18 +376,25 @@ func (a *Analyzer) nearest(subs []*subflow, dsn uint64, is64 bool, skip *conn) (
 			}
 		}
 		if !is64 && !shares {
-			continue
+			return
 		}
-		for cd := range 2 {
-			dist, ok := c.st[cd].distance(dsn, is64)
-			if !ok {
-				continue
-			}
-			if best == nil || (shares && !bestShares) || (shares == bestShares && dist < bestDist) {
-				best, bestDir, bestDist, bestShares = c, cd, dist, shares
+		dist, ok := c.st[cd].distance(dsn, is64)
+		if !ok {
+			return
+		}
+		if rs := &c.st[1-cd]; o != nil && o.HasDataACK() && rs.ackRefSet {
+			// The segment's DATA_ACK acknowledges the other direction:
+			// it must be near what the connection's other subflows
+			// acknowledge there (two coincidences for a stranger, where
+			// 32-bit DSNs alone collide easily between many connections).
+			if _, near := rs.ackDistance(o.DataACK, o.Flags&option.DSSDataACK8 != 0); !near {
+				return
 			}
 		}
-	}
+		if best == nil || (shares && !bestShares) || (shares == bestShares && dist < bestDist) {
+			best, bestDir, bestDist, bestShares = c, cd, dist, shares
+		}
+	})
 	return best, bestDir
 }
 
@@ -420,14 +427,31 @@ func (st *stream) distance(dsn uint64, is64 bool) (dist uint64, ok bool) {
 	return dist, ok
 }
 
+// ackDistance is how far a DATA_ACK is from the last one seen for this
+// stream (see distance).
+func (st *stream) ackDistance(ack uint64, is64 bool) (uint64, bool) {
+	if is64 {
+		d := ack - st.ackRef
+		if d > 1<<63 {
+			d = -d
+		}
+		return d, d < dsnWindow
+	}
+	d := uint64(uint32(ack) - uint32(st.ackRef))
+	if d > 1<<31 {
+		d = 1<<32 - d
+	}
+	return d, d < dsnWindow32
+}
+
 // regroup is called when c, a connection known only from its data, sees
-// its first mapping in direction cd, at dsn. If another connection's
+// its first mapping in direction cd (o). If another connection's
 // stream continues there, the two are one connection seen from different
 // subflows: the one that has delivered nothing yet joins the other (a
 // stream never changes connection once a sink has seen its data). It
 // reports whether c's subflows moved.
-func (a *Analyzer) regroup(c *conn, cd int, dsn uint64, is64 bool, ts time.Time) bool {
-	x, xd := a.nearest(c.subflows, dsn, is64, c)
+func (a *Analyzer) regroup(c *conn, cd int, o *option.DSS, ts time.Time) bool {
+	x, xd := a.nearest(c.subflows, o.DSN, o.Flags&option.DSSDSN8 != 0, o, c)
 	switch {
 	case x == nil:
 		return false
@@ -448,7 +472,7 @@ func regroupable(c *conn) bool {
 		return false
 	}
 	for i := range c.st {
-		if st := &c.st[i]; st.next > 0 || st.delivered > 0 || st.buffered > 0 || st.head < len(st.ooo) {
+		if st := &c.st[i]; st.next > 0 || st.delivered > 0 || st.buffered > 0 || !st.ooo.empty() {
 			return false
 		}
 	}
@@ -497,6 +521,8 @@ func (a *Analyzer) absorb(c, from *conn, flip bool, ts time.Time) {
 	c.first, c.last = minTime(c.first, from.first), maxTime(c.last, from.last)
 	from.subflows, from.done = nil, true
 	a.removeConn(from)
+	a.reindex(c, 0)
+	a.reindex(c, 1)
 }
 
 func minTime(x, y time.Time) time.Time {
@@ -560,14 +586,14 @@ const maxPending = 256 << 10
 // not allow it.
 func (a *Analyzer) stash(h *half, ts time.Time, pos, newFrom uint64, b []byte) bool {
 	n := len(b)
-	if h.pendingBytes+n > maxPending || a.buffered+int64(n) > a.cfg.MaxBuffer {
+	if h.pendingBytes+n > maxPending || a.buffered+int64(classCap(n)+oooSegCost) > a.cfg.MaxBuffer {
 		return false
 	}
 	buf := a.pool.get(n)
 	copy(buf, b)
 	h.pending = append(h.pending, pendingSeg{pos: pos, newFrom: newFrom, data: buf, ts: ts})
 	h.pendingBytes += n
-	a.buffered += int64(n)
+	a.buffered += int64(cap(buf) + oooSegCost)
 	if a.buffered > a.res.PeakBuffered {
 		a.res.PeakBuffered = a.buffered
 	}
@@ -606,7 +632,7 @@ func (a *Analyzer) replay(c *conn, sf *subflow, d int) {
 	p := h.pending
 	h.pending = nil
 	for i := range p {
-		a.buffered -= int64(len(p[i].data))
+		a.buffered -= int64(cap(p[i].data) + oooSegCost)
 		h.pendingBytes -= len(p[i].data)
 		a.payload(c, sf, d, p[i].ts, p[i].pos, p[i].newFrom, p[i].data)
 		a.pool.put(p[i].data)
@@ -620,7 +646,7 @@ func (a *Analyzer) replay(c *conn, sf *subflow, d int) {
 func (a *Analyzer) dropPending(h *half) {
 	for i := range h.pending {
 		h.unmapped += uint64(len(h.pending[i].data))
-		a.buffered -= int64(len(h.pending[i].data))
+		a.buffered -= int64(cap(h.pending[i].data) + oooSegCost)
 		a.pool.put(h.pending[i].data)
 	}
 	h.pending, h.pendingBytes = nil, 0

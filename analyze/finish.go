@@ -100,6 +100,10 @@ func (a *Analyzer) connResult(c *conn, final bool) Connection {
 		Events:    slices.Clone(c.events),
 		Findings:  slices.Clone(c.findings),
 	}
+	if c.joinsOver > 0 {
+		r.Findings = append(r.Findings, Finding{Time: c.last, Severity: Warning, Code: CodeTableFull, Message: fmt.Sprintf(
+			"%d MP_JOIN subflows were not attached: the connection already had %d subflows", c.joinsOver, maxSubflows)})
+	}
 	if c.joinAttempts > 0 {
 		r.Findings = append(r.Findings, Finding{Time: c.last, Severity: Info, Code: CodeJoinUnanswered, Message: fmt.Sprintf(
 			"%d MP_JOIN attempts (%d SYNs) to this connection's token were never answered (first %s)",

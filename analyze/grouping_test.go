@@ -153,3 +153,67 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+// TestLateCaptureManyConnectionsIndexed: hundreds of connections captured
+// late, two subflows each, 64-bit and 32-bit DSNs: each subflow is found
+// by its data (through the DSN index) and grouped with its own
+// connection's other subflow.
+func TestLateCaptureManyConnectionsIndexed(t *testing.T) {
+	for _, dsn32 := range []bool{false, true} {
+		rec := &recorder{}
+		type cs struct {
+			c      *synth.Conn
+			s1, s2 *synth.Subflow
+			data   []byte
+		}
+		var conns []cs
+		for k := range 300 {
+			c := synth.New(uint64(9000+k), uint64(19000+k), rec.emit)
+			c.DSN32 = dsn32
+			p := uint16(20000 + k)
+			s1 := c.Handshake(netip.AddrPortFrom(cli1.Addr(), p), srv1)
+			s2 := c.Join(netip.AddrPortFrom(cli2.Addr(), p), srv1, synth.JoinOptions{})
+			s1.Send(0, payload(10, uint64(k)))
+			conns = append(conns, cs{c, s1, s2, payload(4000, uint64(1000+k))})
+		}
+		start := len(rec.pkts)
+		for i := range 4 {
+			for _, x := range conns {
+				[]*synth.Subflow{x.s1, x.s2}[i%2].Send(0, x.data[i*1000:(i+1)*1000])
+			}
+		}
+		a := New(Config{Hash: true})
+		for i := start; i < len(rec.pkts); i++ {
+			a.Packet(rec.ts[i], rec.pkts[i])
+		}
+		r := a.Finish()
+		if len(r.Connections) != len(conns) {
+			t.Fatalf("dsn32=%v: %d connections, want %d", dsn32, len(r.Connections), len(conns))
+		}
+		for i, cn := range r.Connections {
+			if len(cn.Subflows) != 2 || cn.Streams[0].SHA256 != sha(conns[i].data) {
+				t.Errorf("dsn32=%v conn %d: %d subflows, %d bytes", dsn32, i, len(cn.Subflows), cn.Streams[0].Bytes)
+			}
+		}
+	}
+}
+
+// BenchmarkOrphanSubflows: one segment on each of many subflows seen
+// without their handshake (random 64-bit DSNs): the cost per subflow must
+// not grow with their number.
+func BenchmarkOrphanSubflows(b *testing.B) {
+	for _, n := range []int{2000, 20000} {
+		rec := &recorder{}
+		hostileGens["orphan-data"](n, rec.emit)
+		b.Run(itoa(n), func(b *testing.B) {
+			for range b.N {
+				a := New(Config{OnConnection: func(Connection) {}})
+				for i := range rec.pkts {
+					a.Packet(rec.ts[i], rec.pkts[i])
+				}
+				a.Finish()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/subflow")
+		})
+	}
+}

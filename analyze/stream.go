@@ -11,16 +11,6 @@ import (
 
 func newHash() hash.Hash { return sha256.New() }
 
-// oooSeg is data held until the bytes before it arrive.
-type oooSeg struct {
-	off  uint64
-	data []byte
-	h    *half
-	ts   time.Time
-}
-
-func (g *oooSeg) end() uint64 { return g.off + uint64(len(g.data)) }
-
 // stream is one direction of a connection's data, rebuilt across subflows.
 type stream struct {
 	dir       int
@@ -31,14 +21,16 @@ type stream struct {
 	// next is the offset (from origin) of the first byte not yet
 	// delivered; delivered counts bytes delivered (holes excluded).
 	next, delivered uint64
-	ooo             []oooSeg
-	head            int
-	buffered        int64
-	hist            []byte
-	histFrom        uint64 // history is valid from this offset
-	hash            hash.Hash
-	holes           []Hole
-	conflicts       []Hole
+	// ooo holds out-of-order data; buffered is the memory it costs
+	// (buffers and segments, see oooSegCost), counted against
+	// Config.MaxBuffer.
+	ooo       oooList
+	buffered  int64
+	hist      []byte
+	histFrom  uint64 // history is valid from this offset
+	hash      hash.Hash
+	holes     []Hole
+	conflicts []Hole
 	// mapRef is the end of the last DSS mapping seen for this stream
 	// (absolute DSN): where its data goes on, known before any of it can
 	// be delivered (grouping of late captures).
@@ -48,9 +40,17 @@ type stream struct {
 	// before the origin was known. provisional: the origin was set there,
 	// below the first byte delivered, because another subflow's bytes
 	// were still waiting to be placed and may come first (see settle).
-	lowMap         uint64
-	lowMapSet      bool
-	provisional    bool
+	lowMap      uint64
+	lowMapSet   bool
+	provisional bool
+	// ackRef is the last DATA_ACK seen for this stream (absolute, or 32
+	// bits as sent before the origin is known), for grouping.
+	ackRef    uint64
+	ackRefSet bool
+	// indexed: the stream is filed in Analyzer.index under these keys.
+	indexed        bool
+	idx64          uint64
+	idx32          [2]key32
 	finSeen        bool
 	finOff         uint64
 	ackSeen        bool
@@ -160,7 +160,7 @@ func (a *Analyzer) deliver(c *conn, st *stream, sf *subflow, h *half, ts time.Ti
 			return
 		}
 	}
-	if off == st.next && st.head == len(st.ooo) {
+	if off == st.next && st.ooo.empty() {
 		a.emit(c, st, h, ts, b)
 		return
 	}
@@ -200,14 +200,15 @@ func (a *Analyzer) settle(c *conn, st *stream) {
 		return
 	}
 	st.provisional = false
-	if st.next != 0 || st.delivered != 0 || st.head == len(st.ooo) {
+	if st.next != 0 || st.delivered != 0 || st.ooo.empty() {
 		return
 	}
-	delta := st.ooo[st.head].off
+	delta := st.ooo.first().off
 	st.origin += delta
-	for i := st.head; i < len(st.ooo); i++ {
-		st.ooo[i].off -= delta
-	}
+	st.ooo.each(func(g *oooSeg) bool {
+		g.off -= delta
+		return true
+	})
 	if st.finSeen {
 		st.finOff -= min(st.finOff, delta)
 	}
@@ -242,7 +243,7 @@ func (a *Analyzer) emit(c *conn, st *stream, h *half, ts time.Time, b []byte) {
 func (a *Analyzer) remember(st *stream, off uint64, b []byte) {
 	max := a.cfg.History
 	if len(st.hist) < max && uint64(len(st.hist)) < off+uint64(len(b)) {
-		n := 4096
+		n := 256
 		for n < max && uint64(n) < off+uint64(len(b)) {
 			n *= 2
 		}
@@ -342,21 +343,13 @@ func (a *Analyzer) conflict(c *conn, st *stream, sf *subflow, ts time.Time, off 
 }
 
 // buffer stores out-of-order data, comparing any part already buffered.
+// Data that continues the segment before it from the same subflow is
+// appended to that segment's buffer when it has room (a run of small
+// segments after a hole costs one buffer, not one each).
 func (a *Analyzer) buffer(c *conn, st *stream, sf *subflow, h *half, ts time.Time, off uint64, b []byte, subNew bool) {
-	// First buffered segment that ends after off.
-	lo, hi := st.head, len(st.ooo)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if st.ooo[m].end() <= off {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	i := lo
 	for len(b) > 0 {
-		if i < len(st.ooo) && st.ooo[i].off <= off {
-			g := &st.ooo[i]
+		p := st.ooo.search(off)
+		if g := st.ooo.at(p); g != nil && g.off <= off {
 			n := min(g.end()-off, uint64(len(b)))
 			old := g.data[off-g.off : off-g.off+n]
 			if !bytes.Equal(old, b[:n]) {
@@ -369,32 +362,34 @@ func (a *Analyzer) buffer(c *conn, st *stream, sf *subflow, h *half, ts time.Tim
 				a.pflags |= PacketReinjection
 			}
 			b, off = b[n:], off+n
-			i++
 			continue
 		}
 		n := uint64(len(b))
-		if i < len(st.ooo) && st.ooo[i].off < off+n {
-			n = st.ooo[i].off - off
+		if g := st.ooo.at(p); g != nil && g.off < off+n {
+			n = g.off - off
 		}
-		buf := a.pool.get(int(n))
-		copy(buf, b[:n])
-		st.ooo = append(st.ooo, oooSeg{})
-		copy(st.ooo[i+1:], st.ooo[i:])
-		st.ooo[i] = oooSeg{off: off, data: buf, h: h, ts: ts}
-		st.buffered += int64(n)
-		a.buffered += int64(n)
-		if a.buffered > a.res.PeakBuffered {
-			a.res.PeakBuffered = a.buffered
+		if g := st.ooo.prev(p); g != nil && g.end() == off && g.h == h && len(g.data)+int(n) <= cap(g.data) {
+			g.data = append(g.data, b[:n]...)
+			g.ts = ts
+		} else {
+			buf := a.pool.get(int(n))
+			copy(buf, b[:n])
+			st.ooo.insert(p, oooSeg{off: off, data: buf, h: h, ts: ts})
+			cost := int64(cap(buf) + oooSegCost)
+			st.buffered += cost
+			a.buffered += cost
+			if a.buffered > a.res.PeakBuffered {
+				a.res.PeakBuffered = a.buffered
+			}
 		}
 		b, off = b[n:], off+n
-		i++
 	}
 }
 
 // drain emits buffered segments that have become contiguous.
 func (a *Analyzer) drain(c *conn, st *stream) {
-	for st.head < len(st.ooo) {
-		g := &st.ooo[st.head]
+	for !st.ooo.empty() {
+		g := st.ooo.first()
 		if g.off > st.next {
 			break
 		}
@@ -402,20 +397,14 @@ func (a *Analyzer) drain(c *conn, st *stream) {
 			a.emit(c, st, g.h, g.ts, g.data[st.next-g.off:])
 		}
 		a.release(st, g)
-		st.head++
-	}
-	if st.head == len(st.ooo) {
-		st.ooo, st.head = st.ooo[:0], 0
-	} else if st.head > 64 && st.head > len(st.ooo)/2 {
-		n := copy(st.ooo, st.ooo[st.head:])
-		clear(st.ooo[n:])
-		st.ooo, st.head = st.ooo[:n], 0
+		st.ooo.popFirst()
 	}
 }
 
 func (a *Analyzer) release(st *stream, g *oooSeg) {
-	st.buffered -= int64(len(g.data))
-	a.buffered -= int64(len(g.data))
+	cost := int64(cap(g.data) + oooSegCost)
+	st.buffered -= cost
+	a.buffered -= cost
 	a.pool.put(g.data)
 	*g = oooSeg{}
 }
@@ -423,7 +412,7 @@ func (a *Analyzer) release(st *stream, g *oooSeg) {
 // skipTo gives up on the bytes before the first buffered segment: they
 // are a hole.
 func (a *Analyzer) skipTo(c *conn, st *stream, ts time.Time, reason string) bool {
-	if st.head == len(st.ooo) {
+	if st.ooo.empty() {
 		return false
 	}
 	if st.provisional {
@@ -432,7 +421,7 @@ func (a *Analyzer) skipTo(c *conn, st *stream, ts time.Time, reason string) bool
 		a.settle(c, st)
 		return true
 	}
-	g := &st.ooo[st.head]
+	g := st.ooo.first()
 	a.hole(c, st, ts, g.off-st.next, reason)
 	a.drain(c, st)
 	return true
@@ -521,7 +510,7 @@ func (a *Analyzer) finishStream(c *conn, st *stream, ts time.Time) {
 		st.hash = nil
 	}
 	a.freeHist(st)
-	st.ooo = nil
+	st.ooo.reset()
 	st.done = true
 }
 
@@ -571,18 +560,26 @@ func (a *Analyzer) sweep() {
 	}
 }
 
-// bufPool recycles out-of-order buffers by power-of-two size class, so the
-// steady state allocates nothing.
+// bufPool recycles out-of-order buffers by power-of-two size class (from
+// 64 bytes), so the steady state allocates nothing.
 type bufPool struct {
-	free [18][][]byte
+	free [20][][]byte
 }
 
 func sizeClass(n int) int {
 	c := 0
-	for s := 256; s < n; s *= 2 {
+	for s := 64; s < n; s *= 2 {
 		c++
 	}
 	return c
+}
+
+// classCap is the capacity of the buffer bufPool.get(n) returns.
+func classCap(n int) int {
+	if c := sizeClass(n); c < len(bufPool{}.free) {
+		return 64 << c
+	}
+	return n
 }
 
 func (p *bufPool) get(n int) []byte {
@@ -593,14 +590,14 @@ func (p *bufPool) get(n int) []byte {
 			p.free[c] = p.free[c][:l-1]
 			return b[:n]
 		}
-		return make([]byte, n, 256<<c)
+		return make([]byte, n, 64<<c)
 	}
 	return make([]byte, n)
 }
 
 func (p *bufPool) put(b []byte) {
 	c := sizeClass(cap(b))
-	if c < len(p.free) && cap(b) == 256<<c && len(p.free[c]) < 1024 {
+	if c < len(p.free) && cap(b) == 64<<c && len(p.free[c]) < 1024 {
 		p.free[c] = append(p.free[c], b[:0])
 	}
 }
