@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -43,7 +44,9 @@ type Merger struct {
 	seen    map[uint64]sighting
 	ring    []uint64
 	ringPos int
-	owd     map[owdKey]*OneWayDelay
+	owdMu   sync.Mutex // owd is read by DelaysFor while Next runs
+	owd     map[[2]netip.AddrPort][]*OneWayDelay
+	owdN    int
 }
 
 // InputStats counts what one input delivered.
@@ -77,11 +80,6 @@ type OneWayDelay struct {
 	Min, Max, Sum time.Duration
 }
 
-type owdKey struct {
-	src, dst netip.AddrPort
-	from, to int
-}
-
 type sighting struct {
 	src int
 	ts  time.Time
@@ -110,7 +108,7 @@ func NewMerger(names []string, srcs []Source, dedup bool) *Merger {
 		m.seed = maphash.MakeSeed()
 		m.seen = make(map[uint64]sighting)
 		m.ring = make([]uint64, 0, 1024)
-		m.owd = make(map[owdKey]*OneWayDelay)
+		m.owd = make(map[[2]netip.AddrPort][]*OneWayDelay)
 	}
 	return m
 }
@@ -186,11 +184,19 @@ func (m *Merger) duplicate(p *Packet) bool {
 	}
 	if s, hit := m.seen[key]; hit && s.src != p.Source && p.Timestamp.Sub(s.ts) <= m.window {
 		d := p.Timestamp.Sub(s.ts)
-		k := owdKey{src, dst, s.src, p.Source}
-		o := m.owd[k]
-		if o == nil && len(m.owd) < maxOWDKeys {
+		k := [2]netip.AddrPort{src, dst}
+		m.owdMu.Lock()
+		defer m.owdMu.Unlock()
+		var o *OneWayDelay
+		for _, x := range m.owd[k] {
+			if x.From == s.src && x.To == p.Source {
+				o = x
+			}
+		}
+		if o == nil && m.owdN < maxOWDKeys {
 			o = &OneWayDelay{Src: src, Dst: dst, From: s.src, To: p.Source, Min: d, Max: d}
-			m.owd[k] = o
+			m.owd[k] = append(m.owd[k], o)
+			m.owdN++
 		}
 		if o != nil {
 			o.Count++
@@ -264,11 +270,31 @@ func (m *Merger) Errors() []InputError { return m.errs }
 // Stats returns what each input delivered.
 func (m *Merger) Stats() []InputStats { return m.stats }
 
+// DelaysFor returns the delays measured so far for segments from src to
+// dst, one per pair of inputs. It may be called while another goroutine
+// calls Next.
+func (m *Merger) DelaysFor(src, dst netip.AddrPort) []OneWayDelay {
+	if !m.dedup {
+		return nil
+	}
+	m.owdMu.Lock()
+	defer m.owdMu.Unlock()
+	var out []OneWayDelay
+	for _, o := range m.owd[[2]netip.AddrPort{src, dst}] {
+		out = append(out, *o)
+	}
+	return out
+}
+
 // OneWayDelays returns the delays measured between inputs (with Dedup).
 func (m *Merger) OneWayDelays() []OneWayDelay {
-	out := make([]OneWayDelay, 0, len(m.owd))
-	for _, o := range m.owd {
-		out = append(out, *o)
+	m.owdMu.Lock()
+	defer m.owdMu.Unlock()
+	out := make([]OneWayDelay, 0, m.owdN)
+	for _, l := range m.owd {
+		for _, o := range l {
+			out = append(out, *o)
+		}
 	}
 	slices.SortFunc(out, func(a, b OneWayDelay) int {
 		if c := a.Src.Compare(b.Src); c != 0 {

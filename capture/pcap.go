@@ -287,6 +287,9 @@ func NewPcapWriter(w io.Writer, linkType LinkType, opts PcapWriterOptions) (*Pca
 	return pw, nil
 }
 
+// LinkType is the file's link type.
+func (w *PcapWriter) LinkType() LinkType { return w.linkType }
+
 // WritePacket appends one record. The packet's link type must be the
 // file's (or zero, meaning the file's). Length defaults to len(Data).
 func (w *PcapWriter) WritePacket(p Packet) error {

@@ -3,55 +3,46 @@ package report
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/mptcp-go/mptcp/analyze"
+	"github.com/mptcp-go/mptcp/analyze/stats"
 )
 
-// WriteJSON writes r as indented JSON: the complete, stable form for
-// scripts (connections[] with subflows[], streams[], events[], findings[]).
-func WriteJSON(w io.Writer, r *analyze.Result) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
-
-// WriteText writes the readable summary: per connection its endpoints,
-// version, tokens, subflows, data per direction, holes, the events on a
-// timeline and the findings.
-func WriteText(w io.Writer, r *analyze.Result) error {
-	bw := bufio.NewWriter(w)
-	writeHeader(bw, r, len(r.Connections))
-	for i := range r.Connections {
-		fmt.Fprintln(bw)
-		writeConn(bw, &r.Connections[i], r.First)
-	}
-	writeTrailer(bw, r)
-	return bw.Flush()
-}
-
-// writeTotals is the header and trailer together, for a Stream's end.
-func writeTotals(bw *bufio.Writer, r *analyze.Result, conns int) {
-	writeHeader(bw, r, conns)
+// writeTotals writes the capture's totals, after the connections.
+func writeTotals(bw *bufio.Writer, r *analyze.Result, conns int, meta *Meta) {
+	writeHeader(bw, r, conns, meta)
 	writeTrailer(bw, r)
 }
 
-func writeHeader(bw *bufio.Writer, r *analyze.Result, conns int) {
+func writeHeader(bw *bufio.Writer, r *analyze.Result, conns int, meta *Meta) {
 	fmt.Fprintf(bw, "capture: %d packets, %d TCP, %d with MPTCP options", r.Packets, r.TCP, r.MPTCP)
 	if !r.First.IsZero() {
 		fmt.Fprintf(bw, ", %s, %s", r.First.UTC().Format(time.RFC3339Nano), dur(r.Last.Sub(r.First)))
 	}
 	fmt.Fprintln(bw)
+	if meta != nil && len(meta.Inputs) > 1 {
+		for i, in := range meta.Inputs {
+			fmt.Fprintf(bw, "  input %d: %s (%s), %d packets", i, in.Name, in.Format, in.Packets)
+			if in.Duplicates > 0 {
+				fmt.Fprintf(bw, ", %d already seen in another input (not analyzed twice)", in.Duplicates)
+			}
+			fmt.Fprintln(bw)
+		}
+	}
+	if meta != nil && meta.Kernel != nil {
+		fmt.Fprintf(bw, "  kernel ring: %d packets, %d dropped\n", meta.Kernel.Packets, meta.Kernel.Drops)
+	}
 	if r.NotTCP+r.Malformed+r.PlainTCPFlows > 0 {
 		fmt.Fprintf(bw, "  not TCP %d, malformed %d, plain TCP connection attempts %d\n", r.NotTCP, r.Malformed, r.PlainTCPFlows)
 	}
-	fmt.Fprintf(bw, "MPTCP connections: %d\n", conns)
+	if meta != nil && len(meta.Selected) > 0 {
+		fmt.Fprintf(bw, "MPTCP connections chosen by --conn %s: %d\n", strings.Join(meta.Selected, " "), conns)
+	} else {
+		fmt.Fprintf(bw, "MPTCP connections: %d\n", conns)
+	}
 }
 
 func writeTrailer(bw *bufio.Writer, r *analyze.Result) {
@@ -64,13 +55,36 @@ func writeTrailer(bw *bufio.Writer, r *analyze.Result) {
 				sf.ID, sf.Connection, sf.Client, sf.Server, sf.Token, sf.Dirs[0].Bytes, sf.Dirs[1].Bytes)
 		}
 	}
+	if len(r.Orphans) > 0 {
+		var total uint64
+		for _, o := range r.Orphans {
+			total += o.Segments
+		}
+		fmt.Fprintf(bw, "\nsegments with MPTCP options of no connection seen: %d\n", total)
+		for _, o := range r.Orphans {
+			name := o.Kind
+			if o.Detail != "" {
+				name += " (" + o.Detail + ")"
+			}
+			fmt.Fprintf(bw, "  %s: %d segments, %d subflows, %s .. %s, e.g. %s\n", name, o.Segments, o.Subflows,
+				rel(o.First, t0), rel(o.Last, t0), o.Example)
+			var src []string
+			for _, s := range o.Sources {
+				src = append(src, fmt.Sprintf("%v (%d)", s.Addr, s.Segments))
+			}
+			if o.OtherSources > 0 {
+				src = append(src, fmt.Sprintf("others (%d)", o.OtherSources))
+			}
+			fmt.Fprintf(bw, "    sources: %s\n", strings.Join(src, ", "))
+		}
+	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintf(bw, "\nfindings:\n")
 		writeFindings(bw, r.Findings, t0)
 	}
 }
 
-func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
+func writeConn(w *bufio.Writer, c *analyze.Connection, st *stats.Conn, col *stats.Collector, t0 time.Time) {
 	fmt.Fprintf(w, "connection %d: %v -> %v", c.ID, c.Client, c.Server)
 	if c.Version != "" {
 		fmt.Fprintf(w, ", MPTCP %s", c.Version)
@@ -96,6 +110,13 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 	if c.Fallback != "" {
 		fmt.Fprintf(w, "  FALLBACK to TCP: %s\n", c.Fallback)
 	}
+	var sfStats map[int]*stats.Subflow
+	if st != nil {
+		sfStats = map[int]*stats.Subflow{}
+		for i := range st.Subflows {
+			sfStats[st.Subflows[i].ID] = &st.Subflows[i]
+		}
+	}
 	fmt.Fprintf(w, "  subflows:\n")
 	for i := range c.Subflows {
 		sf := &c.Subflows[i]
@@ -115,6 +136,9 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 			bytesStr(sf.Dirs[up].DataBytes), 100*sf.Dirs[up].Share, bytesStr(sf.Dirs[down].DataBytes), 100*sf.Dirs[down].Share,
 			sf.Dirs[0].Retransmissions+sf.Dirs[1].Retransmissions, sf.Dirs[0].Reinjected+sf.Dirs[1].Reinjected,
 			rel(sf.FirstSeen, t0), rel(sf.LastSeen, t0), sf.End)
+		if ss := sfStats[sf.ID]; ss != nil {
+			writeSubflowStats(w, ss, col, sf.LastSeen.Sub(sf.FirstSeen))
+		}
 	}
 	fmt.Fprintf(w, "  data:\n")
 	for i := range c.Streams {
@@ -141,25 +165,7 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 			fmt.Fprintln(w)
 		}
 		if len(s.Holes) > 0 {
-			// HoleCount and HoleBytes count the holes past the listed ones.
-			count, total := max(s.HoleCount, uint64(len(s.Holes))), s.HoleBytes
-			if total == 0 {
-				for _, h := range s.Holes {
-					total += h.Size
-				}
-			}
-			fmt.Fprintf(w, "      holes: %d, %s missing:", count, bytesStr(total))
-			for j, h := range s.Holes {
-				if j == 8 {
-					fmt.Fprintf(w, " ...")
-					break
-				}
-				fmt.Fprintf(w, " %d+%d", h.Offset, h.Size)
-				if h.Reason != "missing" {
-					fmt.Fprintf(w, "(%s)", h.Reason)
-				}
-			}
-			fmt.Fprintln(w)
+			writeHoles(w, s)
 		}
 		if len(s.Conflicts) > 0 {
 			fmt.Fprintf(w, "      CONFLICTING copies at:")
@@ -171,6 +177,9 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 				fmt.Fprintf(w, " %d+%d", h.Offset, h.Size)
 			}
 			fmt.Fprintln(w)
+		}
+		if st != nil && i < len(st.Reinjections) {
+			writeReinjections(w, &st.Reinjections[i])
 		}
 	}
 	if len(c.Events) > 0 {
@@ -190,6 +199,149 @@ func writeConn(w *bufio.Writer, c *analyze.Connection, t0 time.Time) {
 		fmt.Fprintf(w, "  findings:\n")
 		writeFindings(w, c.Findings, t0)
 	}
+}
+
+// holeReason says in words why a hole's bytes are missing.
+func holeReason(r string) string {
+	switch r {
+	case analyze.HoleAcked:
+		return "acked, not captured"
+	case analyze.HoleMemory:
+		return "dropped: memory cap"
+	}
+	return "never seen"
+}
+
+// writeHoles lists a stream's holes with why each is missing.
+func writeHoles(w *bufio.Writer, s *analyze.Stream) {
+	// HoleCount and HoleBytes count the holes past the listed ones.
+	count, total := max(s.HoleCount, uint64(len(s.Holes))), s.HoleBytes
+	if total == 0 {
+		for _, h := range s.Holes {
+			total += h.Size
+		}
+	}
+	never := total - min(total, s.DroppedBytes+s.AckedHoleBytes)
+	fmt.Fprintf(w, "      holes: %d, %s missing", count, bytesStr(total))
+	var why []string
+	if never > 0 {
+		why = append(why, fmt.Sprintf("%d B never seen", never))
+	}
+	if s.AckedHoleBytes > 0 {
+		why = append(why, fmt.Sprintf("%d B acked, not captured", s.AckedHoleBytes))
+	}
+	if s.DroppedBytes > 0 {
+		why = append(why, fmt.Sprintf("%d B dropped: memory cap (--max-buffer)", s.DroppedBytes))
+	}
+	if len(why) > 1 || s.DroppedBytes+s.AckedHoleBytes > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(why, ", "))
+	}
+	fmt.Fprintf(w, ":")
+	for j, h := range s.Holes {
+		if j == 8 {
+			fmt.Fprintf(w, " ...")
+			break
+		}
+		fmt.Fprintf(w, " %d+%d", h.Offset, h.Size)
+		if h.Reason != analyze.HoleMissing && h.Reason != "" {
+			fmt.Fprintf(w, "(%s)", holeReason(h.Reason))
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// ms formats a duration in milliseconds.
+func ms(d time.Duration) string { return fmt.Sprintf("%.3g", float64(d)/float64(time.Millisecond)) }
+
+func delays(d *stats.Durations) string {
+	if d.Count == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s/%s/%s ms (%d)", ms(d.Min), ms(d.Mean()), ms(d.Max), d.Count)
+}
+
+// rate formats bits per second.
+func rate(bps float64) string {
+	switch {
+	case bps >= 1e9:
+		return fmt.Sprintf("%.2f Gbit/s", bps/1e9)
+	case bps >= 1e6:
+		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
+	case bps >= 1e3:
+		return fmt.Sprintf("%.1f kbit/s", bps/1e3)
+	}
+	return fmt.Sprintf("%.0f bit/s", bps)
+}
+
+// goodput returns the mean over the bins the subflow was active in and
+// the peak bin, in bits per second.
+func goodput(bins []uint64, bin time.Duration) (mean, peak float64) {
+	var sum uint64
+	first, last := -1, -1
+	for i, b := range bins {
+		if b > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+		sum += b
+		peak = max(peak, float64(b))
+	}
+	if first < 0 || bin <= 0 {
+		return 0, 0
+	}
+	sec := bin.Seconds()
+	return float64(sum) * 8 / (float64(last-first+1) * sec), peak * 8 / sec
+}
+
+// writeSubflowStats prints a subflow's RTT, one-way delay and goodput
+// (min/mean/max of the delays, samples in parentheses).
+func writeSubflowStats(w *bufio.Writer, ss *stats.Subflow, col *stats.Collector, life time.Duration) {
+	fmt.Fprintf(w, "       rtt min/mean/max: c->s %s, s->c %s\n", delays(&ss.Dirs[0].RTT), delays(&ss.Dirs[1].RTT))
+	if ss.Dirs[0].OneWayDelay.Count+ss.Dirs[1].OneWayDelay.Count > 0 {
+		fmt.Fprintf(w, "       one-way delay min/mean/max: c->s %s, s->c %s\n", delays(&ss.Dirs[0].OneWayDelay), delays(&ss.Dirs[1].OneWayDelay))
+	}
+	if col == nil {
+		return
+	}
+	var parts []string
+	for d, name := range []string{"c->s", "s->c"} {
+		m, p := goodput(ss.Dirs[d].Goodput, col.Bin())
+		if m <= 0 {
+			continue
+		}
+		active := 0
+		var sum uint64
+		for _, b := range ss.Dirs[d].Goodput {
+			sum += b
+			if b > 0 {
+				active++
+			}
+		}
+		if active < 2 && life > 0 {
+			// Shorter than a bin: the mean over the subflow's life.
+			parts = append(parts, fmt.Sprintf("%s %s over %s", name, rate(float64(sum)*8/life.Seconds()), dur(life)))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s mean, %s peak", name, rate(m), rate(p)))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "       goodput (%s bins): %s\n", col.Bin(), strings.Join(parts, "; "))
+	}
+}
+
+// writeReinjections summarizes a direction's reinjections.
+func writeReinjections(w *bufio.Writer, r *stats.Reinjections) {
+	if r.Count == 0 {
+		return
+	}
+	fmt.Fprintf(w, "      reinjections: %d (%s), %d needed, %d not needed (%s: the first copy was already acknowledged)",
+		r.Count, bytesStr(r.Bytes), r.Count-r.Unneeded, r.Unneeded, bytesStr(r.UnneededBytes))
+	if r.Delay.Count > 0 {
+		fmt.Fprintf(w, "; delay after the first copy min/mean/max %s", delays(&r.Delay))
+	}
+	fmt.Fprintln(w)
 }
 
 func writeFindings(w *bufio.Writer, fs []analyze.Finding, t0 time.Time) {
@@ -234,117 +386,10 @@ func bytesStr(n uint64) string {
 
 // Worst returns the most serious severity among all findings, or "".
 func Worst(r *analyze.Result) analyze.Severity {
-	var w analyze.Severity
-	rank := map[analyze.Severity]int{"": 0, analyze.Info: 1, analyze.Warning: 2, analyze.Error: 3}
-	see := func(fs []analyze.Finding) {
-		for _, f := range fs {
-			if rank[f.Severity] > rank[w] {
-				w = f.Severity
-			}
-		}
-	}
-	see(r.Findings)
+	var t tally
+	t.add(r.Findings)
 	for i := range r.Connections {
-		see(r.Connections[i].Findings)
+		t.add(r.Connections[i].Findings)
 	}
-	return w
-}
-
-// Stream writes connections as the analyzer finishes them (see
-// analyze.Config.OnConnection) and the capture's totals at the end, so
-// that neither the analyzer nor the writer holds every connection of a
-// long capture. The JSON form is one document, like WriteJSON's, with the
-// connections first.
-type Stream struct {
-	w    *bufio.Writer
-	json bool
-	n    int
-	err  error
-}
-
-// NewStream returns a Stream writing text, or JSON if asJSON.
-func NewStream(w io.Writer, asJSON bool) *Stream {
-	return &Stream{w: bufio.NewWriterSize(w, 64<<10), json: asJSON}
-}
-
-// Connection writes one finished connection; t0 is the capture's first
-// packet time (text times are relative to it).
-func (s *Stream) Connection(c *analyze.Connection, t0 time.Time) {
-	if s.err != nil {
-		return
-	}
-	if s.json {
-		if s.n == 0 {
-			s.w.WriteString("{\n  \"connections\": [\n    ")
-		} else {
-			s.w.WriteString(",\n    ")
-		}
-		b, err := json.MarshalIndent(c, "    ", "  ")
-		if err != nil {
-			s.err = err
-			return
-		}
-		s.w.Write(b)
-	} else {
-		if s.n > 0 {
-			fmt.Fprintln(s.w)
-		}
-		writeConn(s.w, c, t0)
-	}
-	s.n++
-	if s.w.Buffered() > 32<<10 {
-		s.err = s.w.Flush()
-	}
-}
-
-// Close writes the totals of r (whose Connections, if any, are written
-// first) and flushes.
-func (s *Stream) Close(r *analyze.Result) error {
-	for i := range r.Connections {
-		s.Connection(&r.Connections[i], r.First)
-	}
-	if s.err != nil {
-		return s.err
-	}
-	n := s.n
-	if s.json {
-		if n == 0 {
-			s.w.WriteString("{\n  \"connections\": [")
-		} else {
-			s.w.WriteString("\n  ")
-		}
-		s.w.WriteString("]")
-		rest := *r
-		rest.Connections = nil
-		b, err := json.Marshal(&rest)
-		if err != nil {
-			return err
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(b, &fields); err != nil {
-			return err
-		}
-		delete(fields, "connections")
-		keys := make([]string, 0, len(fields))
-		for k := range fields {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			var ind bytes.Buffer
-			if err := json.Indent(&ind, fields[k], "  ", "  "); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.w, ",\n  %q: %s", k, ind.Bytes())
-		}
-		s.w.WriteString("\n}\n")
-		return s.w.Flush()
-	}
-	rr := *r
-	rr.Connections = nil
-	if n > 0 {
-		fmt.Fprintln(s.w)
-	}
-	writeTotals(s.w, &rr, n)
-	return s.w.Flush()
+	return t.worst
 }

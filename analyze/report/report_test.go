@@ -3,7 +3,9 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ func sample() *analyze.Result {
 				ClientIsConnClient: true, FirstSeen: t0, LastSeen: t0, End: "rst",
 				Dirs: [2]analyze.SubflowDir{{DataBytes: 100, Share: 1}, {}}}},
 			Streams: []analyze.Stream{
-				{Direction: "client->server", Bytes: 100, End: 300, Origin: 77,
+				{Direction: "client->server", Bytes: 100, End: 300, Origin: 77, OriginSet: true, HoleBytes: 200, AckedHoleBytes: 50, HoleCount: 2,
 					Holes:     []analyze.Hole{{Offset: 0, Size: 150, Reason: "missing"}, {Offset: 250, Size: 50, Reason: "acked"}},
 					Conflicts: []analyze.Hole{{Offset: 160, Size: 2}}},
 				{Direction: "server->client"},
@@ -41,14 +43,14 @@ func sample() *analyze.Result {
 
 func TestWriteText(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteText(&b, sample()); err != nil {
+	if err := WriteText(&b, sample(), nil); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
 		"grouping UNVERIFIED (by token)",
 		"#4 join (hmac unverifiable) backup 198.18.2.1:3 -> 198.18.1.2:2",
-		"holes: 2, 200 B missing: 0+150 250+50(acked)",
+		"holes: 2, 200 B missing (150 B never seen, 50 B acked, not captured): 0+150 250+50(acked, not captured)",
 		"CONFLICTING copies at: 160+2",
 		"offsets from the first DSN seen (0x4d)",
 		"handover -> #5  moved",
@@ -62,21 +64,29 @@ func TestWriteText(t *testing.T) {
 	}
 }
 
-func TestWriteJSONRoundTrip(t *testing.T) {
+func TestWriteJSONDocument(t *testing.T) {
 	var b bytes.Buffer
 	r := sample()
-	if err := WriteJSON(&b, r); err != nil {
+	if err := WriteJSON(&b, r, &Meta{Tool: Tool{Name: "mptcp", Version: "test"}}); err != nil {
 		t.Fatal(err)
 	}
-	var back analyze.Result
+	var back Document
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, b.String())
 	}
-	if back.Connections[0].Streams[0].Holes[1] != r.Connections[0].Streams[0].Holes[1] ||
-		*back.Connections[0].Subflows[0].ClientAddrID != 2 || back.Rejected[0].ID != 9 {
-		t.Errorf("round trip lost data: %+v", back)
+	c := back.Connections[0]
+	if back.SchemaVersion != SchemaVersion || back.Tool.Version != "test" || len(back.Connections) != 1 ||
+		*c.Streams.ClientToServer.Holes[1].Reason != "acked" || *c.Subflows[0].ClientAddrID != 2 || back.RejectedSubflows[0].ID != 9 {
+		t.Errorf("document lost data: %+v", back)
 	}
-	for _, key := range []string{`"connections"`, `"subflows"`, `"streams"`, `"holes"`, `"rejected_subflows"`, `"client_addr_id"`} {
+	if got := *c.Streams.ClientToServer.OriginDSN; got != "000000000000004d" {
+		t.Errorf("origin_dsn %q", got)
+	}
+	if back.Summary.Worst == nil || *back.Summary.Worst != "error" || back.Summary.Findings["error"] != 1 || back.Summary.Findings["warning"] != 1 {
+		t.Errorf("summary %+v", back.Summary)
+	}
+	// Keys are present even when there is nothing to say.
+	for _, key := range []string{`"client_key": null`, `"fallback": null`, `"data_ack": null`, `"orphans": []`, `"server_addr_id": null`, `"reinjections": null`} {
 		if !strings.Contains(b.String(), key) {
 			t.Errorf("JSON lacks %s", key)
 		}
@@ -97,42 +107,82 @@ func TestWorst(t *testing.T) {
 	}
 }
 
-func TestStream(t *testing.T) {
+// TestWriterOrder: connections that finish out of order come out sorted
+// by ID, as soon as no lower one is open, in every format, also when they
+// are held in the spill file.
+func TestWriterOrder(t *testing.T) {
 	r := sample()
-	conns := r.Connections
+	conn := r.Connections[0]
 	r.Connections = nil
-	var text, js bytes.Buffer
-	ts, jsn := NewStream(&text, false), NewStream(&js, true)
-	for i := range 2 {
-		c := conns[0]
-		c.ID = i + 1
-		ts.Connection(&c, r.First)
-		jsn.Connection(&c, r.First)
-	}
-	if err := ts.Close(r); err != nil {
-		t.Fatal(err)
-	}
-	if err := jsn.Close(r); err != nil {
-		t.Fatal(err)
-	}
-	out := text.String()
-	if !strings.HasPrefix(out, "connection 1:") || !strings.Contains(out, "\nconnection 2:") || !strings.Contains(out, "MPTCP connections: 2") {
-		t.Errorf("text stream:\n%s", out)
-	}
-	var back analyze.Result
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
-		t.Fatalf("%v:\n%s", err, js.String())
-	}
-	if len(back.Connections) != 2 || back.Connections[1].ID != 2 || back.Packets != 10 || back.Rejected[0].ID != 9 {
-		t.Errorf("json stream: %+v", back)
-	}
-	// No connection at all is still a valid document.
-	var empty bytes.Buffer
-	if err := NewStream(&empty, true).Close(&analyze.Result{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(empty.Bytes(), &back); err != nil || len(back.Connections) != 0 {
-		t.Errorf("empty json stream: %v %s", err, empty.String())
+	for _, spill := range []bool{false, true} {
+		for _, f := range []Format{Text, JSON, NDJSON} {
+			var out bytes.Buffer
+			w := NewWriter(&out, f, nil)
+			if spill {
+				w.held.memLimit = 10
+			}
+			open := map[int]bool{1: true, 2: true, 3: true, 4: true}
+			w.OrderBy(func() int {
+				for id := 1; id <= 4; id++ {
+					if open[id] {
+						return id
+					}
+				}
+				return 0
+			})
+			finish := func(id int) {
+				open[id] = false
+				c := conn
+				c.ID = id
+				w.Connection(&c, nil, nil, r.First)
+			}
+			finish(3)
+			finish(2)
+			w.w.Flush()
+			if out.Len() != 0 {
+				t.Errorf("format %d: written before connection 1 finished:\n%s", f, out.String())
+			}
+			finish(1)
+			w.w.Flush()
+			if got := strings.Count(out.String(), "198.18.1.1:1"); got < 3 {
+				t.Errorf("format %d: connections 1-3 not written once 1 finished (%d)", f, got)
+			}
+			finish(4)
+			if err := w.Close(r); err != nil {
+				t.Fatal(err)
+			}
+			var ids []int
+			switch f {
+			case Text:
+				for _, l := range strings.Split(out.String(), "\n") {
+					var id int
+					if n, _ := fmt.Sscanf(l, "connection %d:", &id); n == 1 {
+						ids = append(ids, id)
+					}
+				}
+			case JSON:
+				var d Document
+				if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+					t.Fatalf("%v\n%s", err, out.String())
+				}
+				for _, c := range d.Connections {
+					ids = append(ids, c.ID)
+				}
+			case NDJSON:
+				for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(l), &m); err != nil {
+						t.Fatalf("line %q: %v", l, err)
+					}
+					if m["type"] == "connection" {
+						ids = append(ids, int(m["id"].(float64)))
+					}
+				}
+			}
+			if !slices.Equal(ids, []int{1, 2, 3, 4}) {
+				t.Errorf("format %d spill %v: order %v", f, spill, ids)
+			}
+		}
 	}
 }
 
@@ -150,7 +200,7 @@ func TestWriteTextGroupingWording(t *testing.T) {
 		r := sample()
 		r.Connections[0].Verified, r.Connections[0].GroupedBy = tc.verified, tc.by
 		var b bytes.Buffer
-		if err := WriteText(&b, r); err != nil {
+		if err := WriteText(&b, r, nil); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(b.String(), tc.want) {

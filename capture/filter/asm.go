@@ -33,7 +33,8 @@ type insn struct {
 // assembler builds a cBPF program with symbolic, forward-only jumps.
 type assembler struct {
 	code []insn
-	n    int // counter for unique labels
+	n    int  // counter for unique labels
+	expr bool // an expression follows: keep the IP header's offset and family
 }
 
 func (a *assembler) emit(i bpf.Instruction) { a.code = append(a.code, insn{plain: i}) }

@@ -143,17 +143,55 @@ func Program(l Link, snapLen uint32) ([]bpf.Instruction, error) {
 }
 
 func program(l Link, snapLen uint32, steps int) ([]bpf.Instruction, error) {
+	return build(l, snapLen, steps, nil, true)
+}
+
+// ProgramExpr returns a filter for link l that keeps TCP segments matching
+// expr and, if mptcp, the MPTCP filter too (both must hold); with mptcp
+// false and expr nil it keeps every TCP segment.
+func ProgramExpr(l Link, snapLen uint32, expr *Expr, mptcp bool) ([]bpf.Instruction, error) {
+	return build(l, snapLen, optionSteps, expr, mptcp)
+}
+
+// AssembleExpr returns ProgramExpr in raw form.
+func AssembleExpr(l Link, snapLen uint32, expr *Expr, mptcp bool) ([]bpf.RawInstruction, error) {
+	prog, err := ProgramExpr(l, snapLen, expr, mptcp)
+	if err != nil {
+		return nil, err
+	}
+	return bpf.Assemble(prog)
+}
+
+func build(l Link, snapLen uint32, steps int, expr *Expr, mptcp bool) ([]bpf.Instruction, error) {
 	if snapLen == 0 {
 		snapLen = DefaultSnapLen
 	}
-	a := &assembler{}
+	a := &assembler{expr: expr != nil}
 	if err := linkLayer(a, l); err != nil {
 		return nil, err
 	}
 	ipv4(a)
 	ipv6(a)
 	a.rets()
-	tcp(a, steps)
+	a.label("tcp")
+	if expr != nil {
+		// The expression first, with its own return pair before any of
+		// the MPTCP part's scratch stores (see tcp); then X is the TCP
+		// header again.
+		a.emit(bpf.StoreScratch{Src: bpf.RegX, N: memTCP})
+		expr.root.emit(a, "expr_true", "expr_false")
+		a.label("expr_false")
+		a.ja(toReject)
+		a.rets()
+		a.label("expr_true")
+		a.emit(bpf.LoadScratch{Dst: bpf.RegX, N: memTCP})
+	}
+	if mptcp {
+		tcp(a, steps)
+	} else {
+		a.ja(toAccept)
+		a.rets()
+	}
 	return a.assemble(snapLen)
 }
 
@@ -211,6 +249,11 @@ func linkLayer(a *assembler, l Link) error {
 // ipv4 checks an IPv4 header at X and leaves X = TCP header offset.
 func ipv4(a *assembler) {
 	a.label("ip4")
+	if a.expr {
+		a.emit(bpf.StoreScratch{Src: bpf.RegX, N: memIP})
+		a.emit(bpf.LoadConstant{Dst: bpf.RegA, Val: 4})
+		a.emit(bpf.StoreScratch{Src: bpf.RegA, N: memFam})
+	}
 	a.emit(bpf.LoadIndirect{Off: 0, Size: 1})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
 	a.jmp(bpf.JumpEqual, 0x40, "", toReject) // RFC 791 §3.1: version
@@ -231,6 +274,11 @@ func ipv4(a *assembler) {
 // and leaves X = TCP header offset.
 func ipv6(a *assembler) {
 	a.label("ip6")
+	if a.expr {
+		a.emit(bpf.StoreScratch{Src: bpf.RegX, N: memIP})
+		a.emit(bpf.LoadConstant{Dst: bpf.RegA, Val: 6})
+		a.emit(bpf.StoreScratch{Src: bpf.RegA, N: memFam})
+	}
 	a.emit(bpf.LoadIndirect{Off: 0, Size: 1})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
 	a.jmp(bpf.JumpEqual, 0x60, "", toReject)
@@ -283,7 +331,6 @@ func ipv6(a *assembler) {
 // to a return pair taken before the stores would make the loads after that
 // pair look uninitialized and the kernel would refuse the program.
 func tcp(a *assembler, steps int) {
-	a.label("tcp")
 	a.emit(bpf.LoadIndirect{Off: 12, Size: 1})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 2}) // data offset in bytes

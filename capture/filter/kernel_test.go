@@ -20,8 +20,16 @@ func TestKernelAcceptsFilter(t *testing.T) {
 		t.Skip("needs root (CAP_NET_RAW) for an AF_PACKET socket")
 	}
 	for _, l := range Links() {
-		for _, snap := range []uint32{0, 96} {
+		for i, snap := range []uint32{0, 96, 0, 0} {
 			raw, err := Assemble(l, snap)
+			if i >= 2 {
+				// With an expression: alone, and combined with MPTCP.
+				e, perr := ParseExpression("host 198.18.0.1 and (port 443 or src net fd00::/64) or portrange 1-9")
+				if perr != nil {
+					t.Fatal(perr)
+				}
+				raw, err = AssembleExpr(l, snap, e, i == 3)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

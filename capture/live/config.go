@@ -16,6 +16,7 @@ package live
 
 import (
 	"errors"
+	"github.com/mptcp-go/mptcp/capture/filter"
 	"time"
 
 	"golang.org/x/net/bpf"
@@ -40,6 +41,10 @@ type Config struct {
 	// MPTCPFilter attaches filter.Assemble for the handle's link type,
 	// (MPTCP segments plus SYN/FIN/RST). It overrides Filter.
 	MPTCPFilter bool
+	// Expression, if set, keeps only TCP segments it matches (with
+	// MPTCPFilter: those both keep; filter.AssembleExpr). It overrides
+	// Filter.
+	Expression *filter.Expr
 	// SnapLen caps the bytes kept per packet (default 262144).
 	SnapLen int
 	// BlockSize and Blocks size the ring (defaults 1 MiB and 8). A block

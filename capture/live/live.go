@@ -113,12 +113,12 @@ func Open(ctx context.Context, cfg Config) (*Handle, error) {
 		h.linkType, sockType = capture.LinkTypeRaw, unix.SOCK_DGRAM
 	}
 	prog := cfg.Filter
-	if cfg.MPTCPFilter {
+	if cfg.MPTCPFilter || cfg.Expression != nil {
 		l, err := filter.ForLinkType(h.linkType)
 		if err != nil {
 			return nil, err
 		}
-		if prog, err = filter.Assemble(l, uint32(h.snapLen)); err != nil {
+		if prog, err = filter.AssembleExpr(l, uint32(h.snapLen), cfg.Expression, cfg.MPTCPFilter); err != nil {
 			return nil, err
 		}
 	}

@@ -1,27 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mptcp-go/mptcp/analyze"
-	"github.com/mptcp-go/mptcp/analyze/flatten"
-	"github.com/mptcp-go/mptcp/analyze/plot"
 	"github.com/mptcp-go/mptcp/analyze/report"
 	"github.com/mptcp-go/mptcp/capture"
-	"github.com/mptcp-go/mptcp/option"
 )
 
 const analyzeDescription = `
-Analyze a capture of Multipath TCP traffic (RFC 8684): subflows are grouped
+Analyze captures of Multipath TCP traffic (RFC 8684): subflows are grouped
 into connections (by the keys of MP_CAPABLE and the tokens of MP_JOIN, or by
 what is left when the handshake was not captured, reported as unverified),
 MP_JOIN HMACs are checked in both directions (a join that does not verify is
@@ -30,220 +24,280 @@ data is rebuilt across all subflows. Holes (data never seen) are reported
 with their data-level offsets and sizes; bytes are never invented.
 
 FILE is a pcap or pcapng file, plain or gzip-compressed ("-" reads standard
-input). Memory is bounded by the data in flight (--max-buffer), not by the
-capture's size; a truncated or corrupt file is reported and the rest is
-still analyzed.
+input). Several FILEs are merged by time, each packet tagged with its file:
+subflows captured on different links (Wi-Fi and cellular) make one
+connection; a segment seen in two files (both ends captured) is analyzed
+once and the time between the two gives its one-way delay. Memory is
+bounded by the data in flight (--max-buffer), not by the captures' size.
 
-Outputs: a summary per connection (default), --json (complete and stable),
---packets (each packet with its MPTCP options decoded as 'mptcp decode' does,
-its connection and relative DSN), --streams DIR (each direction's data to a
-file, SHA-256 in the summary; --hash gives the SHA-256 without the files), --flatten OUT.pcap (each connection as one
-plain TCP conversation for tools without MPTCP support), --plot FILE.svg or
-FILE.png (data sequence over time, one colour per subflow).
+Outputs: a summary per connection, sorted by ID (default), --json (one
+document, docs/analyze.schema.json), --csv (a row per subflow direction
+with statistics), --packets (each segment with its MPTCP options decoded,
+connection, relative DSN, DATA_ACK and analysis flags; --json makes it
+NDJSON: one object per line with a "type"; --csv a row per packet),
+--stats (RTT, one-way delay, goodput per subflow, reinjections),
+--streams DIR, --flatten OUT.pcap, --plot FILE.svg|png, --plot-data
+FILE.csv. --conn chooses connections for all of them; --write-conn
+extracts their packets, as captured, for Wireshark.
 
-Exit status: 0 analyzed, 1 unreadable input or an error-level finding (a
-forged join, conflicting data, a checksum failure), 2 usage error.`
+Exit status: 0 analyzed, nothing at or above --fail-on; 1 a finding at or
+above --fail-on (default error: a forged join, conflicting data, a checksum
+failure); 2 usage error; 3 an input could not be read whole (missing, not a
+capture, truncated, corrupt) or an output could not be written (what could
+be read is still analyzed and reported).`
 
 // runAnalyze implements "mptcp analyze".
 func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
-	fs := newFlagSet(env, "analyze", "[flags] FILE", analyzeDescription)
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	packets := fs.Bool("packets", false, "print every TCP segment with its MPTCP options, connection and relative DSN (JSON lines with --json)")
-	streams := fs.String("streams", "", "write each direction's reassembled data to a file in `DIR`")
-	flat := fs.String("flatten", "", "write each connection as one plain TCP conversation to `OUT.pcap`")
-	plotFile := fs.String("plot", "", "draw the data sequence over time to `FILE.svg` or FILE.png")
-	maxBuf := fs.Int64("max-buffer", analyze.DefaultMaxBuffer, "cap on out-of-order data held, in `bytes`")
-	hash := fs.Bool("hash", false, "compute each stream's SHA-256 (always on with --streams)")
+	fs := newFlagSet(env, "analyze", "[flags] FILE...", analyzeDescription)
+	var o outputs
+	o.register(fs)
 	progress := fs.Bool("progress", false, "show progress on stderr (default: when stderr is a terminal)")
 	pos, code, done := parseFlags(fs, env, args)
 	if done {
 		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprintln(env.stderr, "mptcp analyze: want exactly one capture file")
+	if len(pos) == 0 {
+		fmt.Fprintln(env.stderr, "mptcp analyze: want at least one capture file")
 		fs.Usage()
 		return exitUsage
 	}
-	if *plotFile != "" && !strings.HasSuffix(*plotFile, ".svg") && !strings.HasSuffix(*plotFile, ".png") {
-		fmt.Fprintf(env.stderr, "mptcp analyze: --plot %q: want a .svg or .png file\n", *plotFile)
-		return exitUsage
+	if msg := o.check(); msg != "" {
+		return usageError(fs, env, msg)
 	}
-	if *maxBuf <= 0 {
-		fmt.Fprintf(env.stderr, "mptcp analyze: --max-buffer must be positive\n")
-		return exitUsage
+	stdins := 0
+	for _, p := range pos {
+		if p == "-" {
+			stdins++
+		}
+	}
+	if stdins > 1 {
+		return usageError(fs, env, `"-" (standard input) can be given once`)
+	}
+	sel, _ := newSelection(o.conns)
+	s := &session{o: &o, env: env, name: "mptcp analyze", sel: sel}
+	s.meta.Tool = tool()
+	if !s.openOutputs() {
+		s.closeOutputs()
+		return exitInput
+	}
+	defer s.closeOutputs()
+
+	// A first pass (connections to choose, packets to extract) reads the
+	// input twice: standard input is kept in a temporary file.
+	passes := 1
+	if !sel.all() || o.writeConn != "" {
+		passes = 2
+	}
+	names := pos
+	if stdins > 0 && passes > 1 {
+		tmp, err := spool(env.stdin)
+		if err != nil {
+			s.errorf("standard input: %v", err)
+			return exitInput
+		}
+		defer os.Remove(tmp)
+		names = append([]string(nil), pos...)
+		for i, p := range names {
+			if p == "-" {
+				names[i] = tmp
+			}
+		}
+	}
+	display := func(i int) string {
+		if pos[i] == "-" {
+			return "standard input"
+		}
+		return pos[i]
 	}
 
-	var in io.Reader
-	name := pos[0]
-	if name == "-" {
-		in = env.stdin
-		name = "standard input"
-	} else {
-		f, err := os.Open(name)
+	if passes > 1 {
+		in, err := openInputs(env, names, display)
 		if err != nil {
-			fmt.Fprintf(env.stderr, "mptcp analyze: %v\n", err)
-			return exitFailure
+			s.errorf("%v", err)
+			return exitInput
 		}
-		defer f.Close()
-		in = f
+		a := analyze.New(analyze.Config{MaxBuffer: o.maxBuf.n, OnConnection: func(c analyze.Connection) { sel.note(&c, nil) }})
+		_, rerr := analyze.ReadSource(ctx, a, in.merger, nil)
+		in.close()
+		res := a.Finish()
+		for i := range res.Connections {
+			sel.note(&res.Connections[i], nil)
+		}
+		for i := range res.Rejected {
+			if sf := &res.Rejected[i]; sel.chosen(sf.Connection) {
+				sel.flows = append(sel.flows, flowSpan{sf.Client, sf.Server, sf.FirstSeen, sf.LastSeen, sf.Connection})
+			}
+		}
+		if rerr != nil {
+			s.errorf("%v", rerr)
+			return exitInput
+		}
 	}
-	rd, _, err := capture.NewReader(in)
+
+	in, err := openInputs(env, names, display)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "mptcp analyze: %s: %v\n", name, err)
-		return exitFailure
+		s.errorf("%v", err)
+		return exitInput
 	}
-
-	cfg := analyze.Config{MaxBuffer: *maxBuf, Hash: *hash || *streams != ""}
-	out := bufio.NewWriterSize(env.stdout, 256<<10)
-	defer out.Flush()
-	var sinks multiSink
-	var fileSink *analyze.FileSink
-	if *streams != "" {
-		if err := os.MkdirAll(*streams, 0o755); err != nil {
-			fmt.Fprintf(env.stderr, "mptcp analyze: %v\n", err)
-			return exitFailure
-		}
-		fileSink = &analyze.FileSink{Dir: *streams}
-		sinks = append(sinks, fileSink)
+	s.meta.Inputs = in.meta
+	if len(names) > 1 {
+		s.owd = in.delays
 	}
-	var flatW *flatten.Writer
-	var flatPcap *capture.PcapWriter
-	var flatFile *os.File
-	if *flat != "" {
-		flatFile, err = os.Create(*flat)
-		if err != nil {
-			fmt.Fprintf(env.stderr, "mptcp analyze: %v\n", err)
-			return exitFailure
-		}
-		defer flatFile.Close()
-		flatPcap, err = capture.NewPcapWriter(flatFile, capture.LinkTypeRaw, capture.PcapWriterOptions{Nanosecond: true})
-		if err != nil {
-			fmt.Fprintf(env.stderr, "mptcp analyze: %v\n", err)
-			return exitFailure
-		}
-		flatW = flatten.New(flatPcap)
-		sinks = append(sinks, flatW)
+	cfg, err := s.config(env.stdout)
+	if err != nil {
+		in.close()
+		s.errorf("%v", err)
+		return exitInput
 	}
-	if len(sinks) == 1 {
-		cfg.Sink = sinks[0]
-	} else if len(sinks) > 1 {
-		cfg.Sink = sinks
-	}
-	var col *plot.Collector
-	var pw *packetWriter
-	if *plotFile != "" {
-		col = &plot.Collector{}
-	}
-	if *packets {
-		pw = &packetWriter{w: out, json: *asJSON}
-	}
-	if col != nil || pw != nil {
-		cfg.OnPacket = func(pi *analyze.PacketInfo) {
-			if col != nil {
-				col.Add(pi)
-			}
-			if pw != nil {
-				pw.write(pi)
-			}
-		}
-	}
-	// Without --packets, connections are written as they finish and then
-	// forgotten: memory stays flat however long the capture.
-	var stream *report.Stream
-	var a *analyze.Analyzer
-	worst := analyze.Severity("")
-	if pw == nil {
-		stream = report.NewStream(out, *asJSON)
-		cfg.OnConnection = func(c analyze.Connection) {
-			for _, f := range c.Findings {
-				if f.Severity == analyze.Error {
-					worst = analyze.Error
-				}
-			}
-			if *streams != "" {
-				analyze.SetConnStreamFiles(&c, *streams)
-			}
-			stream.Connection(&c, a.Start())
-		}
-	}
-	a = analyze.New(cfg)
-
+	a := analyze.New(cfg)
+	s.start(a)
 	var prog func(analyze.ReadStats)
 	if *progress || isTerminal(env.stderr) {
 		start := time.Now()
 		prog = func(st analyze.ReadStats) {
-			fmt.Fprintf(env.stderr, "\r%s: %d packets, offset %d MiB, %.0f packets/s   ", name, st.Records,
-				rd.Offset()>>20, float64(st.Records)/time.Since(start).Seconds())
+			fmt.Fprintf(env.stderr, "\r%s: %d packets, %.0f packets/s   ", in.label(), st.Records,
+				float64(st.Records)/time.Since(start).Seconds())
 		}
 	}
-	_, rerr := analyze.ReadSource(ctx, a, rd, prog)
+	_, rerr := analyze.ReadSource(ctx, a, in.merger, prog)
 	if prog != nil {
 		fmt.Fprintln(env.stderr)
 	}
+	in.recordErrors(a, s)
+	in.close()
 	res := a.Finish()
-	failed := false
+	for i, st := range in.merger.Stats() {
+		s.meta.Inputs[i].Packets, s.meta.Inputs[i].Duplicates = st.Packets, st.Duplicates
+	}
 	if rerr != nil {
-		fmt.Fprintf(env.stderr, "mptcp analyze: %v\n", rerr)
-		failed = true
+		s.errorf("%v", rerr)
 	}
-	if fileSink != nil {
-		if err := fileSink.Close(); err != nil {
-			fmt.Fprintf(env.stderr, "mptcp analyze: --streams: %v\n", err)
-			failed = true
-		}
-		analyze.SetStreamFiles(res, *streams)
-	}
-	if flatW != nil {
-		err := errors.Join(flatW.Err(), flatPcap.Flush(), flatFile.Close())
-		if err != nil {
-			fmt.Fprintf(env.stderr, "mptcp analyze: --flatten: %v\n", err)
-			failed = true
+	code = s.finish(res)
+	if o.writeConn != "" {
+		if err := writeConn(ctx, env, o.writeConn, names, display, sel); err != nil {
+			s.errorf("--write-conn: %v", err)
+			code = exitInput
 		}
 	}
-	if col != nil {
-		if err := writePlot(*plotFile, col.Points()); err != nil {
-			fmt.Fprintf(env.stderr, "mptcp analyze: --plot: %v\n", err)
-			failed = true
-		}
-	}
-	switch {
-	case stream != nil:
-		err = stream.Close(res)
-	case *asJSON:
-		err = report.WriteJSON(out, res)
-	default:
-		fmt.Fprintln(out)
-		err = report.WriteText(out, res)
-	}
-	if err == nil {
-		err = out.Flush()
-	}
-	if err != nil {
-		fmt.Fprintf(env.stderr, "mptcp analyze: write output: %v\n", err)
-		return exitFailure
-	}
-	for _, f := range res.Findings {
-		if f.Code == analyze.CodeInput {
-			fmt.Fprintf(env.stderr, "mptcp analyze: %s: %s\n", name, f.Message)
-		}
-	}
-	if failed || worst == analyze.Error || report.Worst(res) == analyze.Error {
-		return exitFailure
-	}
-	return exitOK
+	return code
 }
 
-func writePlot(name string, pts []plot.Point) error {
-	f, err := os.Create(name)
+// spool copies r to a temporary file and returns its name.
+func spool(r io.Reader) (string, error) {
+	f, err := os.CreateTemp("", "mptcp-stdin-*")
 	if err != nil {
-		return err
+		return "", err
 	}
-	if filepath.Ext(name) == ".png" {
-		err = plot.WritePNG(f, pts)
-	} else {
-		err = plot.WriteSVG(f, pts)
+	_, err = io.Copy(f, r)
+	if err = errors.Join(err, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", err
 	}
-	return errors.Join(err, f.Close())
+	return f.Name(), nil
+}
+
+// inputs are the open capture files, merged by time.
+type inputs struct {
+	files  []*os.File
+	rds    []capture.Reader
+	merger *capture.Merger
+	meta   []report.Input
+	names  []string
+}
+
+// openInputs opens every file; an error names the file at fault.
+func openInputs(env *cmdEnv, names []string, display func(int) string) (*inputs, error) {
+	in := &inputs{}
+	var srcs []capture.Source
+	for i, name := range names {
+		shown := display(i)
+		var r io.Reader
+		if name == "-" {
+			r = env.stdin
+		} else {
+			if st, err := os.Stat(name); err == nil && st.IsDir() {
+				in.close()
+				return nil, fmt.Errorf("%s: is a directory, not a capture file", shown)
+			}
+			f, err := os.Open(name)
+			if err != nil {
+				in.close()
+				return nil, fmt.Errorf("%s: %w", shown, unwrapPath(err))
+			}
+			in.files = append(in.files, f)
+			r = f
+		}
+		rd, format, err := capture.NewReader(r)
+		if err != nil {
+			in.close()
+			if errors.Is(err, capture.ErrUnknownFormat) {
+				return nil, fmt.Errorf("%s: not a pcap or pcapng file (%v)", shown, err)
+			}
+			return nil, fmt.Errorf("%s: %v", shown, err)
+		}
+		srcs = append(srcs, rd)
+		in.rds = append(in.rds, rd)
+		in.names = append(in.names, shown)
+		in.meta = append(in.meta, report.Input{Name: shown, Format: format.String(), Errors: []string{}})
+	}
+	in.merger = capture.NewMerger(in.names, srcs, len(srcs) > 1)
+	return in, nil
+}
+
+// unwrapPath drops the *PathError's repetition of the file name.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+// sources returns the readers as sources.
+func (in *inputs) sources() []capture.Source {
+	var out []capture.Source
+	for _, r := range in.rds {
+		out = append(out, r)
+	}
+	return out
+}
+
+// ifaceName returns the name of interface id of input i (pcapng), or "".
+func (in *inputs) ifaceName(i, id int) string {
+	if r, ok := in.rds[i].(*capture.PcapngReader); ok {
+		if ifs := r.Interfaces(); id < len(ifs) {
+			return ifs[id].Name
+		}
+	}
+	return ""
+}
+
+func (in *inputs) close() {
+	for _, f := range in.files {
+		f.Close()
+	}
+	in.files = nil
+}
+
+func (in *inputs) label() string {
+	if len(in.names) == 1 {
+		return in.names[0]
+	}
+	return fmt.Sprintf("%d files", len(in.names))
+}
+
+func (in *inputs) delays(src, dst netip.AddrPort) []capture.OneWayDelay {
+	return in.merger.DelaysFor(src, dst)
+}
+
+// recordErrors makes the inputs' errors findings of the analysis and
+// messages on stderr; they make the exit status 3.
+func (in *inputs) recordErrors(a *analyze.Analyzer, s *session) {
+	for _, e := range in.merger.Errors() {
+		a.InputError(fmt.Sprintf("%s: after packet %d", e.Name, e.Packets), e.Err)
+		in.meta[e.Input].Errors = append(in.meta[e.Input].Errors, e.Error())
+		s.errorf("%v", e)
+	}
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -254,114 +308,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// multiSink fans sink calls out.
-type multiSink []analyze.Sink
-
-func (m multiSink) Data(c *analyze.ConnInfo, dir int, ts time.Time, off uint64, b []byte) {
-	for _, s := range m {
-		s.Data(c, dir, ts, off, b)
-	}
-}
-
-func (m multiSink) Hole(c *analyze.ConnInfo, dir int, ts time.Time, off, size uint64) {
-	for _, s := range m {
-		s.Hole(c, dir, ts, off, size)
-	}
-}
-
-func (m multiSink) End(c *analyze.ConnInfo, dir int, ts time.Time) {
-	for _, s := range m {
-		s.End(c, dir, ts)
-	}
-}
-
-// packetWriter prints the per-packet view.
-type packetWriter struct {
-	w    io.Writer
-	json bool
-	t0   time.Time
-}
-
-// packetJSON is one line of --packets --json.
-type packetJSON struct {
-	Index   uint64          `json:"index"`
-	Time    time.Time       `json:"time"`
-	Src     string          `json:"src"`
-	Dst     string          `json:"dst"`
-	Flags   string          `json:"flags"`
-	Seq     uint32          `json:"seq"`
-	Ack     uint32          `json:"ack"`
-	Len     int             `json:"len"`
-	Conn    int             `json:"connection,omitempty"`
-	Subflow int             `json:"subflow"`
-	DSN     *uint64         `json:"dsn,omitempty"`
-	Options []decodedOption `json:"mptcp_options,omitempty"`
-	Error   string          `json:"option_error,omitempty"`
-}
-
-func tcpFlags(f uint8) string {
-	var b strings.Builder
-	for i, n := range []string{"F", "S", "R", "P", "A", "U", "E", "C"} {
-		if f&(1<<i) != 0 {
-			b.WriteString(n)
-		}
-	}
-	if b.Len() == 0 {
-		return "."
-	}
-	return b.String()
-}
-
-func (pw *packetWriter) write(pi *analyze.PacketInfo) {
-	if pw.t0.IsZero() {
-		pw.t0 = pi.Time
-	}
-	var opts []decodedOption
-	var oerr error
-	it := option.NewIter(pi.Options)
-	var p option.Parser
-	for it.Next() {
-		o, err := p.Parse(it.Bytes())
-		if err != nil {
-			oerr = err
-			continue
-		}
-		opts = append(opts, describe(p, o, it.Offset()-len(it.Bytes()), it.Bytes()))
-	}
-	if err := it.Err(); err != nil && oerr == nil {
-		oerr = err
-	}
-	if pw.json {
-		j := packetJSON{Index: pi.Index, Time: pi.Time, Src: pi.Src.String(), Dst: pi.Dst.String(), Flags: tcpFlags(pi.Flags),
-			Seq: pi.Seq, Ack: pi.Ack, Len: pi.Len, Conn: pi.Conn, Subflow: pi.Subflow, Options: opts}
-		if pi.HasDSN {
-			d := pi.DSN
-			j.DSN = &d
-		}
-		if oerr != nil {
-			j.Error = oerr.Error()
-		}
-		b, _ := json.Marshal(j)
-		pw.w.Write(append(b, '\n'))
-		return
-	}
-	fmt.Fprintf(pw.w, "%d +%.6f %v -> %v [%s] seq=%d ack=%d len=%d", pi.Index, pi.Time.Sub(pw.t0).Seconds(),
-		pi.Src, pi.Dst, tcpFlags(pi.Flags), pi.Seq, pi.Ack, pi.Len)
-	if pi.Conn != 0 {
-		fmt.Fprintf(pw.w, " conn=%d sf=%d", pi.Conn, pi.Subflow)
-	} else if pi.Rejected {
-		fmt.Fprintf(pw.w, " sf=%d REJECTED", pi.Subflow)
-	}
-	if pi.HasDSN {
-		fmt.Fprintf(pw.w, " dsn=%d", pi.DSN)
-	}
-	fmt.Fprintln(pw.w)
-	for _, d := range opts {
-		fmt.Fprintf(pw.w, "    %s\n", d.Summary)
-	}
-	if oerr != nil {
-		fmt.Fprintf(pw.w, "    malformed MPTCP option: %v\n", oerr)
-	}
 }

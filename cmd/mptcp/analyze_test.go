@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mptcp-go/mptcp/analyze"
+	"github.com/mptcp-go/mptcp/analyze/report"
 	"github.com/mptcp-go/mptcp/analyze/synth"
 	"github.com/mptcp-go/mptcp/capture"
 )
@@ -125,6 +125,14 @@ func golden(t *testing.T, name, got string) {
 
 func shaHex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
+// normalize replaces what changes from build to build (the tool version)
+// and run to run (the temporary directory) in an output.
+func normalize(out, dir string) string {
+	v := toolVersion()
+	out = strings.ReplaceAll(out, fmt.Sprintf("%q", v), `"TEST"`)
+	return strings.ReplaceAll(out, dir, "DIR")
+}
+
 func TestAnalyzeGolden(t *testing.T) {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "two.pcap")
@@ -132,17 +140,22 @@ func TestAnalyzeGolden(t *testing.T) {
 	ng := filepath.Join(dir, "forged.pcapng")
 	analyzeScenario(t, ng, true, true)
 
-	out, stderr, code := runAnalyzeCmd(t, "analyze", "--hash", pcap)
+	out, stderr, code := runAnalyzeCmd(t, "analyze", "--hash", "--stats", pcap)
 	if code != exitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	golden(t, "two_paths", out)
 	// The golden file is reviewed, but check the essentials directly too.
-	for _, want := range []string{shaHex(up), shaHex(down), "grouping verified by keys", "join (hmac verified) backup"} {
+	for _, want := range []string{shaHex(up), shaHex(down), "grouping verified by keys", "join (hmac verified) backup", "rtt min/mean/max"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)
 		}
 	}
+	out, _, code = runAnalyzeCmd(t, "analyze", "--json", "--hash", "--stats", pcap)
+	if code != exitOK {
+		t.Fatalf("--json exit %d", code)
+	}
+	golden(t, "two_paths_json", normalize(out, dir))
 
 	out, _, code = runAnalyzeCmd(t, "analyze", "--hash", ng)
 	if code != exitFailure {
@@ -159,11 +172,11 @@ func TestAnalyzeGolden(t *testing.T) {
 	}
 	// The option lines come from the decoder, whose own tests own their
 	// wording: the golden file keeps the per-packet lines and the summary,
-	// and every packet line must be followed by its option's line.
+	// and every packet line must be followed by its options' lines.
 	var pktLines []string
 	nopts, inPackets := 0, true
 	for _, l := range strings.Split(out, "\n") {
-		if l == "" {
+		if strings.HasPrefix(l, "connection ") {
 			inPackets = false
 		}
 		if inPackets && strings.HasPrefix(l, "    ") {
@@ -178,6 +191,43 @@ func TestAnalyzeGolden(t *testing.T) {
 	golden(t, "packets", strings.Join(pktLines, "\n"))
 }
 
+// TestAnalyzeTcpdumpCaptures: golden summaries of the captures of
+// tcpdump's test suite (testdata/tcpdump): real kernels' traffic, among it
+// Linux 5.6's leftmost-bits ADD_ADDR HMAC and segments of no connection.
+func TestAnalyzeTcpdumpCaptures(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		code int
+		want []string
+	}{
+		{"mptcp-v0.pcap", exitOK, []string{"MPTCP v0, grouping verified by keys", "join (hmac verified)", "DSS checksums 58 ok, 0 FAILED"}},
+		{"mptcp-v1.pcap", exitOK, []string{"MPTCP v1", "client->server 10268 B"}},
+		{"mptcp-aa-v1.pcap", exitOK, []string{"WARNING add_addr_hmac_leftmost", "leftmost 64 bits"}},
+		{"mptcp-aa-echo.pcap", exitOK, []string{"add_addr_echo", "segments with MPTCP options of no connection seen: 2"}},
+		{"mptcp-tcprst.pcap", exitOK, []string{"mp_tcprst (unspecified error)", "mp_tcprst (MPTCP-specific error)"}},
+		{"mptcp-fclose.pcap", exitOK, []string{"ended: fastclose"}},
+		{"mptcp-dss-oobr.pcap", exitOK, []string{"malformed_option"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			out, stderr, code := runAnalyzeCmd(t, "analyze", "--hash", filepath.Join("testdata", "tcpdump", tc.file))
+			if code != tc.code {
+				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			golden(t, "tcpdump_"+strings.TrimSuffix(tc.file, ".pcap"), out)
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+		})
+	}
+	// ADD_ADDR's HMAC check is what makes mptcp-aa-v1 an error without the
+	// leftmost-bits rule: --fail-on warning makes it fail again.
+	if _, _, code := runAnalyzeCmd(t, "analyze", "--fail-on", "warning", filepath.Join("testdata", "tcpdump", "mptcp-aa-v1.pcap")); code != exitFailure {
+		t.Errorf("--fail-on warning: exit %d", code)
+	}
+}
+
 func TestAnalyzeJSON(t *testing.T) {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "two.pcapng")
@@ -186,88 +236,22 @@ func TestAnalyzeJSON(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var r analyze.Result
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
+	var d report.Document
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Connections) != 1 || len(r.Connections[0].Subflows) != 2 {
-		t.Fatalf("connections %+v", r.Connections)
+	if len(d.Connections) != 1 || len(d.Connections[0].Subflows) != 2 || d.SchemaVersion != report.SchemaVersion || d.Tool.Version != toolVersion() {
+		t.Fatalf("document %+v", d)
 	}
-	c := r.Connections[0]
-	if c.Streams[0].SHA256 != shaHex(up) || c.Streams[1].SHA256 != shaHex(down) {
+	c := d.Connections[0]
+	if *c.Streams.ClientToServer.SHA256 != shaHex(up) || *c.Streams.ServerToClient.SHA256 != shaHex(down) {
 		t.Errorf("stream hashes differ")
 	}
-	// Stable field names scripts rely on.
-	for _, k := range []string{`"connections"`, `"subflows"`, `"streams"`, `"sha256"`, `"join_hmac"`, `"grouped_by"`, `"holes"`} {
-		if k == `"holes"` {
-			continue // omitted when empty
-		}
+	// 64-bit values are strings; absent values are null, not missing.
+	for _, k := range []string{`"client_key": "0123456789abcdef"`, `"origin_dsn": "`, `"idsn": "`, `"fallback": null`, `"reinjections": null`, `"orphans": []`} {
 		if !strings.Contains(out, k) {
 			t.Errorf("JSON lacks %s", k)
 		}
-	}
-}
-
-func TestAnalyzeStreamsFlattenPlot(t *testing.T) {
-	dir := t.TempDir()
-	pcap := filepath.Join(dir, "two.pcap")
-	up, down := analyzeScenario(t, pcap, false, false)
-	sdir := filepath.Join(dir, "streams")
-	flat := filepath.Join(dir, "flat.pcap")
-	svg := filepath.Join(dir, "seq.svg")
-	png := filepath.Join(dir, "seq.png")
-	_, stderr, code := runAnalyzeCmd(t, "analyze", "--streams", sdir, "--flatten", flat, "--plot", svg, pcap)
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	for d, want := range [][]byte{up, down} {
-		got, err := os.ReadFile(filepath.Join(sdir, analyze.StreamFile(1, d)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("stream file %d: %d bytes, want %d", d, len(got), len(want))
-		}
-	}
-	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("subflow #2")) {
-		t.Errorf("svg: %v", err)
-	}
-	if _, _, code := runAnalyzeCmd(t, "analyze", "--plot", png, pcap); code != exitOK {
-		t.Errorf("png: exit %d", code)
-	}
-	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-		t.Errorf("png: %v", err)
-	}
-
-	// The flattened capture, read back by our analyzer: one plain TCP
-	// conversation carrying both streams.
-	f, err := capture.Open(flat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n := 0
-	for {
-		p, err := f.Next()
-		if err != nil {
-			break
-		}
-		n++
-		if p.LinkType != capture.LinkTypeRaw {
-			t.Fatalf("link type %v", p.LinkType)
-		}
-	}
-	if n < 4 {
-		t.Fatalf("%d packets in the flattened capture", n)
-	}
-
-	// tshark's Follow TCP Stream must give the same bytes.
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed: skipping the Follow TCP Stream check")
-	}
-	gotUp, gotDown := tsharkFollow(t, flat, 0)
-	if !bytes.Equal(gotUp, up) || !bytes.Equal(gotDown, down) {
-		t.Errorf("tshark follow: %d/%d bytes, want %d/%d", len(gotUp), len(gotDown), len(up), len(down))
 	}
 }
 
@@ -305,79 +289,9 @@ func tsharkFollow(t *testing.T, file string, idx int) (cli, srv []byte) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-func TestAnalyzeUsageAndBadInput(t *testing.T) {
-	if _, _, code := runAnalyzeCmd(t, "analyze"); code != exitUsage {
-		t.Errorf("no file: exit %d", code)
-	}
-	if _, _, code := runAnalyzeCmd(t, "analyze", "--plot", "x.gif", "f"); code != exitUsage {
-		t.Errorf("bad plot: exit %d", code)
-	}
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad")
-	os.WriteFile(bad, []byte("not a capture at all"), 0o644)
-	if _, stderr, code := runAnalyzeCmd(t, "analyze", bad); code != exitFailure || !strings.Contains(stderr, "unknown capture format") {
-		t.Errorf("bad file: exit %d %q", code, stderr)
-	}
-	// A truncated capture: reported, and what came before is analyzed.
-	pcap := filepath.Join(dir, "two.pcap")
-	analyzeScenario(t, pcap, false, false)
-	b, _ := os.ReadFile(pcap)
-	os.WriteFile(pcap, b[:len(b)-30], 0o644)
-	out, stderr, code := runAnalyzeCmd(t, "analyze", pcap)
-	if code != exitFailure || !strings.Contains(stderr, "truncated") || !strings.Contains(out, "connection 1") {
-		t.Errorf("truncated: exit %d stderr %q", code, stderr)
-	}
-}
-
-func TestAnalyzeGzipAndPacketsJSON(t *testing.T) {
-	dir := t.TempDir()
-	pcap := filepath.Join(dir, "two.pcapng")
-	up, _ := analyzeScenario(t, pcap, true, false)
-	raw, err := os.ReadFile(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(raw)
-	zw.Close()
-	gzFile := filepath.Join(dir, "two.pcapng.gz")
-	if err := os.WriteFile(gzFile, gz.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, stderr, code := runAnalyzeCmd(t, "analyze", "--hash", gzFile)
-	if code != exitOK || !strings.Contains(out, shaHex(up)) {
-		t.Fatalf("gzip: exit %d %s\n%s", code, stderr, out)
-	}
-	out, _, code = runAnalyzeCmd(t, "analyze", "--packets", "--json", pcap)
-	if code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
-	dec := json.NewDecoder(strings.NewReader(out))
-	var dsnSeen, optsSeen int
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			break
-		}
-		if _, ok := m["connections"]; ok {
-			break // the result follows the packets
-		}
-		if _, ok := m["dsn"]; ok {
-			dsnSeen++
-		}
-		if _, ok := m["mptcp_options"]; ok {
-			optsSeen++
-		}
-	}
-	if dsnSeen == 0 || optsSeen == 0 {
-		t.Errorf("--packets --json: %d packets with dsn, %d with options", dsnSeen, optsSeen)
-	}
-}
-
 // TestAnalyzeCorruptRecord: a record in the middle of a pcap with an
 // impossible length is reported with its place, and the packets after it
-// are still analyzed.
+// are still analyzed; the exit status says the input was not read whole.
 func TestAnalyzeCorruptRecord(t *testing.T) {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "two.pcap")
@@ -396,23 +310,23 @@ func TestAnalyzeCorruptRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, stderr, code := runAnalyzeCmd(t, "analyze", "--json", "--hash", pcap)
-	if code != exitFailure {
-		t.Errorf("exit %d, want %d (input error)", code, exitFailure)
+	if code != exitInput {
+		t.Errorf("exit %d, want %d (input not read whole)", code, exitInput)
 	}
-	if !strings.Contains(stderr, "corrupt") || !strings.Contains(stderr, "after packet 19") {
+	if !strings.Contains(stderr, "corrupt") || !strings.Contains(stderr, "two.pcap: after packet 19") {
 		t.Errorf("stderr does not say what and where: %q", stderr)
 	}
-	var r analyze.Result
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
+	var d report.Document
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatal(err)
 	}
-	if r.Packets < 40 || len(r.Connections) != 1 {
-		t.Fatalf("packets after the corrupt record were not analyzed: %d packets", r.Packets)
+	if d.Capture.Packets < 40 || len(d.Connections) != 1 || !d.Summary.InputErrors || len(d.Inputs[0].Errors) != 1 {
+		t.Fatalf("packets after the corrupt record were not analyzed: %+v", d.Capture)
 	}
 	// One data segment is lost with the record: a hole, not invented bytes.
-	c := r.Connections[0]
-	holes := len(c.Streams[0].Holes) + len(c.Streams[1].Holes)
-	if holes != 1 || c.Streams[0].Bytes+c.Streams[1].Bytes >= uint64(len(up)+len(down)) {
+	c := d.Connections[0]
+	holes := len(c.Streams.ClientToServer.Holes) + len(c.Streams.ServerToClient.Holes)
+	if holes != 1 || c.Streams.ClientToServer.Bytes+c.Streams.ServerToClient.Bytes >= uint64(len(up)+len(down)) {
 		t.Errorf("streams: %+v", c.Streams)
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/mptcp-go/mptcp/analyze"
 	"github.com/mptcp-go/mptcp/analyze/report"
 	"github.com/mptcp-go/mptcp/capture"
+	"github.com/mptcp-go/mptcp/capture/filter"
 	"github.com/mptcp-go/mptcp/capture/live"
 )
 
@@ -23,34 +25,64 @@ connections, joins verified, data rebuilt across subflows. A precise kernel
 filter keeps only TCP segments that carry MPTCP options, plus SYN, FIN and
 RST ('mptcp filter' prints it); --all keeps every packet.
 
-A one-line summary per connection is printed every --interval, and the
-full summary (or --json) when the capture ends: after --duration, --count
-packets, or on Ctrl-C. --write also saves the filtered packets as pcapng.
+EXPRESSION, as tcpdump users write it, narrows what is captured further:
+host, net, port, portrange (each with src or dst), ip, ip6, tcp, combined
+with and, or, not and parentheses, e.g. "host 198.18.1.2 and port 443". It
+is compiled to BPF and combined with the MPTCP filter (with --all, it is
+the whole filter).
 
-Exit status: 0 done, 1 the capture failed or an error-level finding,
-2 usage error.`
+A line with what was seen so far (packets, connections open and finished,
+findings) and one line per open connection are printed every --interval,
+and the full summary (or --json) when the capture ends: after --duration,
+--count packets, or on Ctrl-C. --write also saves the captured packets as
+pcapng. --conn, --packets, --stats, --streams, --flatten and --plot work as
+for 'mptcp analyze' (live, a connection is chosen by --conn from the first
+packet that identifies it).
+
+Exit status: 0 done, nothing at or above --fail-on; 1 a finding at or above
+--fail-on (default error); 2 usage error; 3 the capture failed (an
+interface that does not exist or went away) or an output could not be
+written.`
 
 // runCapture implements "mptcp capture".
 func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
-	fs := newFlagSet(env, "capture", "-i IFACE [flags]", captureDescription)
+	fs := newFlagSet(env, "capture", "-i IFACE [flags] [EXPRESSION]", captureDescription)
 	iface := fs.String("i", "", "`interface` to capture on (\"any\" for all, cooked)")
 	write := fs.String("write", "", "also write the captured packets to `FILE.pcapng`")
-	interval := fs.Duration("interval", 10*time.Second, "print a summary this often (0: never)")
+	interval := fs.Duration("interval", 10*time.Second, "print what was seen this often (0: never)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
 	count := fs.Uint64("count", 0, "stop after this many packets (0: no limit)")
-	asJSON := fs.Bool("json", false, "print the final result as JSON")
-	hash := fs.Bool("hash", false, "compute each stream's SHA-256")
-	all := fs.Bool("all", false, "no kernel filter: capture every packet")
-	maxBuf := fs.Int64("max-buffer", analyze.DefaultMaxBuffer, "cap on out-of-order data held, in `bytes`")
+	all := fs.Bool("all", false, "no MPTCP filter: capture every packet (that EXPRESSION matches)")
+	var o outputs
+	o.register(fs)
 	pos, code, done := parseFlags(fs, env, args)
 	if done {
 		return code
 	}
-	if *iface == "" || len(pos) > 0 {
-		fmt.Fprintln(env.stderr, "mptcp capture: want -i IFACE and no other arguments")
+	if *iface == "" {
+		fmt.Fprintln(env.stderr, "mptcp capture: want -i IFACE")
 		fs.Usage()
 		return exitUsage
 	}
+	if msg := o.check(); msg != "" {
+		return usageError(fs, env, msg)
+	}
+	if o.writeConn != "" {
+		return usageError(fs, env, "--write-conn is for 'mptcp analyze' (use --write, then analyze the file)")
+	}
+	expr := strings.Join(pos, " ")
+	var filterExpr *filter.Expr
+	if expr != "" {
+		var err error
+		if filterExpr, err = filter.ParseExpression(expr); err != nil {
+			return usageError(fs, env, fmt.Sprintf("expression %q: %v", expr, strings.TrimPrefix(err.Error(), "filter: ")))
+		}
+	}
+	sel, _ := newSelection(o.conns)
+	sel.live = true
+	s := &session{o: &o, env: env, name: "mptcp capture", sel: sel}
+	s.meta.Tool = tool()
+	s.meta.Inputs = []report.Input{{Name: *iface, Format: "live", Errors: []string{}}}
 	ifc := *iface
 	if ifc == "any" {
 		ifc = ""
@@ -60,10 +92,17 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	h, err := live.Open(ctx, live.Config{Interface: ifc, MPTCPFilter: !*all, BlockTimeout: 50 * time.Millisecond})
+	if !s.openOutputs() {
+		s.closeOutputs()
+		return exitInput
+	}
+	defer s.closeOutputs()
+	lcfg := live.Config{Interface: ifc, MPTCPFilter: !*all, BlockTimeout: 50 * time.Millisecond}
+	lcfg.Expression = filterExpr
+	h, err := live.Open(ctx, lcfg)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "mptcp capture: %v\n", err)
-		return exitFailure
+		s.errorf("-i %s: %v", *iface, err)
+		return exitInput
 	}
 	defer h.Close()
 
@@ -72,8 +111,8 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 	if *write != "" {
 		wf, err = os.Create(*write)
 		if err != nil {
-			fmt.Fprintf(env.stderr, "mptcp capture: %v\n", err)
-			return exitFailure
+			s.errorf("--write: %v", err)
+			return exitInput
 		}
 		defer wf.Close()
 		pw, err = capture.NewPcapngWriter(wf, capture.PcapngWriterOptions{Application: "mptcp capture"})
@@ -81,30 +120,43 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 			_, err = pw.AddInterface(capture.Interface{LinkType: h.LinkType(), Name: *iface})
 		}
 		if err != nil {
-			fmt.Fprintf(env.stderr, "mptcp capture: %s: %v\n", *write, err)
-			return exitFailure
+			s.errorf("--write %s: %v", *write, err)
+			return exitInput
 		}
 	}
 
-	// Connections are written as they finish, then forgotten: a capture
-	// can run for days.
-	stream := report.NewStream(env.stdout, *asJSON)
-	var a *analyze.Analyzer
-	worst := analyze.Severity("")
-	a = analyze.New(analyze.Config{MaxBuffer: *maxBuf, Hash: *hash, OnConnection: func(c analyze.Connection) {
-		for _, f := range c.Findings {
-			if f.Severity == analyze.Error {
-				worst = analyze.Error
-			}
-		}
-		stream.Connection(&c, a.Start())
-	}})
-	var mu sync.Mutex // the analyzer is shared with the summary ticker
-	start := time.Now()
+	// With --json the periodic lines go to stderr: stdout is the document.
 	out := env.stdout
-	if *asJSON {
-		out = env.stderr // keep stdout for the JSON document
+	if o.json || o.csv {
+		out = env.stderr
 	}
+	var mu sync.Mutex // the analyzer and the session are shared with the ticker
+	cfg, err := s.config(env.stdout)
+	if err != nil {
+		s.errorf("%v", err)
+		return exitInput
+	}
+	var seen liveCounts
+	onConn := cfg.OnConnection
+	cfg.OnConnection = func(c analyze.Connection) {
+		seen.finished++
+		for _, f := range c.Findings {
+			seen.findings[f.Severity]++
+		}
+		onConn(c)
+	}
+	seen.findings = map[analyze.Severity]int{}
+	a := analyze.New(cfg)
+	s.start(a)
+	desc := "MPTCP segments and SYN/FIN/RST"
+	if *all {
+		desc = "every packet"
+	}
+	if expr != "" {
+		desc += " matching " + expr
+	}
+	fmt.Fprintf(env.stderr, "mptcp capture: capturing on %s (%s)\n", *iface, desc)
+	start := time.Now()
 	stopTicker := make(chan struct{})
 	var tickWG sync.WaitGroup
 	if *interval > 0 {
@@ -118,10 +170,9 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 				case <-stopTicker:
 					return
 				case <-t.C:
-					// Under the lock: finished connections are written to
-					// the same output from the packet loop (OnConnection).
+					st, _ := h.Stats()
 					mu.Lock()
-					writeBrief(out, a.Snapshot(), time.Since(start))
+					writeBrief(out, a.Snapshot(), &seen, st, time.Since(start))
 					mu.Unlock()
 				}
 			}
@@ -156,41 +207,64 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 	close(stopTicker)
 	tickWG.Wait()
 	st, _ := h.Stats()
+	s.meta.Kernel = &report.KernelStats{Packets: st.Packets, Drops: st.Drops}
+	s.meta.Inputs[0].Packets = n
 	mu.Lock()
-	res := a.Finish()
-	mu.Unlock()
-	failed := false
+	defer mu.Unlock()
 	if readErr != nil {
-		fmt.Fprintf(env.stderr, "mptcp capture: %v\n", readErr)
-		failed = true
+		a.InputError("-i "+*iface, readErr)
+		s.errorf("-i %s: %v", *iface, readErr)
 	}
+	res := a.Finish()
 	if pw != nil {
 		if err := errors.Join(writeErr, pw.Flush(), wf.Close()); err != nil {
-			fmt.Fprintf(env.stderr, "mptcp capture: --write: %v\n", err)
-			failed = true
+			s.errorf("--write %s: %v", *write, err)
 		}
 	}
 	fmt.Fprintf(env.stderr, "mptcp capture: %d packets captured, %d dropped by the kernel\n", st.Packets, st.Drops)
-	err = stream.Close(res)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "mptcp capture: write output: %v\n", err)
-		return exitFailure
+	if st.Drops > 0 {
+		fmt.Fprintf(env.stderr, "mptcp capture: the analysis missed the %d dropped packets: expect holes (a larger ring: more memory; a narrower EXPRESSION)\n", st.Drops)
 	}
-	if failed || worst == analyze.Error || report.Worst(res) == analyze.Error {
-		return exitFailure
-	}
-	return exitOK
+	return s.finish(res)
 }
 
-// writeBrief prints one line per connection of a periodic summary.
-func writeBrief(w io.Writer, r *analyze.Result, elapsed time.Duration) {
+// liveCounts are what the periodic lines count besides the snapshot.
+type liveCounts struct {
+	finished int
+	findings map[analyze.Severity]int
+}
+
+// writeBrief prints the periodic lines: what was seen since the start,
+// then one line per open connection.
+func writeBrief(w io.Writer, r *analyze.Result, seen *liveCounts, st live.Stats, elapsed time.Duration) {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "[%s] %d packets, %d MPTCP connections\n", elapsed.Round(time.Second), r.Packets, len(r.Connections))
+	open := len(r.Connections)
+	fmt.Fprintf(bw, "[%s] %d packets (kernel: %d, %d dropped), MPTCP connections: %d seen, %d open, %d finished",
+		elapsed.Round(time.Second), r.Packets, st.Packets, st.Drops, open+seen.finished, open, seen.finished)
+	var orphans uint64
+	for _, o := range r.Orphans {
+		orphans += o.Segments
+	}
+	if orphans > 0 {
+		fmt.Fprintf(bw, ", %d segments of no connection", orphans)
+	}
+	f := map[analyze.Severity]int{}
+	for k, v := range seen.findings {
+		f[k] += v
+	}
+	for i := range r.Connections {
+		for _, x := range r.Connections[i].Findings {
+			f[x.Severity]++
+		}
+	}
+	for _, x := range r.Findings {
+		f[x.Severity]++
+	}
+	fmt.Fprintf(bw, ", findings: %d error, %d warning, %d info\n", f[analyze.Error], f[analyze.Warning], f[analyze.Info])
 	for i := range r.Connections {
 		c := &r.Connections[i]
-		nf := len(c.Findings)
 		fmt.Fprintf(bw, "  conn %d %v -> %v %s: %d subflows, c->s %d B, s->c %d B, %d findings, %s\n",
-			c.ID, c.Client, c.Server, c.Version, len(c.Subflows), c.Streams[0].Bytes, c.Streams[1].Bytes, nf, c.End)
+			c.ID, c.Client, c.Server, c.Version, len(c.Subflows), c.Streams[0].Bytes, c.Streams[1].Bytes, len(c.Findings), c.End)
 	}
 	bw.Flush()
 }

@@ -10,10 +10,11 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/mptcp-go/mptcp/analyze"
+	"github.com/mptcp-go/mptcp/analyze/report"
 	"github.com/mptcp-go/mptcp/lab"
 	"github.com/mptcp-go/mptcp/lab/labtest"
 )
@@ -31,7 +32,8 @@ func TestCaptureLive(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
 	dir := t.TempDir()
 	ng := filepath.Join(dir, "live.pcapng")
-	var out, errb bytes.Buffer
+	var out bytes.Buffer
+	errb := newWatchBuffer()
 	code := -1
 	started := make(chan struct{})
 	finished := make(chan struct{})
@@ -40,13 +42,22 @@ func TestCaptureLive(t *testing.T) {
 		defer close(finished)
 		l.Do(lab.Client, func() error {
 			close(started)
-			code = run(capCtx, &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb},
-				[]string{"capture", "-i", "any", "--write", ng, "--json", "--hash", "--interval", "200ms"})
+			code = run(capCtx, &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: errb},
+				[]string{"capture", "-i", "any", "--write", ng, "--json", "--hash", "--interval", "200ms", "tcp", "port", "5201"})
 			return nil
 		})
 	}()
 	<-started
-	time.Sleep(500 * time.Millisecond) // the socket is bound
+	// The capture says when its socket is bound.
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
+	go func() {
+		<-finished
+		stopWaiting()
+	}()
+	if !errb.wait(waitCtx, "capturing on any") {
+		t.Fatalf("capture did not start: %s", errb.String())
+	}
 
 	data := make([]byte, 1<<20)
 	rand.Read(data)
@@ -90,7 +101,11 @@ func TestCaptureLive(t *testing.T) {
 	if b := <-got; !bytes.Equal(b, data) {
 		t.Fatalf("server got %d bytes", len(b))
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The periodic line counts the connection once it is over (both
+	// DATA_FINs and FINs captured), not "0 connections".
+	if !errb.wait(waitCtx, "1 seen, 0 open, 1 finished") {
+		t.Fatalf("the periodic lines never counted the finished connection: %s", errb.String())
+	}
 	stopCapture()
 	<-finished
 	if code != exitOK {
@@ -99,12 +114,13 @@ func TestCaptureLive(t *testing.T) {
 	if !strings.Contains(errb.String(), "MPTCP connections") || !strings.Contains(errb.String(), "packets captured") {
 		t.Errorf("no periodic summary or stats on stderr: %s", errb.String())
 	}
-	var r analyze.Result
+	var r report.Document
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
 	want := shaHex(data)
-	if len(r.Connections) != 1 || r.Connections[0].Streams[0].SHA256 != want || len(r.Connections[0].Subflows) != 2 {
+	if len(r.Connections) != 1 || *r.Connections[0].Streams.ClientToServer.SHA256 != want || len(r.Connections[0].Subflows) != 2 ||
+		r.Capture.Kernel == nil || r.Capture.Kernel.Packets == 0 {
 		t.Fatalf("live result: %s", out.String())
 	}
 	// The written pcapng gives the same analysis.
@@ -114,5 +130,45 @@ func TestCaptureLive(t *testing.T) {
 	}
 	if !strings.Contains(fout, want) {
 		t.Errorf("analysis of the written pcapng lacks the stream hash")
+	}
+}
+
+// watchBuffer is a buffer written by one goroutine and watched by another
+// for a string to appear.
+type watchBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
+}
+
+func newWatchBuffer() *watchBuffer { return &watchBuffer{changed: make(chan struct{}, 1)} }
+
+func (w *watchBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+	return w.b.Write(p)
+}
+
+func (w *watchBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// wait blocks until s has been written or ctx ends.
+func (w *watchBuffer) wait(ctx context.Context, s string) bool {
+	for {
+		if strings.Contains(w.String(), s) {
+			return true
+		}
+		select {
+		case <-w.changed:
+		case <-ctx.Done():
+			return strings.Contains(w.String(), s)
+		}
 	}
 }

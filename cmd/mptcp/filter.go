@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/mptcp-go/mptcp/capture/filter"
 )
@@ -32,20 +33,33 @@ iptables' '-m bpf --bytecode' uses the same syntax but takes at most 64
 instructions (XT_BPF_MAX_NUM_INSTR), far fewer than this filter needs, so it
 does not load there. --format c prints 'tcpdump -dd' (a struct sock_filter
 initializer), asm a 'tcpdump -d'-style listing, json an object with the
-instructions.`
+instructions.
+
+EXPRESSION, as tcpdump users write it (host, net, port, portrange, each with
+src or dst; ip, ip6, tcp; and, or, not, parentheses), narrows the filter to
+the TCP segments it matches; with --all it is the whole filter (for TCP).
+'mptcp capture' takes the same expression.`
 
 // runFilter prints the MPTCP classic BPF filter.
 func runFilter(_ context.Context, env *cmdEnv, args []string) int {
-	fs := newFlagSet(env, "filter", "[--link ethernet|sll|sll2|raw] [--format ddd|asm|c|json] [--snaplen N]", filterDescription)
+	fs := newFlagSet(env, "filter", "[--link ethernet|sll|sll2|raw] [--format ddd|asm|c|json] [--snaplen N] [EXPRESSION]", filterDescription)
 	linkName := fs.String("link", "ethernet", "link-layer header in front of IP: ethernet, sll, sll2 or raw")
 	formatName := fs.String("format", "ddd", "output format: ddd, c, asm or json")
 	snapLen := fs.Uint("snaplen", filter.DefaultSnapLen, "bytes of an accepted packet to keep (the filter's return value)")
+	all := fs.Bool("all", false, "with EXPRESSION: no MPTCP part, the expression alone (on TCP segments)")
 	pos, code, done := parseFlags(fs, env, args)
 	if done {
 		return code
 	}
+	var expr *filter.Expr
 	if len(pos) > 0 {
-		fmt.Fprintf(env.stderr, "mptcp filter: unexpected argument %q\n", pos[0])
+		var err error
+		if expr, err = filter.ParseExpression(strings.Join(pos, " ")); err != nil {
+			fmt.Fprintf(env.stderr, "mptcp %v\n", err)
+			return exitUsage
+		}
+	} else if *all {
+		fmt.Fprintln(env.stderr, "mptcp filter: --all needs an EXPRESSION")
 		return exitUsage
 	}
 	// The package's errors start with "filter: ", which reads as this
@@ -64,7 +78,7 @@ func runFilter(_ context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "mptcp filter: --snaplen %d out of range 1..4294967295\n", *snapLen)
 		return exitUsage
 	}
-	prog, err := filter.Assemble(link, uint32(*snapLen))
+	prog, err := filter.AssembleExpr(link, uint32(*snapLen), expr, !*all)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "mptcp filter: %v\n", err)
 		return exitFailure

@@ -120,7 +120,8 @@ func TestFilterUsage(t *testing.T) {
 		{[]string{"filter", "--help"}, exitOK, "Usage: mptcp filter"},
 		{[]string{"filter", "--link", "tokenring"}, exitUsage, "mptcp filter: unknown link \"tokenring\" (want ethernet, sll, sll2 or raw)\n"},
 		{[]string{"filter", "--format", "xml"}, exitUsage, "mptcp filter: unknown format \"xml\" (want ddd, c, asm or json)\n"},
-		{[]string{"filter", "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"filter", "extra"}, exitUsage, "mptcp filter: \"extra\": want host, net, port, portrange, ip, ip6 or tcp"},
+		{[]string{"filter", "--all"}, exitUsage, "--all needs an EXPRESSION"},
 		{[]string{"filter", "--snaplen", "0"}, exitUsage, "out of range"},
 		{[]string{"filter", "--snaplen", "4294967296"}, exitUsage, "out of range"},
 		{[]string{"filter", "--snaplen", "4294967295", "--format", "c"}, exitOK, "{ 0x6, 0, 0, 0xffffffff },"},
@@ -129,6 +130,32 @@ func TestFilterUsage(t *testing.T) {
 		out, stderr, code := runCmd(tc.args...)
 		if code != tc.code || !strings.Contains(out+stderr, tc.out) {
 			t.Errorf("%v: exit %d, output %q; want exit %d with %q", tc.args, code, out+stderr, tc.code, tc.out)
+		}
+	}
+}
+
+// TestFilterExpression: an expression narrows the printed filter, with or
+// without the MPTCP part, as filter.AssembleExpr compiles it.
+func TestFilterExpression(t *testing.T) {
+	e, err := filter.ParseExpression("host 198.18.0.1 and port 443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, all := range []bool{false, true} {
+		args := []string{"filter", "--link", "raw", "host", "198.18.0.1", "and", "port", "443"}
+		if all {
+			args = append(args, "--all")
+		}
+		var out, errb strings.Builder
+		code := run(context.Background(), &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, args)
+		raw, err := filter.AssembleExpr(filter.Raw, filter.DefaultSnapLen, e, !all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		filter.Write(&want, filter.DDD, raw, filter.Raw, filter.DefaultSnapLen)
+		if code != exitOK || out.String() != want.String() {
+			t.Errorf("--all=%v: exit %d %s; output differs from AssembleExpr", all, code, errb.String())
 		}
 	}
 }

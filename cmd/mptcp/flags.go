@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -79,4 +80,63 @@ func parseFlagsN(fs *flag.FlagSet, env *cmdEnv, args []string, minArgs, maxArgs 
 func usageError(fs *flag.FlagSet, env *cmdEnv, msg string) int {
 	fmt.Fprintf(env.stderr, "%s: %s\n", fs.Name(), msg)
 	return exitUsage
+}
+
+// sizeFlag is a byte count with an optional binary suffix: 65536, 64k,
+// 64KiB, 1m, 1MiB, 2g (k = 1024).
+type sizeFlag struct{ n int64 }
+
+func (s *sizeFlag) String() string { return formatSize(s.n) }
+
+func (s *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	s.n = n
+	return nil
+}
+
+// parseSize parses a positive byte count with an optional suffix k, m, g
+// (or KiB, MiB, GiB, KB, MB, GB; all binary).
+func parseSize(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	for _, suf := range []struct {
+		s string
+		m int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(s, suf.s) {
+			s, mult = strings.TrimSuffix(s, suf.s), suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size (a positive number of bytes, optionally with k, m or g: 64k, 256m)", v)
+	}
+	return n * mult, nil
+}
+
+func formatSize(n int64) string {
+	switch {
+	case n > 0 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dg", n>>30)
+	case n > 0 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dm", n>>20)
+	case n > 0 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dk", n>>10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// listFlag collects every use of a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

@@ -18,6 +18,11 @@ const (
 	exitOK      = 0 // success, nothing to report
 	exitFailure = 1 // the command failed, or found something the user must see
 	exitUsage   = 2 // bad flags or arguments
+	// exitInput: analyze and capture could not read their input whole (a
+	// missing, unreadable, truncated or corrupt capture, an interface that
+	// fails) or could not write an output; what could be read is still
+	// analyzed and reported.
+	exitInput = 3
 )
 
 // command is one subcommand: its name, a one-line summary for the top-level
@@ -46,6 +51,7 @@ func commands() []command {
 		{"analyze", "analyze a capture: MPTCP connections, joins, mappings, reassembled data", runAnalyze},
 		{"capture", "capture MPTCP traffic on an interface and analyze it live (optionally saving pcapng)", runCapture},
 		{"nc", "netcat over the userspace TCP stack on an interface it owns (AF_PACKET or TUN)", runNC},
+		{"version", "print the version of this build (also: mptcp --version)", runVersion},
 	}
 }
 
@@ -63,6 +69,8 @@ func run(ctx context.Context, env *cmdEnv, args []string) int {
 		return exitUsage
 	}
 	switch args[0] {
+	case "-version", "--version", "-V":
+		return runVersion(ctx, env, args[1:])
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && args[0] == "help" {
 			return run(ctx, env, []string{args[1], "--help"})
@@ -87,5 +95,6 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mptcp COMMAND --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure or finding, 2 usage error.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure or finding, 2 usage error; analyze and capture: 3 input")
+	fmt.Fprintln(w, "not read whole or output not written. 'mptcp --version' prints the version.")
 }
