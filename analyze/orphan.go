@@ -100,6 +100,14 @@ type orphanTable struct {
 // joins one (flushOrphan).
 func (a *Analyzer) noteOrphan(sf *subflow, s *segment) {
 	kind, detail := orphanKindOf(s.ov[:s.nopts], s.badOpt != nil)
+	if kind == OrphanMalformed {
+		// The parse error says what was wrong (its forms are few: the
+		// groups stay bounded, and maxOrphanGroups bounds them anyway).
+		detail = s.badOpt.Error()
+		if len(detail) > 100 {
+			detail = detail[:100]
+		}
+	}
 	if sf.orphanSegs == nil {
 		sf.orphanSegs = &orphanCounts{}
 	}
