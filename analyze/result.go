@@ -199,8 +199,10 @@ type Stream struct {
 	ConflictBytes uint64 `json:"conflict_bytes,omitempty"`
 	// SHA256 of the delivered bytes (holes skipped), when hashing is on.
 	SHA256 string `json:"sha256,omitempty"`
-	// File is where --streams wrote the data.
-	File string `json:"file,omitempty"`
+	// File is where --streams wrote the data (at its data offsets);
+	// HolesFile lists the holes.
+	File      string `json:"file,omitempty"`
+	HolesFile string `json:"holes_file,omitempty"`
 }
 
 // Hole is a range of the data stream: Offset relative to the stream's

@@ -490,9 +490,7 @@ func streamJSON(s *analyze.Stream) Stream {
 	for _, h := range s.Conflicts {
 		j.Conflicts = append(j.Conflicts, Range{Offset: h.Offset, Size: h.Size})
 	}
-	if s.File != "" && len(s.Holes) > 0 {
-		j.HolesFile = strOrNil(s.File + ".holes")
-	}
+	j.HolesFile = strOrNil(s.HolesFile)
 	return j
 }
 

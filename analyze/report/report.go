@@ -251,7 +251,16 @@ func writeHoles(w *bufio.Writer, s *analyze.Stream) {
 }
 
 // ms formats a duration in milliseconds.
-func ms(d time.Duration) string { return fmt.Sprintf("%.3g", float64(d)/float64(time.Millisecond)) }
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
 
 func delays(d *stats.Durations) string {
 	if d.Count == 0 {

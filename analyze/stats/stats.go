@@ -232,11 +232,18 @@ func (c *Collector) Bin() time.Duration { return c.bin }
 // seqLE reports a <= b in 32-bit sequence space (RFC 9293 §3.4).
 func seqLE(a, b uint32) bool { return int32(b-a) >= 0 }
 
+// Begin sets the time of bin 0 if no packet came yet (a caller that
+// passes only some packets to Add sets it from the first of all, so that
+// bins start with the capture).
+func (c *Collector) Begin(t time.Time) {
+	if c.start.IsZero() {
+		c.start = t
+	}
+}
+
 // Add takes one packet of the per-packet view.
 func (c *Collector) Add(pi *analyze.PacketInfo) {
-	if c.start.IsZero() {
-		c.start = pi.Time
-	}
+	c.Begin(pi.Time)
 	if pi.Conn == 0 {
 		return
 	}

@@ -236,6 +236,9 @@ func (s *session) config(stdout io.Writer) (analyze.Config, error) {
 	}
 	if s.col != nil || s.plotCol != nil || s.pw != nil {
 		cfg.OnPacket = func(pi *analyze.PacketInfo) {
+			if s.col != nil {
+				s.col.Begin(pi.Time)
+			}
 			if !s.sel.packet(pi) {
 				return
 			}
