@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -89,10 +87,13 @@ type Status struct {
 	Paths      []PathStatus `json:"paths"`
 	// Missing lists namespaces of the record that no longer exist.
 	Missing []string `json:"missing,omitempty"`
-	// ClientMPTCP and ServerMPTCP are the MPTCP sockets "ss -Mn" lists in
-	// each namespace, one per line.
-	ClientMPTCP []string `json:"client_mptcp"`
-	ServerMPTCP []string `json:"server_mptcp"`
+	// ClientMPTCP and ServerMPTCP are each kernel side's MPTCP state read
+	// through netlink (sockets, endpoints, limits); nil for a side that is
+	// not the kernel's or could not be read (ClientMPTCPError says why).
+	ClientMPTCP      *MPTCPState `json:"client_mptcp"`
+	ServerMPTCP      *MPTCPState `json:"server_mptcp"`
+	ClientMPTCPError string      `json:"client_mptcp_error,omitempty"`
+	ServerMPTCPError string      `json:"server_mptcp_error,omitempty"`
 }
 
 // Status gathers the lab's record, emulator counters and MPTCP sockets.
@@ -117,27 +118,17 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 		}
 		s.Paths = append(s.Paths, ps)
 	}
-	if _, err := exec.LookPath("ss"); err == nil {
-		s.ClientMPTCP = ssMPTCP(ctx, l.st.ClientNS)
-		s.ServerMPTCP = ssMPTCP(ctx, l.st.ServerNS)
-	}
-	return s, nil
-}
-
-func ssMPTCP(ctx context.Context, ns string) []string {
-	if !nsExists(ns) {
-		return nil
-	}
-	out, err := run(ctx, "ip", "netns", "exec", ns, "ss", "-Mnat")
-	if err != nil {
-		return nil
-	}
-	var lines []string
-	for i, ln := range strings.Split(strings.TrimSpace(out), "\n") {
-		if i == 0 || strings.TrimSpace(ln) == "" { // header
-			continue
+	read := func(side Side, ns string, mode Mode) (*MPTCPState, string) {
+		if mode != Kernel || !nsExists(ns) {
+			return nil, ""
 		}
-		lines = append(lines, strings.Join(strings.Fields(ln), " "))
+		st, err := l.MPTCPState(side)
+		if err != nil {
+			return nil, err.Error()
+		}
+		return st, ""
 	}
-	return lines
+	s.ClientMPTCP, s.ClientMPTCPError = read(Client, l.st.ClientNS, l.st.ClientMode)
+	s.ServerMPTCP, s.ServerMPTCPError = read(Server, l.st.ServerNS, l.st.ServerMode)
+	return s, nil
 }

@@ -29,7 +29,8 @@ Subcommands:
   exec NAME SIDE -- CMD...
                 run CMD in the client, server or pI (middle of path I)
                 namespace; exits with CMD's exit code
-  status NAME   namespaces, addresses, link settings, emulator counters, MPTCP sockets
+  status NAME   namespaces, addresses, link settings, emulator counters, the kernel's MPTCP
+                connections, endpoints and limits (through netlink)
   list          the labs that exist
   link NAME PATH down|up
                 start or end an outage of a path (by name or number)
@@ -307,7 +308,7 @@ func labExec(ctx context.Context, env *cmdEnv, args []string) int {
 
 func labStatus(ctx context.Context, env *cmdEnv, args []string) int {
 	fs, dir := nameFlags(env, "status", "NAME [--json]",
-		"Show lab NAME: namespaces, addresses, link settings, emulator counters and MPTCP sockets.")
+		"Show lab NAME: namespaces, addresses, link settings, emulator counters, and each kernel side's MPTCP\nconnections (one per connection, with its subflows), path manager endpoints and limits, read from\nthe kernel through netlink (sock_diag with mptcp_diag, the mptcp_pm generic netlink family).")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	pos, code, done := parseFlagsN(fs, env, args, 1, 1, "want exactly one NAME")
 	if done {
@@ -388,12 +389,35 @@ func writeStatus(w io.Writer, st *lab.Status) {
 				d.s.DroppedLoss, d.s.DroppedBurst, d.s.DroppedTxError, d.s.DroppedRx, d.s.DroppedOversize, d.s.QueueHigh, mb)
 		}
 	}
-	fmt.Fprintf(w, "MPTCP sockets: client %d, server %d\n", len(st.ClientMPTCP), len(st.ServerMPTCP))
-	for _, s := range st.ClientMPTCP {
-		fmt.Fprintln(w, "  client "+s)
-	}
-	for _, s := range st.ServerMPTCP {
-		fmt.Fprintln(w, "  server "+s)
+	for _, side := range []struct {
+		name string
+		st   *lab.MPTCPState
+		err  string
+	}{{"client", st.ClientMPTCP, st.ClientMPTCPError}, {"server", st.ServerMPTCP, st.ServerMPTCPError}} {
+		if side.err != "" {
+			fmt.Fprintf(w, "%s MPTCP: cannot read the kernel's state: %s\n", side.name, side.err)
+		}
+		if side.st == nil {
+			continue
+		}
+		m := side.st
+		fmt.Fprintf(w, "%s MPTCP: %d connections, %d listening; limits subflows %d, add_addr_accepted %d\n", side.name,
+			m.Connections(), len(m.Sockets)-m.Connections(), m.Limits.Subflows, m.Limits.AddAddrAccepted)
+		for _, ep := range m.Endpoints {
+			dev := ""
+			if ep.Interface != "" {
+				dev = " dev " + ep.Interface
+			}
+			fmt.Fprintf(w, "  endpoint %d %s%s %s\n", ep.ID, ep.Addr, dev, strings.Join(ep.Flags, ","))
+		}
+		for _, x := range m.Sockets {
+			if x.State == "LISTEN" {
+				fmt.Fprintf(w, "  listen %v\n", x.Local)
+				continue
+			}
+			fmt.Fprintf(w, "  %s %v -> %v token %s, %d subflows (+ the initial one), sent %d B, received %d B, retransmitted %d B\n",
+				x.State, x.Local, x.Remote, x.Token, x.Subflows, x.BytesSent, x.BytesReceived, x.BytesRetrans)
+		}
 	}
 	for _, ns := range st.Missing {
 		fmt.Fprintf(w, "MISSING namespace %s\n", ns)

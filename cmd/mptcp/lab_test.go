@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -359,8 +360,13 @@ func TestWriteStatus(t *testing.T) {
 			{PathState: lab.PathState{Index: 2, Name: "cellular", Namespace: "demo-p2", ClientIface: "cellular", ServerIface: "cellular",
 				ClientAddr: lab.ClientAddrOf(2), ServerAddr: lab.ServerAddrOf(2), Prefix: 24, Middle: "bridge"}},
 		},
-		ClientMPTCP: []string{"ESTAB 0 0 198.18.1.1:40000 198.18.1.2:5201"},
-		Missing:     []string{"demo-p2"},
+		ClientMPTCP: &lab.MPTCPState{
+			Sockets: []lab.MPTCPSocket{{State: "ESTAB", Local: netip.MustParseAddrPort("198.18.1.1:40000"),
+				Remote: netip.MustParseAddrPort("198.18.1.2:5201"), Token: "0a0b0c0d", Subflows: 1, BytesSent: 100, BytesReceived: 20}},
+			Endpoints: []lab.MPTCPEndpoint{{ID: 2, Addr: lab.ClientAddrOf(2), Interface: "cellular", Flags: []string{"subflow"}}},
+			Limits:    lab.MPTCPLimits{Subflows: 8, AddAddrAccepted: 8}},
+		ServerMPTCPError: "sock_diag: no such file",
+		Missing:          []string{"demo-p2"},
 	}
 	var b bytes.Buffer
 	writeStatus(&b, st)
@@ -371,8 +377,10 @@ PATH  IFACE     CLIENT         SERVER         NAMESPACE  MIDDLE    SETTINGS
 emulator wifi (running, up 2.5s):
   ul: fwd 10 pkts 15000 bytes; drop down 0 queue 0 loss 2 burst 0 txerr 0 rx 0 oversize 0; queue high 3
   dl DOWN: fwd 5 pkts 300 bytes; drop down 1 queue 0 loss 0 burst 0 txerr 0 rx 0 oversize 0; queue high 0; middlebox stripped 1 segments (1 options), rewrote 0 bytes
-MPTCP sockets: client 1, server 0
-  client ESTAB 0 0 198.18.1.1:40000 198.18.1.2:5201
+client MPTCP: 1 connections, 0 listening; limits subflows 8, add_addr_accepted 8
+  endpoint 2 198.18.2.1 dev cellular subflow
+  ESTAB 198.18.1.1:40000 -> 198.18.1.2:5201 token 0a0b0c0d, 1 subflows (+ the initial one), sent 100 B, received 20 B, retransmitted 0 B
+server MPTCP: cannot read the kernel's state: sock_diag: no such file
 MISSING namespace demo-p2
 `
 	if b.String() != want {
