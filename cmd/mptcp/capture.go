@@ -53,6 +53,8 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
 	count := fs.Uint64("count", 0, "stop after this many packets (0: no limit)")
 	all := fs.Bool("all", false, "no MPTCP filter: capture every packet (that EXPRESSION matches)")
+	ring := sizeFlag{n: 32 << 20}
+	fs.Var(&ring, "buffer", "size of the kernel ring (`SIZE`: 8m, 64m), in 1 MiB blocks: what absorbs bursts while the analysis is busy (tcpdump -B)")
 	var o outputs
 	o.register(fs)
 	pos, code, done := parseFlags(fs, env, args)
@@ -97,7 +99,8 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 		return exitInput
 	}
 	defer s.closeOutputs()
-	lcfg := live.Config{Interface: ifc, MPTCPFilter: !*all, BlockTimeout: 50 * time.Millisecond}
+	lcfg := live.Config{Interface: ifc, MPTCPFilter: !*all, BlockTimeout: 50 * time.Millisecond,
+		BlockSize: 1 << 20, Blocks: int(max(2, ring.n>>20))}
 	lcfg.Expression = filterExpr
 	h, err := live.Open(ctx, lcfg)
 	if err != nil {
