@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
@@ -34,6 +35,11 @@ type Config struct {
 	// given up and counted with the orphans: a SYN flood or a scan costs
 	// a fixed amount of memory.
 	MaxHalfOpen int
+	// MaxConnections bounds the connections open at once (default
+	// DefaultMaxConnections). Past it the least recently active one is
+	// finished early (a table_full finding says so), so that crafted
+	// handshakes that never end cost a bounded amount of memory.
+	MaxConnections int
 	// OnConnection, if set, receives each connection when it is finished
 	// (both DATA_FINs and every subflow closed, an MP_FASTCLOSE, every
 	// subflow reset, or Finish); the analyzer then forgets it, so memory
@@ -130,10 +136,14 @@ const (
 	// first, or the last, byte of a DSS mapping (RFC 8684 §3.3.1).
 	PacketMappingStart
 	PacketMappingEnd
+	// PacketRSTIgnored: a RST a real stack would not accept (not at the
+	// next expected sequence number, RFC 5961 §3.2): the analysis goes
+	// on as if it had not been sent.
+	PacketRSTIgnored
 )
 
 // packetFlagNames are the names of the packet flags, in bit order.
-var packetFlagNames = [...]string{"retransmission", "reinjection", "data_out_of_order", "duplicate_ack", "mapping_start", "mapping_end"}
+var packetFlagNames = [...]string{"retransmission", "reinjection", "data_out_of_order", "duplicate_ack", "mapping_start", "mapping_end", "rst_ignored"}
 
 // Names returns the names of the flags set, in bit order: retransmission,
 // reinjection, data_out_of_order, duplicate_ack, mapping_start,
@@ -198,6 +208,13 @@ type Analyzer struct {
 	looseQ       []*subflow
 	looseHead    int
 	looseEvicted uint64
+	// connsEvicted counts connections given up for MaxConnections.
+	connsEvicted uint64
+	// ctx is the context of the last ReadSource (Finish honours it).
+	ctx context.Context
+	// badTS counts packets whose timestamp was out of range, the first
+	// being packet badTSFirst.
+	badTS, badTSFirst uint64
 
 	// Per-packet notes for the OnPacket view, reset for each segment.
 	pflags    PacketFlags
@@ -222,6 +239,9 @@ func New(cfg Config) *Analyzer {
 	}
 	if cfg.MaxHalfOpen <= 0 {
 		cfg.MaxHalfOpen = DefaultMaxHalfOpen
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -263,6 +283,12 @@ func (a *Analyzer) Packet(ts time.Time, pkt []byte) {
 func (a *Analyzer) PacketFrom(ts time.Time, source int, pkt []byte) {
 	a.pktSource = source
 	a.res.Packets++
+	if y := ts.Year(); y < 1 || y > 9999 {
+		// Outside what RFC 3339 (and JSON) can write: a corrupt record or
+		// interface description (pcapng if_tsresol, if_tsoffset). The
+		// packet is analyzed at the time of the one before.
+		ts = a.badTime(ts)
+	}
 	if a.res.Packets&0xfff == 0 && ts.Sub(a.lastSweep) > flowIdle/2 {
 		a.lastSweep = ts
 		a.sweep()
@@ -437,4 +463,17 @@ func (a *Analyzer) parseOptions(s *segment) {
 	if err := it.Err(); err != nil && s.badOpt == nil {
 		s.badOpt = err
 	}
+}
+
+// badTime counts a timestamp outside years 1 to 9999 and returns the time
+// to use instead: the last good one (the Unix epoch before any).
+func (a *Analyzer) badTime(ts time.Time) time.Time {
+	if a.badTS == 0 {
+		a.badTSFirst = a.res.Packets
+	}
+	a.badTS++
+	if !a.res.Last.IsZero() {
+		return a.res.Last
+	}
+	return time.Unix(0, 0).UTC()
 }

@@ -27,17 +27,20 @@ type conn struct {
 	groupedBy string
 	// pos is the connection's place in Analyzer.conns (-1: not there).
 	pos, heapIdx int
-	csum         bool
-	fallback     string
-	fastclose    bool
-	reset        bool
-	first        time.Time
-	last         time.Time
-	subflows     []*subflow
-	st           [2]stream
-	events       []Event
-	findings     []Finding
-	done         bool
+	// lruPrev and lruNext link the open connections by activity.
+	lruPrev, lruNext *conn
+	inLRU            bool
+	csum             bool
+	fallback         string
+	fastclose        bool
+	reset            bool
+	first            time.Time
+	last             time.Time
+	subflows         []*subflow
+	st               [2]stream
+	events           []Event
+	findings         []Finding
+	done             bool
 	// orphaned: the connection was only an unanswered SYN, reported
 	// with the orphan segments instead (orphan.go).
 	orphaned bool
@@ -490,15 +493,18 @@ func (a *Analyzer) signal(sf *subflow, d int, s *segment, o *option.Option) {
 		c.event(Event{Time: s.ts, Type: "mp_fail", Subflow: sf.id, Detail: det})
 		a.finding(c, sf, s.ts, Warning, CodeMPFail, "MP_FAIL at "+det+": the receiver found a checksum failure and falls back")
 	case option.SubtypeMPFastclose:
-		c.fastclose = true
 		c.event(Event{Time: s.ts, Type: "mp_fastclose", Subflow: sf.id})
 		side := 1 - sf.connDir(d) // the key is the receiver's
 		if c.haveKey[side] && c.keys[side] != o.MPFastclose.ReceiverKey {
+			// RFC 8684 §3.5: the receiver acts on MP_FASTCLOSE only with
+			// its own key (Linux: mptcp_incoming_options); the
+			// connection goes on.
 			a.finding(c, sf, s.ts, Error, CodeFastclose, fmt.Sprintf(
-				"MP_FASTCLOSE carries key 0x%016x, not the %s's key: possible forgery", o.MPFastclose.ReceiverKey, sideName(side)))
-		} else {
-			a.finding(c, sf, s.ts, Info, CodeFastclose, "connection closed abruptly by MP_FASTCLOSE")
+				"MP_FASTCLOSE carries key 0x%016x, not the %s's key: possible forgery; ignored, the connection is still analyzed", o.MPFastclose.ReceiverKey, sideName(side)))
+			break
 		}
+		c.fastclose = true
+		a.finding(c, sf, s.ts, Info, CodeFastclose, "connection closed abruptly by MP_FASTCLOSE")
 		if sf.end == "" {
 			sf.end = "fastclose"
 		}

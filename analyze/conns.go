@@ -1,6 +1,10 @@
 package analyze
 
-import "container/heap"
+import (
+	"container/heap"
+	"fmt"
+	"time"
+)
 
 // connSet holds the live connections in the order they were made. Removal
 // leaves a hole (nil), so that finishing or forgetting any number of
@@ -11,16 +15,85 @@ type connSet struct {
 	list  []*conn
 	holes int
 	open  openHeap
+	// lruHead is the most recently active open connection, lruTail the
+	// least (the next to evict).
+	lruHead, lruTail *conn
 	// frozen: a loop over list is running (Finish): no compaction.
 	frozen bool
 }
 
-// addConn enters c.
+// DefaultMaxConnections is the default of Config.MaxConnections.
+const DefaultMaxConnections = 1 << 15
+
+// addConn enters c, the most recently active connection. Past
+// Config.MaxConnections open connections, the least recently active one
+// is given up (evict).
 func (a *Analyzer) addConn(c *conn) {
 	cs := &a.conns
 	c.pos = len(cs.list)
 	cs.list = append(cs.list, c)
 	heap.Push(&cs.open, c)
+	a.touch(c)
+	for cs.open.Len() > a.cfg.MaxConnections && cs.lruTail != nil && cs.lruTail != c {
+		a.evict(cs.lruTail)
+	}
+}
+
+// touch makes c the most recently active connection.
+func (a *Analyzer) touch(c *conn) {
+	cs := &a.conns
+	if cs.lruHead == c || c.done {
+		return
+	}
+	cs.unlink(c)
+	c.lruNext = cs.lruHead
+	if cs.lruHead != nil {
+		cs.lruHead.lruPrev = c
+	}
+	cs.lruHead = c
+	if cs.lruTail == nil {
+		cs.lruTail = c
+	}
+	c.inLRU = true
+}
+
+func (cs *connSet) unlink(c *conn) {
+	if !c.inLRU {
+		return
+	}
+	if c.lruPrev != nil {
+		c.lruPrev.lruNext = c.lruNext
+	} else {
+		cs.lruHead = c.lruNext
+	}
+	if c.lruNext != nil {
+		c.lruNext.lruPrev = c.lruPrev
+	} else {
+		cs.lruTail = c.lruPrev
+	}
+	c.lruPrev, c.lruNext, c.inLRU = nil, nil, false
+}
+
+// evict gives up connection c to stay within Config.MaxConnections: it is
+// finished now (what is missing becomes holes) and its subflows leave the
+// flow table, so that later packets of theirs are analyzed as a new
+// connection seen without its handshake.
+func (a *Analyzer) evict(c *conn) {
+	a.connsEvicted++
+	a.finding(c, nil, a.res.Last, Warning, CodeTableFull, fmt.Sprintf(
+		"connection given up before its end (last packet %s) to hold at most %d open connections at once; later packets of its subflows are analyzed as another connection",
+		c.last.Format(time.RFC3339Nano), a.cfg.MaxConnections))
+	for _, sf := range c.subflows {
+		if a.flows[sf.key] == sf {
+			delete(a.flows, sf.key)
+		}
+	}
+	for side := range c.tokens {
+		if c.haveToken[side] && a.tokens[c.tokens[side]] == c {
+			delete(a.tokens, c.tokens[side])
+		}
+	}
+	a.closeConn(c, a.res.Last)
 }
 
 // removeConn takes c out of the live connections.
@@ -78,6 +151,7 @@ func (h *openHeap) Pop() any {
 // finished takes c out of the open connections (it is done) and out of
 // the indexes.
 func (a *Analyzer) finished(c *conn) {
+	a.conns.unlink(c)
 	a.unindex(c, 0)
 	a.unindex(c, 1)
 	a.unfileTokenConn(c)

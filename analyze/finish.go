@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,10 +28,29 @@ func (a *Analyzer) Snapshot() *Result { return a.result(false) }
 // Finish ends the analysis: every stream is flushed (what is still missing
 // becomes a hole) and the result returned. The Analyzer must not be used
 // afterwards.
+//
+// Finish stops early, as FinishContext does, when the context last given
+// to ReadSource is done (a signal while a big capture ends).
 func (a *Analyzer) Finish() *Result {
+	ctx := a.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	r, _ := a.FinishContext(ctx)
+	return r
+}
+
+// FinishContext is Finish that stops when ctx is done: connections not
+// finished by then are in the Result as they are (not handed to
+// OnConnection), with ctx's error.
+func (a *Analyzer) FinishContext(ctx context.Context) (*Result, error) {
 	a.giveUpAll()
 	a.conns.frozen = true
-	for _, c := range a.conns.list {
+	for i, c := range a.conns.list {
+		if i&255 == 0 && ctx.Err() != nil {
+			a.conns.frozen = false
+			return a.result(false), ctx.Err()
+		}
 		if c != nil {
 			a.closeConn(c, a.res.Last)
 		}
@@ -60,7 +80,7 @@ func (a *Analyzer) Finish() *Result {
 			drop(sf)
 		}
 	}
-	return a.result(true)
+	return a.result(true), nil
 }
 
 func (a *Analyzer) result(final bool) *Result {
@@ -242,7 +262,7 @@ func subflowResult(sf *subflow, c *conn, cr *Connection) Subflow {
 		sd := SubflowDir{
 			Packets: h.pkts, Bytes: h.bytes, NewBytes: h.newBytes, DataBytes: h.data,
 			Retransmissions: h.retrans, RetransBytes: h.retransBytes, Reinjected: h.reinj,
-			Unmapped: h.unmapped, FIN: h.fin, RST: h.rst,
+			Unmapped: h.unmapped, FIN: h.fin, RST: h.rst, RSTIgnored: h.rstIgnored,
 		}
 		if cr != nil && c != nil {
 			if tot := c.st[sf.connDir(d)].delivered; tot > 0 {

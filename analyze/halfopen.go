@@ -288,6 +288,15 @@ func (a *Analyzer) attemptFindings(orphans []Orphan) []Finding {
 		}
 		out = append(out, f)
 	}
+	if a.badTS > 0 {
+		out = append(out, Finding{Time: a.res.First, Severity: Warning, Code: CodeTimestamp, Message: fmt.Sprintf(
+			"%d packets (the first is packet %d) have timestamps outside the years 1 to 9999 (a corrupt record or interface timestamp resolution/offset): each was analyzed at the time of the packet before it",
+			a.badTS, a.badTSFirst)})
+	}
+	if a.connsEvicted > 0 {
+		out = append(out, Finding{Time: a.res.Last, Severity: Warning, Code: CodeTableFull, Message: fmt.Sprintf(
+			"%d connections were given up before their end to hold at most %d open at once (each says so)", a.connsEvicted, a.cfg.MaxConnections)})
+	}
 	if a.looseEvicted > 0 {
 		out = append(out, Finding{Time: a.res.Last, Severity: Warning, Code: CodeTableFull, Message: fmt.Sprintf(
 			"%d subflows with MPTCP options but no connection were given up to hold at most %d at once; their segments are counted with the orphans", a.looseEvicted, a.cfg.MaxHalfOpen)})

@@ -1,6 +1,9 @@
 package analyze
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -423,3 +426,158 @@ func TestAttemptIDsInPacketView(t *testing.T) {
 
 // held is how many attempts, flow entries and connections a holds.
 func (a *Analyzer) held() int { return len(a.half.m) + len(a.flows) + a.conns.live() }
+
+// TestForgedRSTsIgnored: two RSTs with random sequence numbers that
+// acknowledge nothing (an IDS evasion: the receiver drops them, an
+// analyzer that takes them stops looking) do not end the subflow: the
+// whole transfer is delivered, each RST is counted and reported, and the
+// per-packet view agrees with the summary.
+func TestForgedRSTsIgnored(t *testing.T) {
+	var pkts []PacketInfo
+	a := New(Config{Hash: true, OnPacket: func(p *PacketInfo) { pkts = append(pkts, *p) }})
+	sent := rstEvasion(a.Packet)
+	r := a.Finish()
+	if len(r.Connections) != 1 {
+		t.Fatalf("%d connections", len(r.Connections))
+	}
+	cn := r.Connections[0]
+	if st := cn.Streams[0]; st.SHA256 != sha(sent) || len(st.Holes) != 0 {
+		t.Errorf("stream: %d of %d bytes, holes %v", st.Bytes, len(sent), st.Holes)
+	}
+	sf := cn.Subflows[0]
+	if sf.End == "rst" || sf.Dirs[0].RSTIgnored+sf.Dirs[1].RSTIgnored != 2 || sf.Dirs[0].RST || sf.Dirs[1].RST {
+		t.Errorf("subflow end %q, dirs %+v", sf.End, sf.Dirs)
+	}
+	if !hasFinding(cn.Findings, CodeRSTIgnored) || cn.End != "data_fin" {
+		t.Errorf("end %q, findings %+v", cn.End, cn.Findings)
+	}
+	var n, flagged uint64
+	for _, p := range pkts {
+		if p.Conn == cn.ID && p.Subflow == sf.ID {
+			n++
+		}
+		if p.Analysis&PacketRSTIgnored != 0 {
+			flagged++
+		}
+	}
+	if n != sf.Dirs[0].Packets+sf.Dirs[1].Packets || flagged != 2 {
+		t.Errorf("per-packet view: %d packets of the subflow (summary %d), %d flagged rst_ignored",
+			n, sf.Dirs[0].Packets+sf.Dirs[1].Packets, flagged)
+	}
+}
+
+// TestRSTAtExpectedSequenceAccepted: a RST at the next sequence number
+// ends the subflow (RFC 5961 §3.2); new data after the connection ended
+// is analyzed as a connection of its own with a data_after_end finding.
+func TestRSTAtExpectedSequenceAccepted(t *testing.T) {
+	var done []Connection
+	rec, a := newRec(Config{OnConnection: func(c Connection) { done = append(done, c) }})
+	c := synth.New(0xabab, 0xcdcd, rec.emit)
+	s := c.Handshake(cli1, srv1)
+	d := payload(8000, 3)
+	s.Send(0, d[:4000])
+	s.Reset(0)
+	if len(done) != 1 || done[0].End != "reset" || done[0].Subflows[0].End != "rst" {
+		t.Fatalf("after the RST: %+v", done)
+	}
+	s.Send(0, d[4000:])
+	r := a.Finish()
+	if len(r.Connections) != 0 || len(done) != 2 {
+		t.Fatalf("%d connections handed over", len(done))
+	}
+	after := done[1]
+	if !hasFinding(after.Findings, CodeDataAfterEnd) || after.Streams[0].Bytes == 0 {
+		t.Errorf("after the end: %+v", after)
+	}
+}
+
+// TestConnectionCapEvictsLeastRecent: handshakes that never end (crafted
+// in numbers) are given up least recently active first past
+// MaxConnections; a connection that keeps carrying data is never the one,
+// and is delivered whole.
+func TestConnectionCapEvictsLeastRecent(t *testing.T) {
+	const limit = 50
+	var handed []Connection
+	a := New(Config{Hash: true, MaxConnections: limit, OnConnection: func(c Connection) { handed = append(handed, c) }})
+	most := 0
+	feed := func(ts time.Time, p []byte) {
+		a.Packet(ts, p)
+		most = max(most, a.conns.open.Len())
+	}
+	live := synth.New(0xeeee, 0xffff, feed)
+	s := live.Handshake(cli1, srv1)
+	d := payload(500*200, 4)
+	for i := range 500 {
+		c := synth.New(uint64(0x10000+i), uint64(0x20000+i), feed)
+		c.Now = live.Now
+		c.Handshake(netip.AddrPortFrom(cli2.Addr(), uint16(30000+i)), srv2)
+		live.Now = c.Now
+		s.Send(0, d[i*200:(i+1)*200])
+	}
+	s.DataFIN(0)
+	s.DataFIN(1)
+	s.Close()
+	a.Finish()
+	if most > limit {
+		t.Errorf("%d connections open at once (limit %d)", most, limit)
+	}
+	var got *Connection
+	evicted := 0
+	for i := range handed {
+		if handed[i].Client == cli1 {
+			got = &handed[i]
+		} else if hasFinding(handed[i].Findings, CodeTableFull) {
+			evicted++
+		}
+	}
+	if got == nil || got.Streams[0].SHA256 != sha(d) || hasFinding(got.Findings, CodeTableFull) {
+		t.Fatalf("the active connection was not kept whole: %+v", got)
+	}
+	if evicted < 500-limit {
+		t.Errorf("%d connections given up, want at least %d", evicted, 500-limit)
+	}
+}
+
+// TestFinishHonoursContext: Finish stops handing connections over when its
+// context is done (SIGTERM during the end of a big capture).
+func TestFinishHonoursContext(t *testing.T) {
+	handed := 0
+	a := New(Config{OnConnection: func(Connection) { handed++ }})
+	for i := range 2000 {
+		c := synth.New(uint64(0x30000+i), uint64(0x40000+i), a.Packet)
+		s := c.Handshake(netip.AddrPortFrom(cli2.Addr(), uint16(20000+i)), srv2)
+		s.Send(0, payload(10, uint64(i)))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := a.FinishContext(ctx)
+	if !errors.Is(err, context.Canceled) || handed > 256 || len(r.Connections)+handed != 2000 {
+		t.Errorf("err %v, %d handed over, %d in the result", err, handed, len(r.Connections))
+	}
+}
+
+// TestTimestampOutOfRange: a packet dated past the year 9999 (a corrupt
+// pcapng if_tsresol/if_tsoffset) is analyzed at the time of the one before
+// and reported; the result still encodes as JSON.
+func TestTimestampOutOfRange(t *testing.T) {
+	a := New(Config{})
+	c := synth.New(0x1212, 0x3434, nil)
+	n := 0
+	c.Emit = func(ts time.Time, p []byte) {
+		n++
+		if n == 4 {
+			ts = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		a.Packet(ts, p)
+	}
+	s := c.Handshake(cli1, srv1)
+	s.Send(0, payload(100, 1))
+	s.Send(0, payload(100, 2))
+	r := a.Finish()
+	if _, err := json.Marshal(r); err != nil {
+		t.Fatalf("JSON: %v", err)
+	}
+	if !hasFinding(r.Findings, CodeTimestamp) || r.Last.Year() > 9999 {
+		t.Errorf("findings %+v, last %v", r.Findings, r.Last)
+	}
+}

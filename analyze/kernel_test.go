@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -280,7 +281,12 @@ func runKernelCase(t *testing.T, kc kernelCase) {
 			}
 		}
 		if !found {
-			t.Errorf("no handover away from the failed path: events %+v", cn.Events)
+			var shares []string
+			for _, sf := range cn.Subflows {
+				shares = append(shares, fmt.Sprintf("subflow %d: data %d/%d bytes, last seen %v, end %s",
+					sf.ID, sf.Dirs[0].DataBytes, sf.Dirs[1].DataBytes, sf.LastSeen.Format("15:04:05.000000"), sf.End))
+			}
+			t.Errorf("no handover away from the failed path (%s): events %+v", strings.Join(shares, "; "), cn.Events)
 		}
 	}
 	compareTsharkGrouping(t, file, r)

@@ -136,6 +136,10 @@ type SubflowDir struct {
 	Unmapped uint64 `json:"unmapped_bytes"`
 	FIN      bool   `json:"fin"`
 	RST      bool   `json:"rst"`
+	// RSTIgnored counts RSTs a real stack would not accept (not at the
+	// next expected sequence number, RFC 5961 §3.2), which did not end
+	// the subflow.
+	RSTIgnored uint64 `json:"rst_ignored,omitempty"`
 }
 
 // Direction names a connection-level direction.
@@ -263,22 +267,25 @@ const (
 	CodeAddAddrHMAC = "add_addr_hmac_mismatch" // ADD_ADDR HMAC does not verify
 	// ADD_ADDR HMAC is the leftmost 64 bits (early Linux), not the RFC's rightmost
 	CodeAddAddrHMACLegacy = "add_addr_hmac_leftmost"
-	CodeJoinNoConn        = "join_unknown_token"    // MP_JOIN token matches no connection seen
-	CodeUnverified        = "grouping_unverified"   // keys not seen: grouping by token/DSN
-	CodeMappingConflict   = "mapping_conflict"      // two DSS mappings disagree on the same bytes
-	CodeUnmapped          = "unmapped_data"         // payload outside any DSS mapping
-	CodeDataConflict      = "data_conflict"         // two copies of the same data differ
-	CodeHole              = "hole"                  // data never seen
-	CodeChecksum          = "dss_checksum_mismatch" // RFC 8684 §3.3.1
-	CodeChecksumMissing   = "dss_checksum_missing"  // RFC 8684 §3.3.1: negotiated, absent
-	CodeMPFail            = "mp_fail"               // RFC 8684 §3.7
-	CodeFastclose         = "mp_fastclose"          // RFC 8684 §3.5
-	CodeFallback          = "fallback"              // RFC 8684 §3.7
-	CodeMalformedOption   = "malformed_option"      // an MPTCP option that does not parse
-	CodeMemoryCap         = "memory_cap"            // out-of-order data dropped to stay under the cap
-	CodeInput             = "input_error"           // the capture is truncated or corrupt
-	CodeSYNUnanswered     = "syn_unanswered"        // connection attempts (MP_CAPABLE SYNs) never answered
-	CodeSYNRefused        = "syn_refused"           // connection attempts answered with a RST
-	CodeJoinUnanswered    = "join_unanswered"       // MP_JOIN SYNs to a connection's token never answered
-	CodeTableFull         = "table_full"            // state given up to stay within a bound (attempts, subflows, connections)
+	CodeJoinNoConn        = "join_unknown_token"     // MP_JOIN token matches no connection seen
+	CodeUnverified        = "grouping_unverified"    // keys not seen: grouping by token/DSN
+	CodeMappingConflict   = "mapping_conflict"       // two DSS mappings disagree on the same bytes
+	CodeUnmapped          = "unmapped_data"          // payload outside any DSS mapping
+	CodeDataConflict      = "data_conflict"          // two copies of the same data differ
+	CodeHole              = "hole"                   // data never seen
+	CodeChecksum          = "dss_checksum_mismatch"  // RFC 8684 §3.3.1
+	CodeChecksumMissing   = "dss_checksum_missing"   // RFC 8684 §3.3.1: negotiated, absent
+	CodeMPFail            = "mp_fail"                // RFC 8684 §3.7
+	CodeFastclose         = "mp_fastclose"           // RFC 8684 §3.5
+	CodeFallback          = "fallback"               // RFC 8684 §3.7
+	CodeMalformedOption   = "malformed_option"       // an MPTCP option that does not parse
+	CodeMemoryCap         = "memory_cap"             // out-of-order data dropped to stay under the cap
+	CodeInput             = "input_error"            // the capture is truncated or corrupt
+	CodeSYNUnanswered     = "syn_unanswered"         // connection attempts (MP_CAPABLE SYNs) never answered
+	CodeSYNRefused        = "syn_refused"            // connection attempts answered with a RST
+	CodeJoinUnanswered    = "join_unanswered"        // MP_JOIN SYNs to a connection's token never answered
+	CodeTableFull         = "table_full"             // state given up to stay within a bound (attempts, subflows, connections)
+	CodeRSTIgnored        = "rst_ignored"            // a RST a real stack would not accept (RFC 5961): analysis goes on
+	CodeDataAfterEnd      = "data_after_end"         // new data on a subflow after its connection ended
+	CodeTimestamp         = "timestamp_out_of_range" // packet times outside years 1-9999, replaced
 )

@@ -27,8 +27,9 @@ type ReadStats struct {
 //
 // With more than one CPU (GOMAXPROCS > 1) the source is read on its own
 // goroutine, a batch of packets ahead of the analysis: reading and
-// analyzing then overlap.
+// analyzing then overlap. Finish honours ctx too.
 func ReadSource(ctx context.Context, a *Analyzer, src capture.Source, progress func(ReadStats)) (ReadStats, error) {
+	a.ctx = ctx
 	if runtime.GOMAXPROCS(0) > 1 {
 		return readPipelined(ctx, a, src, progress)
 	}

@@ -104,6 +104,15 @@ type half struct {
 	lastAck    uint32
 	lastWin    uint16
 	lastAckSet bool
+	// ackHi is the highest acknowledgment number this direction sent
+	// (raw), within what the other one sent: with the other direction's
+	// next sequence number it brackets where a RST from there is
+	// acceptable (RFC 5961 §3.2).
+	ackHi      uint32
+	ackHiSet   bool
+	rstIgnored uint64
+	// rstReported: a finding was made for an ignored RST.
+	rstReported bool
 }
 
 // subflow is one TCP connection (4-tuple) that is, or may be, part of an
@@ -174,6 +183,18 @@ func (a *Analyzer) segment(s *segment) {
 	ack := s.flags&flagACK != 0
 	k := canonical(s.src, s.dst)
 	sf := a.flows[k]
+	var after *conn
+	if sf != nil && sf.conn != nil && sf.conn.done && sf.newData(s) {
+		// New data on a subflow whose connection ended (FIN, an accepted
+		// RST, MP_FASTCLOSE) and was handed over: a receiver that took
+		// the end does not take it, one that did not (the end was forged
+		// for the capture point, an evasion) does. It is analyzed as a
+		// connection of its own, seen without its handshake, and said
+		// to follow the one that ended.
+		after = sf.conn
+		delete(a.flows, k)
+		sf = nil
+	}
 	if sf != nil && syn && !ack && sf.reusedBy(s) {
 		// The 4-tuple is reused by a new connection: the old subflow
 		// stays with its connection but leaves the flow table, so that a
@@ -220,6 +241,12 @@ func (a *Analyzer) segment(s *segment) {
 		}
 		sf = a.newSubflow(k, s, 0)
 		a.onSubflow(sf, s)
+		if c := sf.conn; after != nil && c != nil {
+			a.finding(c, sf, s.ts, Warning, CodeDataAfterEnd, fmt.Sprintf(
+				"subflow %v -> %v carried new data after connection %d ended (%s): analyzed here as a connection of its own; "+
+					"a receiver that accepted the end did not take it (if the end was forged, this is an evasion)",
+				sf.client, sf.server, after.id, endName(after)))
+		}
 		if sf.conn == nil && !sf.rejected {
 			a.loose(sf)
 		}
@@ -242,7 +269,14 @@ func (a *Analyzer) onSubflow(sf *subflow, s *segment) {
 	}
 	sf.last = s.ts
 	h.pkts++
+	if s.flags&flagRST != 0 && !a.replaying && !sf.rstAcceptable(d, s) {
+		a.ignoreRST(sf, d, s)
+		return
+	}
 	h.bytes += uint64(len(s.payload))
+	if s.flags&flagACK != 0 {
+		sf.noteAckNumber(d, s.ack)
+	}
 
 	if syn {
 		if d == 0 && !ack {
@@ -317,6 +351,7 @@ func (a *Analyzer) onSubflow(sf *subflow, s *segment) {
 		if c.last.Before(s.ts) {
 			c.last = s.ts
 		}
+		a.touch(c)
 		a.subflowState(c, sf, s)
 	} else if sf.rejected && sf.claimed != nil {
 		a.subflowState(nil, sf, s)
@@ -542,4 +577,110 @@ func (a *Analyzer) options(sf *subflow, d int, s *segment, syn, ack bool) {
 			a.signal(sf, d, s, o)
 		}
 	}
+}
+
+// newData reports whether s carries payload beyond what its sender sent
+// on sf before.
+func (sf *subflow) newData(s *segment) bool {
+	if len(s.payload) == 0 {
+		return false
+	}
+	d := 0
+	if s.src != sf.client {
+		d = 1
+	}
+	h := &sf.h[d]
+	if !h.started {
+		return true
+	}
+	start := unwrap(s.seq-h.isn, h.maxEnd)
+	return start+uint64(len(s.payload)) > h.maxEnd
+}
+
+// noteAckNumber records an acknowledgment number sent by direction d (of
+// the other direction's bytes), if it acknowledges no more than was sent.
+func (sf *subflow) noteAckNumber(d int, ack uint32) {
+	h, o := &sf.h[d], &sf.h[1-d]
+	if !o.started {
+		return
+	}
+	next := o.isn + uint32(o.maxEnd)
+	if int32(next-ack) < 0 || next-ack >= 1<<30 {
+		return // beyond what was sent, or far behind: not a real ACK
+	}
+	if !h.ackHiSet || int32(ack-h.ackHi) > 0 {
+		h.ackHi, h.ackHiSet = ack, true
+	}
+}
+
+// rstAcceptable reports whether a real stack would accept RST s from
+// direction d of sf (RFC 5961 §3.2): its sequence number is the next one
+// the receiver expects. The capture point sees that number only between
+// what the receiver acknowledged and what the sender sent, so the RST is
+// taken anywhere in that range (and one before it, which Linux accepts
+// after a FIN: tcp_reset_check). A RST answering a SYN must acknowledge
+// it (RFC 9293 §3.10.7.3). A RST from a direction nothing else was seen
+// from cannot be checked and is not accepted.
+func (sf *subflow) rstAcceptable(d int, s *segment) bool {
+	h, r := &sf.h[d], &sf.h[1-d]
+	if !h.started {
+		// Answering a SYN (the receiver sent nothing but its SYN).
+		return r.isnSet && r.maxEnd == 1 && s.flags&flagACK != 0 && s.ack == r.isn+1
+	}
+	hi := h.isn + uint32(h.maxEnd)
+	lo := hi
+	if r.ackHiSet && int32(hi-r.ackHi) >= 0 {
+		lo = r.ackHi
+	}
+	return int32(s.seq-(lo-1)) >= 0 && int32(hi-s.seq) >= 0
+}
+
+// ignoreRST records a RST that a real stack would not accept: a finding
+// (the first on the subflow), a count, and nothing else: the subflow and
+// its connection go on.
+func (a *Analyzer) ignoreRST(sf *subflow, d int, s *segment) {
+	h := &sf.h[d]
+	h.rstIgnored++
+	a.pflags |= PacketRSTIgnored
+	if sf.conn == nil && !sf.rejected && (s.nopts > 0 || s.badOpt != nil) {
+		a.noteOrphan(sf, s) // an MP_TCPRST of no connection seen
+	}
+	if !h.rstReported && (sf.conn != nil || sf.claimed != nil) {
+		h.rstReported = true
+		exp := "nothing seen from that side before"
+		if h.started {
+			hi := h.isn + uint32(h.maxEnd)
+			lo := hi
+			if r := &sf.h[1-d]; r.ackHiSet && int32(hi-r.ackHi) >= 0 {
+				lo = r.ackHi
+			}
+			exp = fmt.Sprintf("expected %d", lo)
+			if hi != lo {
+				exp = fmt.Sprintf("expected %d to %d", lo, hi)
+			}
+		}
+		a.finding(sf.conn, sf, s.ts, Warning, CodeRSTIgnored, fmt.Sprintf(
+			"RST %v -> %v at sequence number %d (%s) would not be accepted by the receiver (RFC 5961 §3.2): ignored, the subflow is still analyzed (a forged RST ends an analysis that takes any, an IDS evasion)",
+			s.src, s.dst, s.seq, exp))
+	}
+	if a.cfg.OnPacket != nil {
+		start := uint64(0)
+		if h.started {
+			start = unwrap(s.seq-h.isn, h.maxEnd)
+		}
+		a.packetInfo(sf, d, s, start)
+	}
+}
+
+// endName says how connection c ended.
+func endName(c *conn) string {
+	switch {
+	case c.fastclose:
+		return "MP_FASTCLOSE"
+	case c.st[0].finSeen && c.st[1].finSeen:
+		return "DATA_FIN"
+	case c.fallback != "":
+		return "FIN after fallback"
+	}
+	return "RST"
 }
