@@ -4,6 +4,7 @@ package live
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -63,11 +64,21 @@ const (
 	pktNsec    = 8  // tp_nsec
 	pktSnapLen = 12 // tp_snaplen
 	pktLen     = 16 // tp_len
+	pktStatus  = 20 // tp_status
 	pktMac     = 24 // tp_mac
+	pktVLANTCI = 32 // hv1.tp_vlan_tci
+	pktVLANTP  = 36 // hv1.tp_vlan_tpid
 	pktHdrLen  = 48 // TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
+
+	// vlanTagLen is the room PACKET_RESERVE keeps in front of each frame
+	// to put back the 802.1Q tag the kernel took out into metadata.
+	vlanTagLen            = 4
+	tpStatusVLANValid     = 1 << 4 // TP_STATUS_VLAN_VALID
+	tpStatusVLANTPIDValid = 1 << 6 // TP_STATUS_VLAN_TPID_VALID
 
 	sllIfindex = 4  // sockaddr_ll.sll_ifindex, after the tpacket3_hdr
 	sllPktType = 10 // sockaddr_ll.sll_pkttype
+	sllLen     = 20 // sizeof(struct sockaddr_ll)
 )
 
 // Open creates the socket, attaches the filter, maps the ring and binds to
@@ -143,6 +154,13 @@ func Open(ctx context.Context, cfg Config) (*Handle, error) {
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return nil, fmt.Errorf("live: PACKET_VERSION TPACKET_V3: %w", err)
+	}
+	if !cooked {
+		// Room in front of each frame to restore a VLAN tag the kernel
+		// (or the NIC) stripped, as libpcap does.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_RESERVE, vlanTagLen); err != nil {
+			return nil, fmt.Errorf("live: PACKET_RESERVE: %w", err)
+		}
 	}
 	const frameSize = 1 << 11 // TPACKET_V3 ignores frames but checks them
 	req := unix.TpacketReq3{
@@ -280,13 +298,33 @@ func (h *Handle) packet() (capture.Packet, bool) {
 		snap = h.snapLen
 		end = off + mac + snap
 	}
-	data := h.ring[off+mac : end : end]
+	length := int(h.u32(off + pktLen))
+	start := off + mac
+	if st := h.u32(off + pktStatus); st&tpStatusVLANValid != 0 && h.linkType == capture.LinkTypeEthernet &&
+		snap >= 12 && mac >= pktHdrLen+sllLen+vlanTagLen {
+		// The kernel keeps a received 802.1Q tag out of the frame
+		// (skb->vlan_tci): put it back between the MAC addresses and the
+		// EtherType, in the room PACKET_RESERVE left, so the capture shows
+		// the frame as it was on the wire.
+		tpid := uint16(capture.EtherTypeVLAN)
+		if st&tpStatusVLANTPIDValid != 0 {
+			tpid = h.u16(off + pktVLANTP)
+		}
+		tci := uint16(h.u32(off + pktVLANTCI))
+		copy(h.ring[start-vlanTagLen:], h.ring[start:start+12])
+		start -= vlanTagLen
+		binary.BigEndian.PutUint16(h.ring[start+12:], tpid)
+		binary.BigEndian.PutUint16(h.ring[start+14:], tci)
+		snap += vlanTagLen
+		length += vlanTagLen
+	}
+	data := h.ring[start:end:end]
 	return capture.Packet{
 		Timestamp:     time.Unix(int64(h.u32(off+pktSec)), int64(h.u32(off+pktNsec))).UTC(),
 		Interface:     ifindex,
 		LinkType:      h.linkType,
 		CaptureLength: snap,
-		Length:        int(h.u32(off + pktLen)),
+		Length:        length,
 		Data:          data,
 	}, true
 }
