@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"time"
@@ -41,6 +42,38 @@ func (t *T) Listen(o SockOpts) Listener {
 	return t.ListenOn(0, o)
 }
 
+// ListenAny listens on every address of the family (the unspecified
+// address), for scenarios where the peer joins at another address of the
+// DUT; Addr of the result names the primary address.
+func (t *T) ListenAny(o SockOpts) Listener {
+	un := netip.IPv4Unspecified()
+	if t.Family() == IPv6 {
+		un = netip.IPv6Unspecified()
+	}
+	l, err := t.dut.Listen(t.ctx, netip.AddrPortFrom(un, 0), o)
+	t.must("listen", err)
+	t.Logf("app: listening on %v (mptcp %v)", l.Addr(), o.MPTCP)
+	t.Cleanup(func() { l.Close() })
+	return anyListener{l, netip.AddrPortFrom(t.topo.DUT[0], l.Addr().Port())}
+}
+
+type anyListener struct {
+	Listener
+	addr netip.AddrPort
+}
+
+func (l anyListener) Addr() netip.AddrPort { return l.addr }
+
+// PathManager returns the DUT's path-manager control, ending the scenario
+// as not yet possible if the DUT has none.
+func (t *T) PathManager() PathManager {
+	pm, ok := t.dut.(PathManager)
+	if !ok {
+		t.notYet(fmt.Errorf("%s: no path-manager control: %w", t.dut.Name(), ErrNotSupported))
+	}
+	return pm
+}
+
 // ListenOn is Listen on the DUT's address i.
 func (t *T) ListenOn(i int, o SockOpts) Listener {
 	l, err := t.dut.Listen(t.ctx, netip.AddrPortFrom(t.topo.DUT[i], 0), o)
@@ -67,6 +100,11 @@ func Start[V any](t *T, name string, fn func(ctx context.Context) (V, error)) *O
 	go func() {
 		defer close(o.done)
 		o.v, o.err = fn(t.ctx)
+		if errors.Is(o.err, ErrNotSupported) {
+			// The scenario may be waiting for a packet this call would
+			// have caused: the verdict is made now.
+			t.record(NotYet, o.err.Error())
+		}
 		if o.err != nil {
 			t.Logf("app: %s: %v", name, o.err)
 		} else {

@@ -82,3 +82,22 @@ func TestScenarioNames(t *testing.T) {
 	}
 	_ = errors.New
 }
+
+// TestScenarioCounts holds the suite to issue 15's floor: at least 20 TCP
+// and 60 MPTCP scenarios, each run for IPv4 and IPv6.
+func TestScenarioCounts(t *testing.T) {
+	var tcp, mp int
+	fams := map[string]int{}
+	for _, sc := range Scenarios() {
+		if sc.MPTCP {
+			mp++
+		} else {
+			tcp++
+		}
+		fams[sc.Family()]++
+	}
+	t.Logf("%d TCP, %d MPTCP scenarios; families %v", tcp, mp, fams)
+	if tcp < 20 || mp < 60 {
+		t.Errorf("%d TCP and %d MPTCP scenarios, want at least 20 and 60", tcp, mp)
+	}
+}

@@ -105,6 +105,24 @@ type SockOpts struct {
 	// socket is plain TCP (which for the kernel also means MPTCP is turned
 	// off on it, as Go 1.24+ turns it on for listeners by default).
 	MPTCP bool
+	// TTL, if non-zero, is the IPv4 TTL or IPv6 hop limit of the socket's
+	// packets (IP_TTL, IPV6_UNICAST_HOPS).
+	TTL int
+	// TOS, if non-zero, is the IPv4 TOS or IPv6 traffic class byte
+	// (IP_TOS, IPV6_TCLASS).
+	TOS int
+	// FastOpen, on a listener, accepts TCP Fast Open (RFC 7413) with a
+	// queue of that many pending connections (TCP_FASTOPEN).
+	FastOpen int
+}
+
+// ZeroReader is implemented by connections that can make a zero-length
+// read reach the stack (Go's net package answers one itself, without a
+// system call).
+type ZeroReader interface {
+	// ReadZero performs a read with a zero-length buffer and returns its
+	// result.
+	ReadZero() (int, error)
 }
 
 // DUT is a device under test: a TCP/MPTCP implementation whose
@@ -140,6 +158,19 @@ type Listener interface {
 	// Addr is the listening address, with its port.
 	Addr() netip.AddrPort
 	Close() error
+}
+
+// PathManager is implemented by MPTCP DUTs whose path manager the
+// scenario can drive while connections are up (the kernel's "ip mptcp
+// endpoint"); addr is an index in Topology.DUT of an address given an
+// endpoint in Setup.Endpoints.
+type PathManager interface {
+	// RemoveEndpoint withdraws the endpoint: the DUT announces the
+	// address's removal (REMOVE_ADDR) and closes its subflows.
+	RemoveEndpoint(ctx context.Context, addr int) error
+	// SetBackup changes the endpoint's backup flag: the DUT sends MP_PRIO
+	// on the subflows using the address.
+	SetBackup(ctx context.Context, addr int, backup bool) error
 }
 
 // SocketAPI is implemented by DUTs with a BSD socket interface (the

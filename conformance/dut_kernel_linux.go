@@ -42,6 +42,7 @@ type kernelDUT struct {
 	tun    *link.TUN
 	rcvBuf int
 	v6     bool
+	topo   Topology
 }
 
 // KernelAvailable reports why the kernel DUT cannot run here, or nil.
@@ -63,7 +64,7 @@ func newKernel(ctx context.Context, cfg DUTConfig) (_ DUT, err error) {
 		return nil, err
 	}
 	d := &kernelDUT{ns: fmt.Sprintf("cf%d-%d", os.Getpid(), nsCounter.Add(1)), rcvBuf: cfg.Setup.RcvBuf,
-		v6: cfg.Topology.Family == IPv6}
+		v6: cfg.Topology.Family == IPv6, topo: cfg.Topology}
 	if err := run(ctx, "ip", "netns", "add", d.ns); err != nil {
 		return nil, fmt.Errorf("kernel DUT: %w", err)
 	}
@@ -197,6 +198,43 @@ func run(ctx context.Context, name string, args ...string) error {
 func (d *kernelDUT) Name() string        { return "kernel" }
 func (d *kernelDUT) Link() link.Endpoint { return d.tun }
 
+// endpointID returns the id of the endpoint of the DUT's address i.
+func (d *kernelDUT) endpointID(ctx context.Context, i int) (string, error) {
+	out, err := exec.CommandContext(ctx, "ip", "-n", d.ns, "mptcp", "endpoint", "show").Output()
+	if err != nil {
+		return "", fmt.Errorf("ip mptcp endpoint show: %w", err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && f[0] == d.topo.DUT[i].String() && f[1] == "id" {
+			return f[2], nil
+		}
+	}
+	return "", fmt.Errorf("no endpoint for %v in %q", d.topo.DUT[i], out)
+}
+
+// RemoveEndpoint implements PathManager.
+func (d *kernelDUT) RemoveEndpoint(ctx context.Context, i int) error {
+	id, err := d.endpointID(ctx, i)
+	if err != nil {
+		return err
+	}
+	return run(ctx, "ip", "-n", d.ns, "mptcp", "endpoint", "delete", "id", id)
+}
+
+// SetBackup implements PathManager.
+func (d *kernelDUT) SetBackup(ctx context.Context, i int, backup bool) error {
+	id, err := d.endpointID(ctx, i)
+	if err != nil {
+		return err
+	}
+	flag := "nobackup"
+	if backup {
+		flag = "backup"
+	}
+	return run(ctx, "ip", "-n", d.ns, "mptcp", "endpoint", "change", "id", id, flag)
+}
+
 // Diagnose describes the namespace's state for a failed run's trace:
 // addresses, routes, sockets and the non-zero TCP/IP/MPTCP counters.
 func (d *kernelDUT) Diagnose() string {
@@ -228,28 +266,63 @@ func (d *kernelDUT) Close() error {
 }
 
 // control returns a socket Control function that sets the receive buffer
-// and checks that an MPTCP socket really is one (Go falls back to TCP
-// silently when the kernel refuses IPPROTO_MPTCP).
-func (d *kernelDUT) control(mptcp bool) func(network, address string, c syscall.RawConn) error {
+// and the socket options of o, and checks that an MPTCP socket really is
+// one (Go falls back to TCP silently when the kernel refuses IPPROTO_MPTCP).
+func (d *kernelDUT) control(o SockOpts) func(network, address string, c syscall.RawConn) error {
+	// Go retries a failed MPTCP socket as plain TCP; the MPTCP attempt's
+	// error is the one to report.
+	var mptcpErr error
 	return func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			if d.rcvBuf > 0 {
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, d.rcvBuf); serr != nil {
-					return
+			set := func(level, opt, v int) {
+				if serr == nil {
+					serr = unix.SetsockoptInt(int(fd), level, opt, v)
 				}
+			}
+			if d.rcvBuf > 0 {
+				set(unix.SOL_SOCKET, unix.SO_RCVBUF, d.rcvBuf)
+			}
+			if o.TTL != 0 {
+				if d.v6 {
+					set(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, o.TTL)
+				} else {
+					set(unix.IPPROTO_IP, unix.IP_TTL, o.TTL)
+				}
+			}
+			if o.TOS != 0 {
+				if d.v6 {
+					set(unix.IPPROTO_IPV6, unix.IPV6_TCLASS, o.TOS)
+				} else {
+					set(unix.IPPROTO_IP, unix.IP_TOS, o.TOS)
+				}
+			}
+			if o.FastOpen != 0 {
+				set(unix.IPPROTO_TCP, unix.TCP_FASTOPEN, o.FastOpen)
+			}
+			if serr != nil {
+				return
 			}
 			proto, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL)
 			if err != nil {
 				serr = err
 				return
 			}
-			if mptcp != (proto == ipprotoMPTCP) {
-				serr = fmt.Errorf("kernel socket protocol %d, want MPTCP %v", proto, mptcp)
+			if o.MPTCP != (proto == ipprotoMPTCP) {
+				serr = fmt.Errorf("kernel socket protocol %d, want MPTCP %v", proto, o.MPTCP)
+				if mptcpErr != nil {
+					serr = fmt.Errorf("MPTCP socket: %w", mptcpErr)
+				}
 			}
 		})
 		if err != nil {
 			return err
+		}
+		if serr != nil && o.MPTCP && mptcpErr == nil {
+			mptcpErr = serr
+		}
+		if errors.Is(serr, unix.EOPNOTSUPP) {
+			serr = fmt.Errorf("%w (%w)", serr, ErrNotSupported)
 		}
 		return serr
 	}
@@ -258,7 +331,7 @@ func (d *kernelDUT) control(mptcp bool) func(network, address string, c syscall.
 func (d *kernelDUT) Listen(ctx context.Context, laddr netip.AddrPort, o SockOpts) (Listener, error) {
 	var ln net.Listener
 	err := lab.DoNS(d.ns, func() error {
-		lc := net.ListenConfig{Control: d.control(o.MPTCP), KeepAlive: -1}
+		lc := net.ListenConfig{Control: d.control(o), KeepAlive: -1}
 		lc.SetMultipathTCP(o.MPTCP)
 		var err error
 		ln, err = lc.Listen(ctx, "tcp", laddr.String())
@@ -274,7 +347,7 @@ func (d *kernelDUT) Listen(ctx context.Context, laddr netip.AddrPort, o SockOpts
 func (d *kernelDUT) Dial(ctx context.Context, raddr netip.AddrPort, o SockOpts) (Conn, error) {
 	var c net.Conn
 	err := lab.DoNS(d.ns, func() error {
-		dl := net.Dialer{Control: d.control(o.MPTCP), KeepAlive: -1}
+		dl := net.Dialer{Control: d.control(o), KeepAlive: -1}
 		dl.SetMultipathTCP(o.MPTCP)
 		var err error
 		c, err = dl.DialContext(ctx, "tcp", raddr.String())
@@ -287,6 +360,20 @@ func (d *kernelDUT) Dial(ctx context.Context, raddr netip.AddrPort, o SockOpts) 
 }
 
 type kernelConn struct{ *net.TCPConn }
+
+// ReadZero implements ZeroReader: read(2) with a zero-length buffer.
+func (c kernelConn) ReadZero() (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	if err := rc.Control(func(fd uintptr) { n, rerr = unix.Read(int(fd), nil) }); err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
 
 func (c kernelConn) Abort() error {
 	if err := c.SetLinger(0); err != nil {

@@ -55,6 +55,9 @@ func (d *oursDUT) apply(o SockOpts) error {
 	if o.MPTCP {
 		return fmt.Errorf("ours: MPTCP socket: %w", ErrNotSupported)
 	}
+	if o.TTL != 0 || o.TOS != 0 || o.FastOpen != 0 {
+		return fmt.Errorf("ours: TTL, TOS or Fast Open socket option: %w", ErrNotSupported)
+	}
 	return nil
 }
 

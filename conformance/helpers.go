@@ -32,13 +32,7 @@ func (t *T) AcceptFlowRTT(rtt time.Duration, o SockOpts, synOpts ...Opt) (*Flow,
 	f.Send(Seg{Flags: SYN, Opts: synOpts})
 	sa := f.Expect(Quick).Is(SYN | ACK).AckIs(1)
 	f.AutoTS = f.TSLast != 0 && sa.Opts.HasTimestamps
-	if rtt > 0 {
-		select {
-		case <-time.After(time.Until(sa.At.Add(rtt))):
-		case <-t.ctx.Done():
-			t.checkCtx()
-		}
-	}
+	t.PauseUntil(sa.At.Add(rtt))
 	f.Send(Seg{Flags: ACK, Seq: 1, Ack: 1})
 	c := acc.Result(Quick)
 	return f, c, sa
@@ -75,6 +69,18 @@ func (t *T) Backoff(what string, a, b, c *Got, lo, hi float64) {
 			msg += fmt.Sprintf(" give or take the %v this process stalled", s.Round(time.Millisecond))
 		}
 		t.Errorf("%s", msg)
+	}
+}
+
+// PauseUntil holds the script until the given time: a step of the
+// scenario's timeline (packetdrill's "+0.2"), such as a peer that answers
+// late to give the DUT a measurable RTT; never a way to wait for the DUT,
+// which the Expect calls do.
+func (t *T) PauseUntil(when time.Time) {
+	select {
+	case <-time.After(time.Until(when)):
+	case <-t.ctx.Done():
+		t.checkCtx()
 	}
 }
 

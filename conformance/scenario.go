@@ -122,11 +122,15 @@ type T struct {
 	start  time.Time
 	stalls *stallMonitor
 
-	mu       sync.Mutex
-	res      Result
-	trace    []traceLine
-	ended    bool
-	cleanups []func()
+	mu    sync.Mutex
+	res   Result
+	trace []traceLine
+	// verdict is closed once the run's outcome is settled before the
+	// scenario ends (not yet possible), so that its waits return at once.
+	verdict     chan struct{}
+	verdictOnce sync.Once
+	ended       bool
+	cleanups    []func()
 }
 
 // errEnd ends a scenario's goroutine after Fatalf, NotApplicable or NotYet.
@@ -152,7 +156,7 @@ func Run(ctx context.Context, sc *Scenario, fac DUTFactory, fam Family) Result {
 		}
 		return res
 	}
-	t := &T{ctx: ctx, sc: sc, dut: dut, topo: topo, start: start, stalls: startStallMonitor()}
+	t := &T{ctx: ctx, sc: sc, dut: dut, topo: topo, start: start, stalls: startStallMonitor(), verdict: make(chan struct{})}
 	defer t.stalls.close()
 	t.res = res
 	t.tb = newTestbench(t, dut.Link(), topo)
@@ -212,6 +216,7 @@ func (t *T) record(o Outcome, msg string) {
 		if t.res.Outcome == Pass {
 			t.res.Outcome, t.res.Reason = o, msg
 		}
+		t.verdictOnce.Do(func() { close(t.verdict) })
 	}
 }
 

@@ -165,6 +165,8 @@ func (tb *Testbench) take(match func(*Got) bool, within time.Duration) *Got {
 			return nil
 		case <-tb.t.ctx.Done():
 			return nil
+		case <-tb.t.verdict:
+			return nil
 		}
 	}
 }
@@ -224,9 +226,9 @@ type Flow struct {
 	AutoTS bool
 	// LastSent is when the last segment was written.
 	LastSent time.Time
-	// MP is the flow's MPTCP state (keys, sequence numbers), for the MPTCP
-	// scenarios' helpers.
-	MP *MPState
+	// MP is the subflow's MPTCP state, for the MPTCP scenarios' helpers
+	// (nil on plain TCP flows).
+	MP *MPSubflow
 }
 
 // NewFlow returns a flow from the testbench's address tbAddr (an index in
