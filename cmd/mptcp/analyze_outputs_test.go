@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -578,5 +579,36 @@ func TestVersion(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Name != "mptcp" || v.SchemaVersion != report.SchemaVersion {
 		t.Errorf("version --json: %v %q", err, out)
+	}
+}
+
+// TestSchemaKnowsPacketFlags: every analysis flag the analyzer can set is
+// in the schema's list (a new flag must be documented there).
+func TestSchemaKnowsPacketFlags(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "analyze.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Defs struct {
+			Packet struct {
+				Properties struct {
+					Analysis struct {
+						Items struct {
+							Enum []string `json:"enum"`
+						} `json:"items"`
+					} `json:"analysis"`
+				} `json:"properties"`
+			} `json:"packet_line"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	enum := s.Defs.Packet.Properties.Analysis.Items.Enum
+	for _, n := range analyze.PacketFlags(0xffff).Names() {
+		if !slices.Contains(enum, n) {
+			t.Errorf("flag %q is not in the schema's list %v", n, enum)
+		}
 	}
 }
