@@ -280,3 +280,31 @@ func TestMinOpenID(t *testing.T) {
 		t.Errorf("both finished: done %v, min open %d", done, a.MinOpenID())
 	}
 }
+
+// TestReusedTupleClosesOldSubflow: a new connection's SYN on a 4-tuple
+// whose subflow's end the capture missed closes that subflow (end
+// "reused"), so its connection, over at the data level, is finished then
+// rather than kept open until the end of the capture.
+func TestReusedTupleClosesOldSubflow(t *testing.T) {
+	var done []Connection
+	rec, a := newRec(Config{OnConnection: func(c Connection) { done = append(done, c) }})
+	c1 := synth.New(71, 72, rec.emit)
+	s1 := c1.Handshake(cli1, srv1)
+	s1.Send(0, payload(100, 1))
+	s1.DataFIN(0)
+	s1.DataFIN(1)
+	// No FINs captured. A new connection on the same 4-tuple, with
+	// another ISN (its second subflow's numbers).
+	c2 := synth.New(73, 74, nil)
+	c2.Now = c1.Now
+	c2.Handshake(cli2, srv2)
+	c2.Emit = rec.emit
+	c2.Handshake(cli1, srv1)
+	if len(done) != 1 || done[0].Subflows[0].End != "reused" || done[0].End != "data_fin" {
+		t.Fatalf("old connection not finished at the reuse: %d handed over %+v", len(done), done)
+	}
+	r := a.Finish()
+	if len(done) != 2 || done[1].ClientKey != "0000000000000049" {
+		t.Errorf("new connection: %d handed over, result %+v", len(done), r.Connections)
+	}
+}

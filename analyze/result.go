@@ -105,7 +105,8 @@ type Subflow struct {
 	Token     string    `json:"token,omitempty"`
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
-	// End is "fin", "rst", "mp_tcprst", "fastclose" or "open".
+	// End is "fin", "rst", "mp_tcprst", "fastclose", "reused" (a new
+	// connection's SYN took the 4-tuple before its end was seen) or "open".
 	End string `json:"end"`
 	// Dirs: [0] client to server, [1] server to client (subflow's own
 	// client, see Client).

@@ -198,9 +198,21 @@ func (a *Analyzer) segment(s *segment) {
 	if sf != nil && syn && !ack && sf.reusedBy(s) {
 		// The 4-tuple is reused by a new connection: the old subflow
 		// stays with its connection but leaves the flow table, so that a
-		// new plain TCP connection's segments are not taken for its.
+		// new plain TCP connection's segments are not taken for its. If
+		// its end was not captured, it ended now (the sender opened
+		// another connection on it): its connection may be over.
 		delete(a.flows, k)
 		a.flushOrphan(sf)
+		if !sf.closed {
+			sf.closed = true
+			if sf.end == "" {
+				sf.end = "reused"
+			}
+			if c := sf.conn; c != nil && !c.done {
+				c.event(Event{Time: s.ts, Type: "subflow_close", Subflow: sf.id, Detail: "reused: a new connection's SYN on the 4-tuple"})
+				a.maybeClose(c, s.ts)
+			}
+		}
 		sf = nil
 	}
 	if sf == nil {
