@@ -208,6 +208,8 @@ type Analyzer struct {
 	looseQ       []*subflow
 	looseHead    int
 	looseEvicted uint64
+	// rejectedMore counts rejected joins past maxRejectedListed.
+	rejectedMore orphanTable
 	// connsEvicted counts connections given up for MaxConnections.
 	connsEvicted uint64
 	// ctx is the context of the last ReadSource (Finish honours it).

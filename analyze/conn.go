@@ -398,6 +398,11 @@ func (a *Analyzer) verifyJoin(sf *subflow, ts time.Time, initiator bool) {
 	}
 	if ok {
 		sf.hmacOK++
+		if initiator {
+			sf.iniOK = true
+		} else {
+			sf.rspOK = true
+		}
 		return
 	}
 	if sf.hmacFailed {
@@ -427,8 +432,20 @@ func (a *Analyzer) reject(c *conn, sf *subflow) {
 		}
 	}
 	c.event(Event{Time: sf.last, Type: "join_rejected", Subflow: sf.id, Detail: "HMAC does not verify"})
-	a.rejected = append(a.rejected, sf)
+	if len(a.rejected) < maxRejectedListed {
+		a.rejected = append(a.rejected, sf)
+		return
+	}
+	// Past the list, rejected joins are counted by source, and their
+	// flow entries are bounded like subflows of no connection.
+	sf.unlisted = true
+	a.rejectedMore.add("join_rejected", "", sf.client, sf.server, sf.h[0].pkts+sf.h[1].pkts, 1, sf.first, sf.last)
+	a.loose(sf)
 }
+
+// maxRejectedListed bounds Result.Rejected; more rejected joins are one
+// finding with counts and sources.
+const maxRejectedListed = 64
 
 // fallback records that c fell back to plain TCP (RFC 8684 §3.7) and maps
 // the rest of sf's data one to one.

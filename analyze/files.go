@@ -17,18 +17,38 @@ import (
 // SHA-256 the result reports is that of the delivered bytes (holes
 // skipped): the file's own when the stream has no hole. Files are opened
 // at a stream's first byte or hole and closed at its end.
+//
+// At most MaxOpen files are open at once (default DefaultMaxOpenFiles):
+// a stream whose file was closed to make room has it opened again when
+// its next bytes come, so a capture with more streams than the process
+// may open files still writes them all.
 type FileSink struct {
-	Dir     string
+	Dir string
+	// MaxOpen bounds the files open at once (0: DefaultMaxOpenFiles).
+	MaxOpen int
 	streams map[[2]int]*fileStream
+	// open lists the streams with open files, most recently used first.
+	open    []*fileStream
 	err     error
+	nerr    int
+	dropped int
 	// Next, if set, receives every call too (to chain sinks).
 	Next Sink
 }
 
-// fileStream is one stream's open files and length.
+// DefaultMaxOpenFiles is the default of FileSink.MaxOpen.
+const DefaultMaxOpenFiles = 128
+
+// maxSinkErrors is how many errors FileSink keeps; later ones are counted.
+const maxSinkErrors = 8
+
+// fileStream is one stream's files (open or not) and length.
 type fileStream struct {
-	f, holes *os.File
-	end      int64
+	name, holesName string
+	f, holes        *os.File
+	created         bool // the data file exists (opened again without truncation)
+	holesWritten    bool // the holes file exists
+	end             int64
 }
 
 // StreamFile returns the file name FileSink uses for a stream.
@@ -47,7 +67,7 @@ func HolesFile(conn, dir int) string {
 	return fmt.Sprintf("conn%d-s2c.holes", conn)
 }
 
-// stream returns the open files of a stream, opening the data file.
+// stream returns a stream's files, with its data file open.
 func (s *FileSink) stream(c *ConnInfo, dir int) *fileStream {
 	if s.streams == nil {
 		s.streams = make(map[[2]int]*fileStream)
@@ -55,15 +75,97 @@ func (s *FileSink) stream(c *ConnInfo, dir int) *fileStream {
 	k := [2]int{c.ID, dir}
 	fs := s.streams[k]
 	if fs == nil {
-		f, err := os.Create(filepath.Join(s.Dir, StreamFile(c.ID, dir)))
-		if err != nil {
-			s.err = errors.Join(s.err, err)
-			return nil
-		}
-		fs = &fileStream{f: f}
+		fs = &fileStream{name: filepath.Join(s.Dir, StreamFile(c.ID, dir)), holesName: filepath.Join(s.Dir, HolesFile(c.ID, dir))}
 		s.streams[k] = fs
 	}
+	if fs.f == nil {
+		flags := os.O_WRONLY | os.O_CREATE
+		if !fs.created {
+			flags |= os.O_TRUNC
+		}
+		s.makeRoom(fs)
+		f, err := os.OpenFile(fs.name, flags, 0o666)
+		if err != nil {
+			s.fail(err)
+			return nil
+		}
+		fs.f, fs.created = f, true
+		s.open = append(s.open, fs)
+	}
+	s.used(fs)
 	return fs
+}
+
+// used moves fs to the front of the open list.
+func (s *FileSink) used(fs *fileStream) {
+	for i, x := range s.open {
+		if x == fs {
+			copy(s.open[1:i+1], s.open[:i])
+			s.open[0] = fs
+			return
+		}
+	}
+}
+
+// makeRoom closes the files of the least recently used streams (other
+// than keep) while MaxOpen would be exceeded.
+func (s *FileSink) makeRoom(keep *fileStream) {
+	max := s.MaxOpen
+	if max <= 0 {
+		max = DefaultMaxOpenFiles
+	}
+	n := 0
+	for _, fs := range s.open {
+		if fs.f != nil {
+			n++
+		}
+		if fs.holes != nil {
+			n++
+		}
+	}
+	for n+1 > max && len(s.open) > 0 {
+		i := len(s.open) - 1
+		fs := s.open[i]
+		if fs == keep {
+			if i == 0 {
+				return
+			}
+			i--
+			fs = s.open[i]
+		}
+		n -= s.closeFiles(fs)
+		s.open = append(s.open[:i], s.open[i+1:]...)
+	}
+}
+
+// closeFiles closes fs's files (not ending the stream) and returns how
+// many were open.
+func (s *FileSink) closeFiles(fs *fileStream) int {
+	n := 0
+	if fs.f != nil {
+		s.fail(fs.f.Close())
+		fs.f = nil
+		n++
+	}
+	if fs.holes != nil {
+		s.fail(fs.holes.Close())
+		fs.holes = nil
+		n++
+	}
+	return n
+}
+
+// fail records err (nil: nothing): the first few, and a count of the rest.
+func (s *FileSink) fail(err error) {
+	if err == nil {
+		return
+	}
+	if s.nerr < maxSinkErrors {
+		s.err = errors.Join(s.err, err)
+	} else {
+		s.dropped++
+	}
+	s.nerr++
 }
 
 // Data implements Sink.
@@ -76,7 +178,7 @@ func (s *FileSink) Data(c *ConnInfo, dir int, ts time.Time, off uint64, b []byte
 		return
 	}
 	if _, err := fs.f.WriteAt(b, int64(off)); err != nil {
-		s.err = errors.Join(s.err, err)
+		s.fail(err)
 	}
 	fs.end = max(fs.end, int64(off)+int64(len(b)))
 }
@@ -92,16 +194,24 @@ func (s *FileSink) Hole(c *ConnInfo, dir int, ts time.Time, off, size uint64) {
 		return
 	}
 	if fs.holes == nil {
-		f, err := os.Create(filepath.Join(s.Dir, HolesFile(c.ID, dir)))
+		s.makeRoom(fs)
+		exists := fs.holesWritten
+		f, err := os.OpenFile(fs.holesName, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
 		if err != nil {
-			s.err = errors.Join(s.err, err)
+			s.fail(err)
 			return
 		}
-		fmt.Fprintf(f, "# holes of %s: data offset and size in bytes; the bytes read as zeros there\n", StreamFile(c.ID, dir))
+		if !exists {
+			if err := f.Truncate(0); err != nil {
+				s.fail(err)
+			}
+			fmt.Fprintf(f, "# holes of %s: data offset and size in bytes; the bytes read as zeros there\n", StreamFile(c.ID, dir))
+			fs.holesWritten = true
+		}
 		fs.holes = f
 	}
 	if _, err := fmt.Fprintf(fs.holes, "%d %d\n", off, size); err != nil {
-		s.err = errors.Join(s.err, err)
+		s.fail(err)
 	}
 	fs.end = max(fs.end, int64(off+size))
 }
@@ -121,17 +231,34 @@ func (s *FileSink) End(c *ConnInfo, dir int, ts time.Time) {
 // close sets the file's length to the stream's end (a trailing hole too)
 // and closes the files.
 func (s *FileSink) close(fs *fileStream) {
-	err := errors.Join(fs.f.Truncate(fs.end), fs.f.Close())
-	if fs.holes != nil {
-		err = errors.Join(err, fs.holes.Close())
+	for i, x := range s.open {
+		if x == fs {
+			s.open = append(s.open[:i], s.open[i+1:]...)
+			break
+		}
 	}
-	if err != nil {
-		s.err = errors.Join(s.err, err)
+	if fs.f == nil && fs.created {
+		f, err := os.OpenFile(fs.name, os.O_WRONLY, 0)
+		if err != nil {
+			s.fail(err)
+		} else {
+			fs.f = f
+		}
 	}
+	if fs.f != nil {
+		s.fail(fs.f.Truncate(fs.end))
+	}
+	s.closeFiles(fs)
 }
 
-// Err returns the first write errors, if any.
-func (s *FileSink) Err() error { return s.err }
+// Err returns the first write errors, if any (and how many more there
+// were).
+func (s *FileSink) Err() error {
+	if s.dropped > 0 {
+		return errors.Join(s.err, fmt.Errorf("and %d more errors", s.dropped))
+	}
+	return s.err
+}
 
 // Close closes any file still open.
 func (s *FileSink) Close() error {
@@ -139,7 +266,7 @@ func (s *FileSink) Close() error {
 		s.close(fs)
 		delete(s.streams, k)
 	}
-	return s.err
+	return s.Err()
 }
 
 // SetStreamFiles fills Stream.File in r for the streams FileSink wrote.

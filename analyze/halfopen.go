@@ -288,6 +288,11 @@ func (a *Analyzer) attemptFindings(orphans []Orphan) []Finding {
 		}
 		out = append(out, f)
 	}
+	for _, o := range a.rejectedMore.result() {
+		out = append(out, Finding{Time: o.First, Severity: Error, Code: CodeJoinHMAC, Message: fmt.Sprintf(
+			"%d more joins whose HMAC does not verify (%d segments) are not listed with the rejected subflows (at most %d are)%s",
+			o.Subflows, o.Segments, maxRejectedListed, sourcesText(&o))})
+	}
 	if a.badTS > 0 {
 		out = append(out, Finding{Time: a.res.First, Severity: Warning, Code: CodeTimestamp, Message: fmt.Sprintf(
 			"%d packets (the first is packet %d) have timestamps outside the years 1 to 9999 (a corrupt record or interface timestamp resolution/offset): each was analyzed at the time of the packet before it",

@@ -581,3 +581,68 @@ func TestTimestampOutOfRange(t *testing.T) {
 		t.Errorf("findings %+v, last %v", r.Findings, r.Last)
 	}
 }
+
+// TestJoinWithoutHMACNotMerged: a join to a known connection whose
+// SYN/ACK and third ACK are not in the capture (or never existed: a
+// forged join with a sniffed token) proves nothing: its data is not
+// merged, a join_unverified warning says so, and what the stream lacks is
+// a hole, not the join's bytes.
+func TestJoinWithoutHMACNotMerged(t *testing.T) {
+	rec, a := newRec(Config{})
+	rec.drop = func(i int, p []byte) bool {
+		return i == 5 || i == 6 // the join's SYN/ACK and third ACK
+	}
+	c := synth.New(0x5656, 0x5757, rec.emit)
+	s1 := c.Handshake(cli1, srv1)
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	d := payload(3000, 1)
+	s1.Send(0, d[:1000])
+	s2.Send(0, d[1000:2000]) // the join's data
+	s1.Send(0, d[2000:])
+	s1.DataFIN(0)
+	r := a.Finish()
+	cn := r.Connections[0]
+	if !hasFinding(cn.Findings, CodeJoinUnverified) {
+		t.Errorf("findings %+v", cn.Findings)
+	}
+	st := cn.Streams[0]
+	if st.Bytes != 2000 || len(st.Holes) != 1 || st.Holes[0].Offset != 1000 || st.Holes[0].Size != 1000 {
+		t.Errorf("stream: %d bytes, holes %v", st.Bytes, st.Holes)
+	}
+}
+
+// TestRejectedJoinsBounded: a thousand joins with a bad HMAC are each
+// rejected (their data never merged), the first 64 listed, the rest one
+// error with counts and sources; their flow entries stay bounded.
+func TestRejectedJoinsBounded(t *testing.T) {
+	a := New(Config{Hash: true, MaxHalfOpen: 100})
+	most := 0
+	c := synth.New(0x6767, 0x6868, func(ts time.Time, p []byte) {
+		a.Packet(ts, p)
+		most = max(most, len(a.flows))
+	})
+	s1 := c.Handshake(cli1, srv1)
+	d := payload(1000, 1)
+	s1.Send(0, d)
+	for i := range 1000 {
+		s := c.Join(netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 50, byte(i % 7)}), uint16(30000+i)), srv1, synth.JoinOptions{BadHMAC: true})
+		s.SendAt(0, c.DSN[0]-1000, payload(1000, 2)) // forged data over what was sent
+	}
+	s1.DataFIN(0)
+	r := a.Finish()
+	if len(r.Rejected) != maxRejectedListed || most > maxRejectedListed+100+2 {
+		t.Errorf("%d rejected listed, %d flows at most", len(r.Rejected), most)
+	}
+	found := false
+	for _, f := range r.Findings {
+		if f.Code == CodeJoinHMAC && contains(f.Message, fmt.Sprintf("%d more joins", 1000-maxRejectedListed)) && contains(f.Message, "198.18.50.") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("findings %+v", r.Findings)
+	}
+	if st := r.Connections[0].Streams[0]; st.SHA256 != sha(d) || st.ConflictBytes != 0 {
+		t.Errorf("stream %+v", st)
+	}
+}

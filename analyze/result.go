@@ -289,4 +289,5 @@ const (
 	CodeRSTIgnored        = "rst_ignored"            // a RST a real stack would not accept (RFC 5961): analysis goes on
 	CodeDataAfterEnd      = "data_after_end"         // new data on a subflow after its connection ended
 	CodeTimestamp         = "timestamp_out_of_range" // packet times outside years 1-9999, replaced
+	CodeJoinUnverified    = "join_unverified"        // a join's HMAC was checkable but not captured: its data not merged
 )

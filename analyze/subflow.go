@@ -128,6 +128,8 @@ type subflow struct {
 	// same: the subflow's client-to-server direction is the connection's.
 	same     bool
 	rejected bool
+	// unlisted: rejected past maxRejectedListed (counted, not listed).
+	unlisted bool
 	claimed  *conn
 	viaDSN   bool
 	orphan   bool
@@ -146,6 +148,12 @@ type subflow struct {
 	haveAckMAC bool
 	hmacOK     int
 	hmacFailed bool
+	// iniOK and rspOK: the initiator's HMAC (third ACK) and the
+	// responder's (SYN/ACK) verified.
+	iniOK, rspOK bool
+	// unvouched counts payload bytes of a join whose HMAC could have been
+	// checked (both keys known) but was not captured: not merged.
+	unvouched [2]uint64
 
 	h           [2]half
 	first, last time.Time
@@ -357,7 +365,11 @@ func (a *Analyzer) onSubflow(sf *subflow, s *segment) {
 	}
 
 	if c := sf.conn; c != nil && len(s.payload) > 0 {
-		a.payload(c, sf, d, s.ts, start, newFrom, s.payload)
+		if sf.role == roleJoin && c.verified() && !(d == 0 && sf.iniOK || d == 1 && sf.rspOK) {
+			a.unvouchedData(c, sf, d, s)
+		} else {
+			a.payload(c, sf, d, s.ts, start, newFrom, s.payload)
+		}
 	}
 	if c := sf.conn; c != nil {
 		if c.last.Before(s.ts) {
@@ -386,7 +398,7 @@ func (a *Analyzer) loose(sf *subflow) {
 		o := a.looseQ[a.looseHead]
 		a.looseQ[a.looseHead] = nil
 		a.looseHead++
-		if o.conn == nil && !o.rejected && a.flows[o.key] == o {
+		if o.conn == nil && (!o.rejected || o.unlisted) && a.flows[o.key] == o {
 			delete(a.flows, o.key)
 			a.flushOrphan(o)
 			a.looseEvicted++
@@ -695,4 +707,23 @@ func endName(c *conn) string {
 		return "FIN after fallback"
 	}
 	return "RST"
+}
+
+// unvouchedData counts the payload of a join whose sender never proved it
+// holds the connection's keys although they are known (RFC 8684 §3.2: the
+// HMAC of its SYN/ACK or third ACK was not captured): a stack accepts no
+// data on such a subflow, and a forged join with a guessed or sniffed
+// token would otherwise put its bytes in the stream. It is not merged.
+func (a *Analyzer) unvouchedData(c *conn, sf *subflow, d int, s *segment) {
+	if sf.unvouched[0]+sf.unvouched[1] == 0 {
+		what := "third ACK"
+		if d == 1 {
+			what = "SYN/ACK"
+		}
+		a.finding(c, sf, s.ts, Warning, CodeJoinUnverified, fmt.Sprintf(
+			"MP_JOIN %v -> %v: the HMAC of its %s was not captured, so nothing proves the %s holds the connection's keys: its data is not merged (counted as unmapped)",
+			sf.client, sf.server, what, [2]string{"initiator", "responder"}[d]))
+	}
+	sf.unvouched[d] += uint64(len(s.payload))
+	sf.h[d].unmapped += uint64(len(s.payload))
 }
