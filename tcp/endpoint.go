@@ -219,7 +219,12 @@ func New(cfg Config, clock Clock, out Output) *Endpoint {
 	e.highSacked = e.iss
 	e.tsOffset = cfg.ISS*2654435761 + 0x9e3779b9
 	e.rto = time.Second // RFC 6298 §2.1
-	e.peerMSS = 536     // RFC 9293 §3.7.1 default until the SYN says otherwise
+	// RFC 9293 §3.7.1 (MUST-15): without an MSS option the send MSS is
+	// 536 for IPv4 and 1220 for IPv6, until the SYN says otherwise.
+	e.peerMSS = 536
+	if cfg.IPHeaderLen == header.IPv6HeaderLen {
+		e.peerMSS = 1220
+	}
 	e.sndBuf = newRing(cfg.SendBufferSize)
 	e.rcvBuf = newRing(cfg.ReceiveBufferSize)
 	if !cfg.DisableWindowScale {

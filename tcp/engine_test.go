@@ -90,3 +90,36 @@ func TestPAWSDropsOldTimestamp(t *testing.T) {
 		t.Fatalf("old-timestamp segment accepted: rcvnxt %d->%d paws %d", in.RcvNxt, b.Info().RcvNxt, b.Info().Stats.PAWSDrops)
 	}
 }
+
+// TestDefaultSendMSS: a peer whose SYN has no MSS option gets segments of
+// the RFC 9293 §3.7.1 default send MSS (MUST-15): 536 bytes over IPv4,
+// 1220 over IPv6. The conformance scenario tcp/handshake-passive-no-options
+// found 536 used for IPv6 too, where Linux sends 1220.
+func TestDefaultSendMSS(t *testing.T) {
+	for _, tc := range []struct {
+		ipHeader, want int
+	}{{20, 536}, {40, 1220}} {
+		var out recordOut
+		clk := &manualClock{t: time.Second}
+		e := New(Config{LocalPort: 80, RemotePort: 4000, ISS: 1000, IPHeaderLen: tc.ipHeader, DisableTimestamps: true}, clk, &out)
+		e.Listen()
+		e.HandleSegment(&Segment{Seq: 5000, Flags: header.TCPFlagSYN, Window: 65535})
+		e.HandleSegment(&Segment{Seq: 5001, Ack: 1001, Flags: header.TCPFlagACK, Window: 65535})
+		out.lens = nil
+		if n, err := e.Write(make([]byte, 5000)); n != 5000 || err != nil {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+		if len(out.lens) == 0 || out.lens[0] != tc.want {
+			t.Errorf("IP header %d: data segments of %v bytes, want %d", tc.ipHeader, out.lens, tc.want)
+		}
+	}
+}
+
+// recordOut records the payload length of each segment sent with data.
+type recordOut struct{ lens []int }
+
+func (o *recordOut) OutputSegment(hdr, p1, p2 []byte) {
+	if n := len(p1) + len(p2); n > 0 {
+		o.lens = append(o.lens, n)
+	}
+}
