@@ -17,6 +17,7 @@ var Ours = DUTFactory{Name: "ours", New: newOurs}
 type oursDUT struct {
 	st *stack.Stack
 	tb *link.Pipe
+	mp mptcpLayer // nil until package mptcp lands (dut_ours_mptcp.go)
 }
 
 func newOurs(_ context.Context, cfg DUTConfig) (DUT, error) {
@@ -36,7 +37,7 @@ func newOurs(_ context.Context, cfg DUTConfig) (DUT, error) {
 		b.Close()
 		return nil, fmt.Errorf("ours: %w", err)
 	}
-	return &oursDUT{st: st, tb: b}, nil
+	return &oursDUT{st: st, tb: b, mp: oursMPTCP(st, cfg)}, nil
 }
 
 func (d *oursDUT) Name() string        { return "ours" }
@@ -49,11 +50,11 @@ func (d *oursDUT) Close() error {
 	return err
 }
 
-// apply checks per-socket options. MPTCP sockets come with the MPTCP layer
-// (a DUT file of its own, dut_ours_mptcp.go, once package mptcp lands).
+// apply checks per-socket options. MPTCP sockets need the MPTCP layer
+// (dut_ours_mptcp.go).
 func (d *oursDUT) apply(o SockOpts) error {
-	if o.MPTCP {
-		return fmt.Errorf("ours: MPTCP socket: %w", ErrNotSupported)
+	if o.MPTCP && d.mp == nil {
+		return fmt.Errorf("ours: MPTCP socket (package mptcp not landed): %w", ErrNotSupported)
 	}
 	if o.TTL != 0 || o.TOS != 0 || o.FastOpen != 0 {
 		return fmt.Errorf("ours: TTL, TOS or Fast Open socket option: %w", ErrNotSupported)
@@ -61,9 +62,12 @@ func (d *oursDUT) apply(o SockOpts) error {
 	return nil
 }
 
-func (d *oursDUT) Listen(_ context.Context, laddr netip.AddrPort, o SockOpts) (Listener, error) {
+func (d *oursDUT) Listen(ctx context.Context, laddr netip.AddrPort, o SockOpts) (Listener, error) {
 	if err := d.apply(o); err != nil {
 		return nil, err
+	}
+	if o.MPTCP {
+		return d.mp.Listen(ctx, laddr)
 	}
 	l, err := d.st.ListenTCP(laddr)
 	if err != nil {
@@ -75,6 +79,9 @@ func (d *oursDUT) Listen(_ context.Context, laddr netip.AddrPort, o SockOpts) (L
 func (d *oursDUT) Dial(ctx context.Context, raddr netip.AddrPort, o SockOpts) (Conn, error) {
 	if err := d.apply(o); err != nil {
 		return nil, err
+	}
+	if o.MPTCP {
+		return d.mp.Dial(ctx, raddr)
 	}
 	c, err := d.st.DialTCP(ctx, netip.AddrPort{}, raddr)
 	if err != nil {
@@ -112,4 +119,20 @@ func (l oursListener) Accept(ctx context.Context) (Conn, error) {
 		// The listener's Close (at the run's end) ends the goroutine.
 		return nil, ctx.Err()
 	}
+}
+
+// RemoveEndpoint and SetBackup implement PathManager through the MPTCP
+// layer, when it offers one.
+func (d *oursDUT) RemoveEndpoint(ctx context.Context, addr int) error {
+	if pm, ok := d.mp.(PathManager); ok {
+		return pm.RemoveEndpoint(ctx, addr)
+	}
+	return fmt.Errorf("ours: path-manager control: %w", ErrNotSupported)
+}
+
+func (d *oursDUT) SetBackup(ctx context.Context, addr int, backup bool) error {
+	if pm, ok := d.mp.(PathManager); ok {
+		return pm.SetBackup(ctx, addr, backup)
+	}
+	return fmt.Errorf("ours: path-manager control: %w", ErrNotSupported)
 }
