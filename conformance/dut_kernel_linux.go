@@ -140,7 +140,17 @@ func newKernel(ctx context.Context, cfg DUTConfig) (_ DUT, err error) {
 			sys = append(sys, kv)
 		}
 	}
-	if err := run(ctx, "ip", append([]string{"netns", "exec", d.ns, "sysctl", "-q", "-w"}, sys...)...); err != nil {
+	// Written from a thread inside the namespace: /proc/sys/net is the
+	// namespace of the writer (no sysctl(8) needed).
+	if err := lab.DoNS(d.ns, func() error {
+		for _, kv := range sys {
+			name, val, _ := strings.Cut(kv, "=")
+			if err := os.WriteFile("/proc/sys/"+strings.ReplaceAll(name, ".", "/"), []byte(val), 0); err != nil {
+				return fmt.Errorf("sysctl %s: %w", kv, err)
+			}
+		}
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("kernel DUT: %w", err)
 	}
 	return d, nil
