@@ -2,11 +2,11 @@ package analyze
 
 import (
 	"context"
-	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"time"
 
+	"github.com/mptcp-go/mptcp/header"
 	"github.com/mptcp-go/mptcp/option"
 )
 
@@ -329,98 +329,54 @@ func (a *Analyzer) parseIP(p []byte, s *segment) (ok, isTCP bool) {
 	if len(p) < 1 {
 		return false, false
 	}
-	var tcp []byte
+	var tcp header.TCP
 	switch p[0] >> 4 {
 	case 4:
-		if len(p) < 20 {
+		ip := header.IPv4(p)
+		if len(p) < header.IPv4MinHeaderLen || ip.Protocol() != header.ProtocolTCP {
 			return false, false
 		}
-		hl := int(p[0]&0x0f) * 4
-		if p[9] != 6 {
-			return false, false
-		}
-		if binary.BigEndian.Uint16(p[6:8])&0x3fff != 0 {
+		if ip.IsFragment() {
 			// A fragment (MF set or an offset): the segment is not whole
 			// here, and bytes are never guessed.
 			return false, false
 		}
-		if hl < 20 || hl > len(p) {
+		// The captured payload: a total length of 0 is what GRO/TSO
+		// super-packets over 64 KiB carry (BIG TCP), and the snap length
+		// may have cut the packet.
+		payload, whole := ip.PayloadCaptured()
+		if !whole {
 			return false, true
 		}
-		tl := int(binary.BigEndian.Uint16(p[2:4]))
-		end := len(p)
-		// A total length of 0 is what GRO/TSO super-packets over 64 KiB
-		// carry (BIG TCP); trust the captured length then.
-		if tl != 0 {
-			if tl < hl {
-				return false, true
-			}
-			if tl < end {
-				end = tl // link-layer padding
-			}
-		}
-		s.src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[12:16])), 0)
-		s.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[16:20])), 0)
-		tcp = p[hl:end]
+		s.src = netip.AddrPortFrom(ip.SrcAddr(), 0)
+		s.dst = netip.AddrPortFrom(ip.DstAddr(), 0)
+		tcp = payload
 	case 6:
-		if len(p) < 40 {
-			return false, false
-		}
-		end := 40 + int(binary.BigEndian.Uint16(p[4:6]))
-		if end == 40 || end > len(p) {
-			end = len(p) // jumbogram / GRO super-packet, or truncated
-		}
-		next, off := p[6], 40
-		for i := 0; i < 16 && next != 6; i++ {
-			switch next {
-			case 0, 43, 60, 135: // hop-by-hop, routing, destination, mobility
-				if off+8 > end {
-					return false, false
-				}
-				next, off = p[off], off+(int(p[off+1])+1)*8
-			case 51: // AH
-				if off+8 > end {
-					return false, false
-				}
-				next, off = p[off], off+(int(p[off+1])+2)*4
-			case 44: // fragment
-				if off+8 > end {
-					return false, false
-				}
-				if binary.BigEndian.Uint16(p[off+2:off+4])&0xfff9 != 0 {
-					return false, false // a fragment (offset or M flag)
-				}
-				next, off = p[off], off+8
-			default:
-				return false, false
-			}
-		}
-		if next != 6 {
-			return false, false
+		ip := header.IPv6(p)
+		proto, off, end, err := ip.UpperLayerCaptured()
+		if err != nil || proto != header.ProtocolTCP {
+			return false, false // not TCP, a fragment, or cut in the extension headers
 		}
 		if off > end {
 			return false, true
 		}
-		s.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(p[8:24])), 0)
-		s.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(p[24:40])), 0)
-		tcp = p[off:end]
+		s.src = netip.AddrPortFrom(ip.SrcAddr(), 0)
+		s.dst = netip.AddrPortFrom(ip.DstAddr(), 0)
+		tcp = header.TCP(p[off:end])
 	default:
 		return false, false
 	}
-	if len(tcp) < 20 {
+	if !tcp.Valid() {
 		return false, true
 	}
-	doff := int(tcp[12]>>4) * 4
-	if doff < 20 || doff > len(tcp) {
-		return false, true
-	}
-	s.src = netip.AddrPortFrom(s.src.Addr(), binary.BigEndian.Uint16(tcp[0:2]))
-	s.dst = netip.AddrPortFrom(s.dst.Addr(), binary.BigEndian.Uint16(tcp[2:4]))
-	s.seq = binary.BigEndian.Uint32(tcp[4:8])
-	s.ack = binary.BigEndian.Uint32(tcp[8:12])
-	s.flags = tcp[13]
-	s.win = binary.BigEndian.Uint16(tcp[14:16])
-	s.opts = tcp[20:doff]
+	doff := tcp.DataOffset()
+	s.src = netip.AddrPortFrom(s.src.Addr(), tcp.SrcPort())
+	s.dst = netip.AddrPortFrom(s.dst.Addr(), tcp.DstPort())
+	s.seq = tcp.Seq()
+	s.ack = tcp.Ack()
+	s.flags = uint8(tcp.Flags())
+	s.win = tcp.Window()
+	s.opts = tcp[header.TCPMinHeaderLen:doff]
 	s.payload = tcp[doff:]
 	return true, true
 }
@@ -431,13 +387,18 @@ func (a *Analyzer) parseOptions(s *segment) {
 	if len(s.opts) == 0 {
 		return
 	}
-	it := option.NewIter(s.opts)
+	// The TCP options walk is header's; MPTCP options (kind 30) are
+	// decoded by package option.
+	it := header.NewTCPOptionIterator(s.opts)
 	var p option.Parser
 	for it.Next() {
+		if it.Kind() != option.Kind {
+			continue
+		}
 		if s.nopts == maxOpts {
 			break
 		}
-		b := it.Bytes()
+		b := it.Raw()
 		if len(b) >= 3 && option.Subtype(b[2]>>4) == option.SubtypeDSS {
 			// The fast path for the option nearly every segment carries:
 			// only the DSS fields are written (handlers read the field
@@ -463,7 +424,7 @@ func (a *Analyzer) parseOptions(s *segment) {
 		s.nopts++
 	}
 	if err := it.Err(); err != nil && s.badOpt == nil {
-		s.badOpt = err
+		s.badOpt = option.IterError(err)
 	}
 }
 

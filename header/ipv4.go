@@ -110,6 +110,30 @@ func (b IPv4) Payload() []byte {
 	return b[b.HeaderLength():b.TotalLength()]
 }
 
+// PayloadCaptured returns the upper-layer bytes as a capture holds them:
+// up to the total length, or to the end of b when the total length is 0
+// (a GRO/TSO super-packet beyond 64 KiB: BIG TCP) or more than was
+// captured (the snap length cut the packet). ok is false when the header
+// is not whole or contradicts itself (IHL below five words, a total length
+// shorter than the header). Safe on any input.
+func (b IPv4) PayloadCaptured() (payload []byte, ok bool) {
+	if len(b) < IPv4MinHeaderLen || b[0]>>4 != IPv4Version {
+		return nil, false
+	}
+	hl := int(b[0]&0xf) * 4
+	if hl < IPv4MinHeaderLen || hl > len(b) {
+		return nil, false
+	}
+	end := len(b)
+	if tl := int(binary.BigEndian.Uint16(b[2:4])); tl != 0 {
+		if tl < hl {
+			return nil, false
+		}
+		end = min(end, tl) // link-layer padding
+	}
+	return b[hl:end], true
+}
+
 // IPv4Fields are the header fields Encode writes.
 type IPv4Fields struct {
 	TOS         uint8

@@ -100,11 +100,40 @@ func (b IPv6) UpperLayerOrFragment() (proto uint8, offset int, err error) {
 	return b.walk(true)
 }
 
+// UpperLayerCaptured is UpperLayer for a packet as a capture holds it: the
+// payload ends at the payload length, or at the end of b when the length
+// is 0 (a jumbogram, a GRO super-packet) or more than was captured; and
+// any fragment other than an atomic one (offset 0, M clear) ends the walk
+// with ErrFragment, first fragments too: a fragment is never a whole
+// upper-layer packet. The upper-layer header's offset may lie past end
+// (the capture cut it off); the caller checks. Safe on any input.
+func (b IPv6) UpperLayerCaptured() (proto uint8, offset, end int, err error) {
+	if len(b) < IPv6HeaderLen || b[0]>>4 != IPv6Version {
+		return 0, 0, 0, fmt.Errorf("ipv6 header: %w", ErrTruncated)
+	}
+	end = IPv6HeaderLen + b.PayloadLength()
+	if end == IPv6HeaderLen || end > len(b) {
+		end = len(b)
+	}
+	proto, offset, err = b.walkTo(end, false, true)
+	return proto, offset, end, err
+}
+
 func (b IPv6) walk(stopAtFragment bool) (proto uint8, offset int, err error) {
 	if !b.Valid() {
 		return 0, 0, fmt.Errorf("ipv6 header: %w", ErrTruncated)
 	}
-	end := IPv6HeaderLen + b.PayloadLength()
+	return b.walkTo(IPv6HeaderLen+b.PayloadLength(), stopAtFragment, false)
+}
+
+// walkTo walks the extension headers within b[:end]. wholeOnly rejects
+// first fragments as well as later ones, and leaves the check that the
+// upper-layer header lies within end to the caller.
+func (b IPv6) walkTo(end int, stopAtFragment, wholeOnly bool) (proto uint8, offset int, err error) {
+	fragMask := uint16(0xfff8)
+	if wholeOnly {
+		fragMask = 0xfff9
+	}
 	next := b[6]
 	off := IPv6HeaderLen
 	// Bound the walk: every extension header is at least 8 bytes, so a
@@ -133,7 +162,7 @@ func (b IPv6) walk(stopAtFragment bool) (proto uint8, offset int, err error) {
 			if stopAtFragment {
 				return IPv6Fragment, off, nil
 			}
-			if binary.BigEndian.Uint16(b[off+2:off+4])&0xfff8 != 0 {
+			if binary.BigEndian.Uint16(b[off+2:off+4])&fragMask != 0 {
 				return 0, 0, ErrFragment
 			}
 			next = b[off]
@@ -141,7 +170,7 @@ func (b IPv6) walk(stopAtFragment bool) (proto uint8, offset int, err error) {
 		case IPv6NoNextHeader, IPv6ESP:
 			return next, off, ErrNoUpperLayer
 		default:
-			if off > end {
+			if off > end && !wholeOnly {
 				return 0, 0, fmt.Errorf("ipv6 upper layer %d at %d: %w", next, off, ErrTruncated)
 			}
 			return next, off, nil

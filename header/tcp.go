@@ -222,12 +222,12 @@ func (it *TCPOptionIterator) Next() bool {
 			continue
 		}
 		if it.off+1 >= len(it.b) {
-			it.err = fmt.Errorf("option kind %d at %d without length: %w", k, it.off, ErrBadOption)
+			it.err = &OptionError{Kind: k, Offset: it.off, Length: -1}
 			return false
 		}
 		l := int(it.b[it.off+1])
 		if l < 2 || it.off+l > len(it.b) {
-			it.err = fmt.Errorf("option kind %d at %d: length %d: %w", k, it.off, l, ErrBadOption)
+			it.err = &OptionError{Kind: k, Offset: it.off, Length: l, Left: len(it.b) - it.off}
 			return false
 		}
 		it.kind = k
@@ -238,8 +238,30 @@ func (it *TCPOptionIterator) Next() bool {
 	return false
 }
 
+// OptionError is the error of a malformed option: kind at offset, with
+// Length -1 when the length byte is missing, else a length below 2 or
+// running past the Left bytes that remain. It wraps ErrBadOption.
+type OptionError struct {
+	Kind         uint8
+	Offset       int
+	Length, Left int
+}
+
+func (e *OptionError) Error() string {
+	if e.Length < 0 {
+		return fmt.Sprintf("option kind %d at %d without length: %v", e.Kind, e.Offset, ErrBadOption)
+	}
+	return fmt.Sprintf("option kind %d at %d: length %d: %v", e.Kind, e.Offset, e.Length, ErrBadOption)
+}
+
+// Unwrap returns ErrBadOption.
+func (e *OptionError) Unwrap() error { return ErrBadOption }
+
 // Kind returns the kind of the current option.
 func (it *TCPOptionIterator) Kind() uint8 { return it.kind }
+
+// Offset returns the offset in the options just past the current option.
+func (it *TCPOptionIterator) Offset() int { return it.off }
 
 // Data returns the current option's bytes after kind and length.
 func (it *TCPOptionIterator) Data() []byte { return it.data }

@@ -1,6 +1,10 @@
 package mpcrypto
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/mptcp-go/mptcp/header"
+)
 
 // Sum accumulates an Internet checksum (RFC 1071 ones' complement sum)
 // over any number of byte slices, as if they were one contiguous buffer.
@@ -39,29 +43,9 @@ func fold(acc uint64) uint16 {
 }
 
 // sum16 returns the folded ones' complement sum of b, read as big-endian
-// 16-bit words with a zero byte padding an odd length.
-func sum16(b []byte) uint64 {
-	var acc uint64
-	for len(b) >= 32 {
-		acc += uint64(binary.BigEndian.Uint32(b[0:])) + uint64(binary.BigEndian.Uint32(b[4:])) +
-			uint64(binary.BigEndian.Uint32(b[8:])) + uint64(binary.BigEndian.Uint32(b[12:])) +
-			uint64(binary.BigEndian.Uint32(b[16:])) + uint64(binary.BigEndian.Uint32(b[20:])) +
-			uint64(binary.BigEndian.Uint32(b[24:])) + uint64(binary.BigEndian.Uint32(b[28:]))
-		b = b[32:]
-	}
-	for len(b) >= 4 {
-		acc += uint64(binary.BigEndian.Uint32(b))
-		b = b[4:]
-	}
-	if len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	return uint64(fold(acc))
-}
+// 16-bit words with a zero byte padding an odd length: the project's one
+// Internet checksum, header.Checksum.
+func sum16(b []byte) uint64 { return uint64(header.Checksum(b, 0)) }
 
 // dssPseudoHeader sums the DSS checksum pseudo-header (RFC 8684 §3.3.1):
 // 64-bit DSN, 32-bit subflow sequence number, 16-bit data-level length and

@@ -26,6 +26,8 @@ package option
 import (
 	"errors"
 	"fmt"
+
+	hdr "github.com/mptcp-go/mptcp/header"
 )
 
 // Kind is the TCP option kind of every MPTCP option (RFC 8684 §3, IANA).
@@ -340,51 +342,47 @@ func (o Option) String() string {
 //	}
 //	if err := it.Err(); err != nil { ... }
 type Iter struct {
-	opts []byte
-	off  int
-	cur  []byte
-	err  error
+	it  hdr.TCPOptionIterator
+	cur []byte
+	err error
 }
 
 // NewIter returns an iterator over the TCP options block opts.
-func NewIter(opts []byte) Iter { return Iter{opts: opts} }
+func NewIter(opts []byte) Iter { return Iter{it: hdr.NewTCPOptionIterator(opts)} }
 
 // Next advances to the next MPTCP option and reports whether there is one.
 // It returns false at the end of the block, at EOL, or on a malformed
-// option (see Err).
+// option (see Err). The walk is header's (the project's one TCP option
+// walker); this keeps the MPTCP options and says what was wrong in this
+// package's terms.
 func (it *Iter) Next() bool {
 	it.cur = nil
-	for it.err == nil && it.off < len(it.opts) {
-		k := it.opts[it.off]
-		switch k {
-		case kindEOL:
-			it.off = len(it.opts)
-			return false
-		case kindNOP:
-			it.off++
-			continue
-		}
-		if it.off+1 >= len(it.opts) {
-			it.err = fmt.Errorf("TCP options: kind %d at offset %d has no length byte: %w", k, it.off, ErrTruncated)
-			return false
-		}
-		n := int(it.opts[it.off+1])
-		if n < 2 {
-			it.err = fmt.Errorf("TCP options: kind %d at offset %d has length %d < 2: %w", k, it.off, n, ErrLength)
-			return false
-		}
-		if it.off+n > len(it.opts) {
-			it.err = fmt.Errorf("TCP options: kind %d at offset %d has length %d, only %d bytes left: %w", k, it.off, n, len(it.opts)-it.off, ErrTruncated)
-			return false
-		}
-		opt := it.opts[it.off : it.off+n]
-		it.off += n
-		if k == Kind {
-			it.cur = opt
+	for it.it.Next() {
+		if it.it.Kind() == Kind {
+			it.cur = it.it.Raw()
 			return true
 		}
 	}
+	if err := it.it.Err(); err != nil && it.err == nil {
+		it.err = IterError(err)
+	}
 	return false
+}
+
+// IterError restates an error of header's TCP option walker (a malformed
+// options block) with this package's sentinels, as Iter reports it.
+func IterError(err error) error {
+	var oe *hdr.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	switch {
+	case oe.Length < 0:
+		return fmt.Errorf("TCP options: kind %d at offset %d has no length byte: %w", oe.Kind, oe.Offset, ErrTruncated)
+	case oe.Length < 2:
+		return fmt.Errorf("TCP options: kind %d at offset %d has length %d < 2: %w", oe.Kind, oe.Offset, oe.Length, ErrLength)
+	}
+	return fmt.Errorf("TCP options: kind %d at offset %d has length %d, only %d bytes left: %w", oe.Kind, oe.Offset, oe.Length, oe.Left, ErrTruncated)
 }
 
 // Bytes returns the current MPTCP option, from its kind byte to its end. It
@@ -393,7 +391,7 @@ func (it *Iter) Bytes() []byte { return it.cur }
 
 // Offset returns the offset in the options block just past the current
 // option.
-func (it *Iter) Offset() int { return it.off }
+func (it *Iter) Offset() int { return it.it.Offset() }
 
 // Err returns the error that stopped the iteration, if any.
 func (it *Iter) Err() error { return it.err }

@@ -11,7 +11,6 @@
 package flatten
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -120,29 +119,5 @@ func (fw *Writer) packet(ts time.Time, f *flow, dir int, flags header.TCPFlags, 
 // appendPacket appends an IPv4 or IPv6 packet with one TCP segment (no
 // options) and correct checksums.
 func appendPacket(b []byte, src, dst netip.AddrPort, seq, ack uint32, flags header.TCPFlags, data []byte) []byte {
-	tcpLen := 20 + len(data)
-	if src.Addr().Is4() {
-		b = append(b, 0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0)
-		binary.BigEndian.PutUint16(b[2:], uint16(20+tcpLen))
-		s4, d4 := src.Addr().As4(), dst.Addr().As4()
-		b = append(b, s4[:]...)
-		b = append(b, d4[:]...)
-		binary.BigEndian.PutUint16(b[10:], ^header.Checksum(b[:20], 0))
-	} else {
-		b = append(b, 0x60, 0, 0, 0, 0, 0, 6, 64)
-		binary.BigEndian.PutUint16(b[4:], uint16(tcpLen))
-		s6, d6 := src.Addr().As16(), dst.Addr().As16()
-		b = append(b, s6[:]...)
-		b = append(b, d6[:]...)
-	}
-	t := len(b)
-	b = binary.BigEndian.AppendUint16(b, src.Port())
-	b = binary.BigEndian.AppendUint16(b, dst.Port())
-	b = binary.BigEndian.AppendUint32(b, seq)
-	b = binary.BigEndian.AppendUint32(b, ack)
-	b = append(b, 5<<4, byte(flags), 0xff, 0xff, 0, 0, 0, 0)
-	b = append(b, data...)
-	sum := header.PseudoHeaderChecksum(6, src.Addr(), dst.Addr(), uint32(tcpLen))
-	binary.BigEndian.PutUint16(b[t+16:], ^header.Checksum(b[t:], sum))
-	return b
+	return header.AppendTCPIP(b, src, dst, seq, ack, flags, 0xffff, nil, data)
 }
