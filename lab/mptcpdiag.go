@@ -112,7 +112,6 @@ const (
 	mptcpPMAttrAddr     = 1 // MPTCP_PM_ATTR_ADDR (nested)
 	mptcpPMAttrRcvAdd   = 2 // MPTCP_PM_ATTR_RCV_ADD_ADDRS
 	mptcpPMAttrSubflows = 3 // MPTCP_PM_ATTR_SUBFLOWS
-	mptcpPMAddrFamily   = 1 // MPTCP_PM_ADDR_ATTR_FAMILY
 	mptcpPMAddrID       = 2
 	mptcpPMAddrAddr4    = 3
 	mptcpPMAddrAddr6    = 4
@@ -223,40 +222,82 @@ func mptcpSockets(fam uint8) ([]MPTCPSocket, error) {
 	}
 	var out []MPTCPSocket
 	for _, m := range msgs {
-		if len(m) < inetDiagMsgLen {
-			continue
+		if s, ok := parseDiagMsg(m); ok {
+			out = append(out, s)
 		}
-		s := MPTCPSocket{Inode: binary.NativeEndian.Uint32(m[68:])}
-		if int(m[1]) < len(tcpStates) {
-			s.State = tcpStates[m[1]]
-		}
-		sport, dport := binary.BigEndian.Uint16(m[4:]), binary.BigEndian.Uint16(m[6:])
-		if m[0] == unix.AF_INET {
-			s.Local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(m[8:12])), sport)
-			s.Remote = netip.AddrPortFrom(netip.AddrFrom4([4]byte(m[24:28])), dport)
-		} else {
-			s.Local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(m[8:24])), sport)
-			s.Remote = netip.AddrPortFrom(netip.AddrFrom16([16]byte(m[24:40])), dport)
-		}
-		if info := attrs(m[inetDiagMsgLen:])[inetDiagInfo]; len(info) >= 16 {
-			// struct mptcp_info: six u8 counters, flags, token, then the
-			// sequence numbers and (newer kernels) byte counters.
-			s.Subflows, s.AddAddrSignal, s.AddAddrAccepted, s.SubflowsMax = int(info[0]), int(info[1]), int(info[2]), int(info[3])
-			s.Token = fmt.Sprintf("%08x", binary.NativeEndian.Uint32(info[12:]))
-			if len(info) >= 48 {
-				s.Checksums = info[42] != 0
-				s.Retransmits = binary.NativeEndian.Uint32(info[44:])
-			}
-			if len(info) >= 80 {
-				s.BytesRetrans = binary.NativeEndian.Uint64(info[48:])
-				s.BytesSent = binary.NativeEndian.Uint64(info[56:])
-				s.BytesReceived = binary.NativeEndian.Uint64(info[64:])
-				s.BytesAcked = binary.NativeEndian.Uint64(info[72:])
-			}
-		}
-		out = append(out, s)
 	}
 	return out, nil
+}
+
+// parseDiagMsg decodes one inet_diag_msg with its INET_DIAG_INFO
+// attribute (struct mptcp_info, shorter from older kernels). Safe on any
+// input: ok is false when the message is too short.
+func parseDiagMsg(m []byte) (s MPTCPSocket, ok bool) {
+	if len(m) < inetDiagMsgLen {
+		return s, false
+	}
+	s.Inode = binary.NativeEndian.Uint32(m[68:])
+	if int(m[1]) < len(tcpStates) {
+		s.State = tcpStates[m[1]]
+	}
+	sport, dport := binary.BigEndian.Uint16(m[4:]), binary.BigEndian.Uint16(m[6:])
+	if m[0] == unix.AF_INET {
+		s.Local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(m[8:12])), sport)
+		s.Remote = netip.AddrPortFrom(netip.AddrFrom4([4]byte(m[24:28])), dport)
+	} else {
+		s.Local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(m[8:24])), sport)
+		s.Remote = netip.AddrPortFrom(netip.AddrFrom16([16]byte(m[24:40])), dport)
+	}
+	if info := attrs(m[inetDiagMsgLen:])[inetDiagInfo]; len(info) >= 16 {
+		// struct mptcp_info: six u8 counters, flags, token, then the
+		// sequence numbers and (newer kernels) byte counters.
+		s.Subflows, s.AddAddrSignal, s.AddAddrAccepted, s.SubflowsMax = int(info[0]), int(info[1]), int(info[2]), int(info[3])
+		s.Token = fmt.Sprintf("%08x", binary.NativeEndian.Uint32(info[12:]))
+		if len(info) >= 48 {
+			s.Checksums = info[42] != 0
+			s.Retransmits = binary.NativeEndian.Uint32(info[44:])
+		}
+		if len(info) >= 80 {
+			s.BytesRetrans = binary.NativeEndian.Uint64(info[48:])
+			s.BytesSent = binary.NativeEndian.Uint64(info[56:])
+			s.BytesReceived = binary.NativeEndian.Uint64(info[64:])
+			s.BytesAcked = binary.NativeEndian.Uint64(info[72:])
+		}
+	}
+	return s, true
+}
+
+// parseEndpoint decodes the attributes of one MPTCP_PM_CMD_GET_ADDR reply
+// (after the genetlink header) and returns the interface index apart.
+// Safe on any input.
+func parseEndpoint(b []byte) (ep MPTCPEndpoint, ifidx int) {
+	flagNames := []string{"signal", "subflow", "backup", "fullmesh", "implicit", "laminar"}
+	a := attrs(attrs(b)[mptcpPMAttrAddr])
+	if v := a[mptcpPMAddrID]; len(v) >= 1 {
+		ep.ID = v[0]
+	}
+	if v := a[mptcpPMAddrAddr4]; len(v) == 4 {
+		ep.Addr = netip.AddrFrom4([4]byte(v))
+	}
+	if v := a[mptcpPMAddrAddr6]; len(v) == 16 {
+		ep.Addr = netip.AddrFrom16([16]byte(v))
+	}
+	if v := a[mptcpPMAddrPort]; len(v) >= 2 {
+		ep.Port = binary.NativeEndian.Uint16(v)
+	}
+	ep.Flags = []string{}
+	if v := a[mptcpPMAddrFlags]; len(v) >= 4 {
+		f := binary.NativeEndian.Uint32(v)
+		for i, n := range flagNames {
+			if f&(1<<i) != 0 {
+				ep.Flags = append(ep.Flags, n)
+			}
+		}
+	}
+	if v := a[mptcpPMAddrIfIdx]; len(v) >= 4 {
+		ifidx = int(int32(binary.NativeEndian.Uint32(v)))
+	}
+	return ep, ifidx
 }
 
 // genlFamily resolves a generic netlink family's ID.
@@ -290,42 +331,16 @@ func pmState() ([]MPTCPEndpoint, MPTCPLimits, error) {
 	if err != nil {
 		return eps, lim, fmt.Errorf("mptcp_pm endpoints: %w", err)
 	}
-	flagNames := []string{"signal", "subflow", "backup", "fullmesh", "implicit", "laminar"}
 	for _, m := range msgs {
 		if len(m) < 4 {
 			continue
 		}
-		a := attrs(attrs(m[4:])[mptcpPMAttrAddr])
-		var ep MPTCPEndpoint
-		if v := a[mptcpPMAddrID]; len(v) >= 1 {
-			ep.ID = v[0]
-		}
-		if v := a[mptcpPMAddrAddr4]; len(v) == 4 {
-			ep.Addr = netip.AddrFrom4([4]byte(v))
-		}
-		if v := a[mptcpPMAddrAddr6]; len(v) == 16 {
-			ep.Addr = netip.AddrFrom16([16]byte(v))
-		}
-		if v := a[mptcpPMAddrPort]; len(v) >= 2 {
-			ep.Port = binary.NativeEndian.Uint16(v)
-		}
-		ep.Flags = []string{}
-		if v := a[mptcpPMAddrFlags]; len(v) >= 4 {
-			f := binary.NativeEndian.Uint32(v)
-			for i, n := range flagNames {
-				if f&(1<<i) != 0 {
-					ep.Flags = append(ep.Flags, n)
-				}
+		ep, ifidx := parseEndpoint(m[4:])
+		if ifidx > 0 {
+			if ifc, err := net.InterfaceByIndex(ifidx); err == nil {
+				ep.Interface = ifc.Name
 			}
 		}
-		if v := a[mptcpPMAddrIfIdx]; len(v) >= 4 {
-			if idx := int(int32(binary.NativeEndian.Uint32(v))); idx > 0 {
-				if ifc, err := net.InterfaceByIndex(idx); err == nil {
-					ep.Interface = ifc.Name
-				}
-			}
-		}
-		_ = a[mptcpPMAddrFamily]
 		eps = append(eps, ep)
 	}
 	slices.SortFunc(eps, func(x, y MPTCPEndpoint) int { return int(x.ID) - int(y.ID) })

@@ -187,3 +187,43 @@ func TestExprAgainstTcpdump(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseExpression: any text parses or is refused without panicking;
+// what parses compiles for every link, and the program agrees with
+// MatchExpr on a few frames.
+func FuzzParseExpression(f *testing.F) {
+	for _, e := range exprs {
+		f.Add(e)
+	}
+	f.Add("((((port 1))))")
+	f.Add("not not not ip")
+	f.Add("host ::ffff:1.2.3.4 or net 0.0.0.0/0")
+	rng := rand.New(rand.NewPCG(7, 8))
+	var frames [][]byte
+	for range 20 {
+		frames = append(frames, randomFrame(rng, Ethernet))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseExpression(s)
+		if err != nil {
+			return
+		}
+		prog, err := ProgramExpr(Ethernet, 0, e, true)
+		if err != nil {
+			return // too long for cBPF's jumps: refused, not wrong
+		}
+		vm, err := bpf.NewVM(prog)
+		if err != nil {
+			t.Fatalf("%q: program does not load: %v", s, err)
+		}
+		for _, fr := range frames {
+			n, err := vm.Run(fr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n != 0) != MatchExpr(Ethernet, fr, e, true) {
+				t.Fatalf("%q on %x: VM %v, MatchExpr disagrees", s, fr, n != 0)
+			}
+		}
+	})
+}
