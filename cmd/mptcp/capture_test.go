@@ -172,3 +172,24 @@ func (w *watchBuffer) wait(ctx context.Context, s string) bool {
 		}
 	}
 }
+
+// TestCaptureMessages: a missing interface is exit 3 with a message that
+// names it; a bad expression or flag is a usage error naming it.
+func TestCaptureMessages(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"capture", "-i", "nosuch0", "--duration", "1s"}, exitInput, "mptcp capture: -i nosuch0: "},
+		{[]string{"capture", "-i", "lo", "port", "80", "and"}, exitUsage, `expression "port 80 and": expression ends too soon`},
+		{[]string{"capture", "-i", "lo", "--buffer", "huge"}, exitUsage, "buffer"},
+		{[]string{"capture"}, exitUsage, "want -i IFACE"},
+		{[]string{"capture", "-i", "lo", "--write-conn", "x.pcap"}, exitUsage, "--write-conn is for 'mptcp analyze'"},
+	} {
+		_, stderr, code := runAnalyzeCmd(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%v: exit %d %q; want %d with %q", tc.args, code, stderr, tc.code, tc.msg)
+		}
+	}
+}
