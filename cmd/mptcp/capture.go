@@ -147,6 +147,11 @@ func runCapture(ctx context.Context, env *cmdEnv, args []string) int {
 			seen.findings[f.Severity]++
 		}
 		onConn(c)
+		if !o.json {
+			// Live, a finished connection is shown when it finishes (the
+			// JSON document is written whole at the end).
+			s.rep.Out().Flush()
+		}
 	}
 	seen.findings = map[analyze.Severity]int{}
 	a := analyze.New(cfg)
