@@ -208,6 +208,14 @@ type Analyzer struct {
 	looseQ       []*subflow
 	looseHead    int
 	looseEvicted uint64
+	// inErr is the last input error finding: its index, the packet
+	// count then, its message and how many errors it stands for.
+	inErr struct {
+		idx int
+		at  uint64
+		msg string
+		n   int
+	}
 	// rejectedMore counts rejected joins past maxRejectedListed.
 	rejectedMore orphanTable
 	// connsEvicted counts connections given up for MaxConnections.

@@ -160,14 +160,34 @@ func (a *Analyzer) addMapping(c *conn, sf *subflow, d int, s *segment, m mapping
 	a.addMappingAt(c, sf, d, s.ts, m)
 }
 
+// A mapping that puts subflow bytes an earlier mapping placed elsewhere is
+// reported and ignored: the earlier one stands (RFC 8684 §3.3.1: a mapping
+// cannot be changed once sent; a receiver resets a subflow whose mappings
+// disagree, Linux's MPTCP_MIB_DSSNOMATCH). Taking the later one put
+// retransmitted bytes at another data offset, after the DATA_FIN even.
+// The infinite mapping (fallback) is exempt: it maps whatever comes next.
 func (a *Analyzer) addMappingAt(c *conn, sf *subflow, d int, ts time.Time, m mapping) {
 	h := &sf.h[d]
-	if h.addMapping(m) && !h.mapConflictReported {
-		h.mapConflictReported = true
-		st := &c.st[sf.connDir(d)]
-		a.finding(c, sf, ts, Error, CodeMappingConflict, fmt.Sprintf(
-			"DSS mapping of subflow bytes %d-%d to data offset %d disagrees with an earlier mapping of the same bytes",
-			m.ssn-h.base, m.ssn-h.base+min(m.n, 1<<32), m.dsn-st.origin))
+	conflict, same := h.conflicts(m)
+	if conflict && m.n != infinite {
+		h.mapConflicts++
+		if !h.mapConflictReported {
+			h.mapConflictReported = true
+			st := &c.st[sf.connDir(d)]
+			a.finding(c, sf, ts, Error, CodeMappingConflict, fmt.Sprintf(
+				"DSS mapping of subflow bytes %d-%d to data offset %d disagrees with an earlier mapping of the same bytes: ignored (the earlier one stands)",
+				m.ssn-h.base, m.ssn-h.base+min(m.n, 1<<32), m.dsn-st.origin))
+		}
+		return
+	}
+	if same {
+		return
+	}
+	h.insertMapping(m)
+	if m.n != infinite && !m.probe {
+		if st := &c.st[sf.connDir(d)]; !st.mapEndSet || int64(m.dsn+m.n-st.mapEnd) > 0 {
+			st.mapEnd, st.mapEndSet = m.dsn+m.n, true
+		}
 	}
 }
 

@@ -10,8 +10,22 @@ import (
 
 // InputError records a problem with the input (a truncated file, a corrupt
 // record) as a finding; where says where it happened.
+//
+// Errors with no packet between them (a run of corrupt blocks, every block
+// after a second pcapng section header that describes no interface) are
+// one finding that counts them.
 func (a *Analyzer) InputError(where string, err error) {
-	a.finding(nil, nil, a.res.Last, Error, CodeInput, fmt.Sprintf("%s: %v", where, err))
+	if a.inErr.n > 0 && a.inErr.at == a.res.Packets && a.inErr.idx < len(a.res.Findings) {
+		a.inErr.n++
+		a.res.Findings[a.inErr.idx].Message = fmt.Sprintf("%s (and %d more input errors before the next packet)", a.inErr.msg, a.inErr.n-1)
+		return
+	}
+	msg := fmt.Sprintf("%s: %v", where, err)
+	before := len(a.res.Findings)
+	a.finding(nil, nil, a.res.Last, Error, CodeInput, msg)
+	if len(a.res.Findings) > before {
+		a.inErr.idx, a.inErr.at, a.inErr.msg, a.inErr.n = before, a.res.Packets, msg, 1
+	}
 }
 
 // Start returns the time of the first packet seen (zero before any).

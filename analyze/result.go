@@ -290,4 +290,6 @@ const (
 	CodeDataAfterEnd      = "data_after_end"         // new data on a subflow after its connection ended
 	CodeTimestamp         = "timestamp_out_of_range" // packet times outside years 1-9999, replaced
 	CodeJoinUnverified    = "join_unverified"        // a join's HMAC was checkable but not captured: its data not merged
+	CodeAfterDataFIN      = "data_after_data_fin"    // bytes mapped after the DATA_FIN: not delivered
+	CodeMappingCut        = "mapping_truncated"      // the capture ends inside a DSS mapping: its missing bytes are a hole
 )

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/mptcp-go/mptcp/analyze/synth"
 	"github.com/mptcp-go/mptcp/capture"
 )
 
@@ -67,4 +70,53 @@ func TestReadSourcePaths(t *testing.T) {
 			t.Errorf("cancelled: %v", err)
 		}
 	}
+}
+
+// TestSecondSectionHeaderOneFinding: a pcapng file whose second section
+// describes no interface makes every later block an error; they are one
+// input_error finding that counts them, not one each.
+func TestSecondSectionHeaderOneFinding(t *testing.T) {
+	write := func() []byte {
+		var buf bytes.Buffer
+		w, err := capture.NewPcapngWriter(&buf, capture.PcapngWriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.AddInterface(capture.Interface{LinkType: capture.LinkTypeRaw}); err != nil {
+			t.Fatal(err)
+		}
+		c := synth.New(1, 2, func(ts time.Time, p []byte) {
+			w.WritePacket(capture.Packet{Timestamp: ts, LinkType: capture.LinkTypeRaw, Data: p, CaptureLength: len(p), Length: len(p)})
+		})
+		s := c.Handshake(cli1, srv1)
+		for range 200 {
+			s.Send(0, payload(100, 1))
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	first, second := write(), write()
+	shb := binary.LittleEndian.Uint32(second[4:])
+	idb := binary.LittleEndian.Uint32(second[shb+4:])
+	file := append(append(append([]byte(nil), first...), second[:shb]...), second[shb+idb:]...)
+	name := filepath.Join(t.TempDir(), "two-sections.pcapng")
+	if err := os.WriteFile(name, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := capture.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	a := New(Config{})
+	if _, err := ReadSource(context.Background(), a, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := a.Finish()
+	if n := countFindings(r.Findings, CodeInput); n != 1 || r.Packets != 203 {
+		t.Fatalf("%d input_error findings, %d packets: %+v", n, r.Packets, r.Findings)
+	}
+	t.Log(r.Findings[0].Message)
 }

@@ -43,6 +43,12 @@ type stream struct {
 	lowMap      uint64
 	lowMapSet   bool
 	provisional bool
+	// mapEnd is the end (absolute DSN) of the furthest mapping seen for
+	// this stream: bytes up to there were sent, captured or not.
+	mapEnd    uint64
+	mapEndSet bool
+	// afterFin counts bytes mapped after the DATA_FIN (not delivered).
+	afterFin uint64
 	// ackRef is the last DATA_ACK seen for this stream (absolute, or 32
 	// bits as sent before the origin is known), for grouping.
 	ackRef    uint64
@@ -145,6 +151,31 @@ func (a *Analyzer) deliver(c *conn, st *stream, sf *subflow, h *half, ts time.Ti
 	if off > st.next+dsnWindow {
 		st.outOfWindow += uint64(len(b))
 		return
+	}
+	if st.finSeen && off+uint64(len(b)) > st.finOff {
+		// RFC 8684 §3.3.3: the DATA_FIN ends the stream; bytes mapped
+		// after it contradict it. Once the receiver acknowledged the
+		// DATA_FIN it takes nothing after it: they are not delivered.
+		// Before that the DATA_FIN itself may be the lie (forged to cut
+		// the stream short for the capture point): delivered, reported.
+		past := min(uint64(len(b)), off+uint64(len(b))-st.finOff)
+		acked := st.ackSeen && int64(st.ack-(st.origin+st.finOff+1)) >= 0
+		if st.afterFin == 0 {
+			what, sev := "delivered (the DATA_FIN is not acknowledged: it may be the forgery)", Warning
+			if acked {
+				what, sev = "not delivered (the receiver acknowledged the DATA_FIN)", Error
+			}
+			a.finding(c, sf, ts, sev, CodeAfterDataFIN, fmt.Sprintf(
+				"%s: %d bytes mapped at data offset %d, after the DATA_FIN at %d: %s",
+				dirName(st.dir), past, max(off, st.finOff), st.finOff, what))
+		}
+		st.afterFin += past
+		if acked {
+			b = b[:uint64(len(b))-past]
+			if len(b) == 0 {
+				return
+			}
+		}
 	}
 	if off < st.next {
 		n := min(uint64(len(b)), st.next-off)
@@ -321,7 +352,9 @@ func (a *Analyzer) compareOld(c *conn, st *stream, sf *subflow, ts time.Time, of
 
 // conflict records the differing bytes of two copies of the same data.
 func (a *Analyzer) conflict(c *conn, st *stream, sf *subflow, ts time.Time, off uint64, old, nw []byte) {
-	first := true
+	// One finding per conflicting copy that does not continue the
+	// previous conflict (two separate conflicts are two findings).
+	newRun, n, first := false, 0, uint64(0)
 	for i := 0; i < len(old); {
 		if old[i] == nw[i] {
 			i++
@@ -331,14 +364,19 @@ func (a *Analyzer) conflict(c *conn, st *stream, sf *subflow, ts time.Time, off 
 		for j < len(old) && old[j] != nw[j] {
 			j++
 		}
-		st.conflicts, _ = addRange(st.conflicts, off+uint64(i), uint64(j-i), "")
-		st.conflictBytes += uint64(j - i)
-		if first && st.conflictBytes == uint64(j-i) {
-			a.finding(c, sf, ts, Error, CodeDataConflict, fmt.Sprintf(
-				"%s: %d bytes at data offset %d differ from an earlier copy of the same data", dirName(st.dir), j-i, off+uint64(i)))
+		var added bool
+		before := st.conflictBytes
+		st.conflicts, added = addRange(st.conflicts, off+uint64(i), uint64(j-i), "")
+		if n == 0 {
+			newRun, first = added || before == 0, off+uint64(i)
 		}
-		first = false
+		st.conflictBytes += uint64(j - i)
+		n += j - i
 		i = j
+	}
+	if newRun {
+		a.finding(c, sf, ts, Error, CodeDataConflict, fmt.Sprintf(
+			"%s: %d bytes from data offset %d differ from an earlier copy of the same data", dirName(st.dir), n, first))
 	}
 }
 
@@ -499,6 +537,20 @@ func (a *Analyzer) finishStream(c *conn, st *stream, ts time.Time) {
 			}
 			if end > st.next && end-st.next < dsnWindow {
 				a.hole(c, st, ts, end-st.next, HoleAcked)
+			}
+		}
+		if st.mapEndSet {
+			// The capture ends inside a mapping (or lost its last
+			// segments): the mapping says these bytes were sent.
+			end := st.mapEnd - st.origin
+			if st.finSeen && end > st.finOff {
+				end = st.finOff
+			}
+			if end > st.next && end-st.next < dsnWindow {
+				a.finding(c, nil, ts, Warning, CodeMappingCut, fmt.Sprintf(
+					"%s: a DSS mapping announces %d bytes up to data offset %d that the capture does not have (it ends inside the mapping, or lost them): a hole",
+					dirName(st.dir), end-st.next, end))
+				a.hole(c, st, ts, end-st.next, HoleMissing)
 			}
 		}
 	}

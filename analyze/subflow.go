@@ -95,6 +95,7 @@ type half struct {
 	firstNew, lastNew     time.Time
 	connBytesAtLastNew    uint64
 	mapConflictReported   bool
+	mapConflicts          uint64
 	csumMissingReported   bool
 	csumFailures, csumOK  uint64
 	pending               []pendingSeg
@@ -563,21 +564,35 @@ func (h *half) lookup(pos uint64) *mapping {
 // addMapping records a mapping, checking it against the ones that cover
 // the same subflow bytes. It reports whether it disagreed with one.
 func (h *half) addMapping(m mapping) (conflict bool) {
+	conflict, same := h.conflicts(m)
+	if !same {
+		h.insertMapping(m)
+	}
+	return conflict
+}
+
+// conflicts reports whether m maps subflow bytes that an earlier mapping
+// maps elsewhere, and whether m is one seen before.
+func (h *half) conflicts(m mapping) (conflict, same bool) {
 	for i := 0; i < h.nmaps; i++ {
 		o := &h.maps[i]
 		if o.ssn == m.ssn && o.n == m.n && o.dsn == m.dsn {
-			return false // the same mapping again (retransmission)
+			return false, true // the same mapping again (retransmission)
 		}
 		if m.ssn < o.ssn+o.n && o.ssn < m.ssn+m.n && o.dsn-o.ssn != m.dsn-m.ssn {
 			conflict = true
 		}
 	}
+	return conflict, false
+}
+
+// insertMapping records m as the most recent mapping.
+func (h *half) insertMapping(m mapping) {
 	h.maps[h.mapNext] = m
 	h.mapNext = (h.mapNext + 1) % mapRing
 	if h.nmaps < mapRing {
 		h.nmaps++
 	}
-	return conflict
 }
 
 // options handles the MPTCP options of a segment except the data itself.
