@@ -125,7 +125,7 @@ func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
 		}
 		for i := range res.Rejected {
 			if sf := &res.Rejected[i]; sel.chosen(sf.Connection) {
-				sel.flows = append(sel.flows, flowSpan{sf.Client, sf.Server, sf.FirstSeen, sf.LastSeen, sf.Connection})
+				sel.flows = append(sel.flows, flowSpan{sf.Client, sf.Server, sf.FirstSeen, sf.LastSeen, sf.Connection, true})
 			}
 		}
 		if rerr != nil {

@@ -159,11 +159,13 @@ type selection struct {
 	flows []flowSpan
 }
 
-// flowSpan is a 4-tuple during the time a subflow used it.
+// flowSpan is a 4-tuple during the time a subflow used it; chosen says
+// whether its connection was chosen.
 type flowSpan struct {
 	a, b        netip.AddrPort
 	first, last time.Time
 	conn        int
+	chosen      bool
 }
 
 func newSelection(raw []string) (*selection, error) {
@@ -190,16 +192,15 @@ func (s *selection) note(c *analyze.Connection, rejected []analyze.Subflow) {
 		}
 	}
 	s.ids[c.ID] = chosen
-	if !chosen {
-		return
-	}
+	// Every connection's 4-tuples are kept, chosen or not, so that a
+	// packet goes to the subflow that used its 4-tuple at its time.
 	for i := range c.Subflows {
 		sf := &c.Subflows[i]
-		s.flows = append(s.flows, flowSpan{sf.Client, sf.Server, sf.FirstSeen, sf.LastSeen, c.ID})
+		s.flows = append(s.flows, flowSpan{sf.Client, sf.Server, sf.FirstSeen, sf.LastSeen, c.ID, chosen})
 	}
 	for i := range rejected {
 		if sf := &rejected[i]; sf.Connection == c.ID {
-			s.flows = append(s.flows, flowSpan{sf.Client, sf.Server, sf.FirstSeen, sf.LastSeen, c.ID})
+			s.flows = append(s.flows, flowSpan{sf.Client, sf.Server, sf.FirstSeen, sf.LastSeen, c.ID, chosen})
 		}
 	}
 }

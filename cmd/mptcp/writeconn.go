@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/mptcp-go/mptcp/capture"
 )
@@ -22,9 +24,16 @@ import (
 // then gets pcapng content, and a message says so.
 func writeConn(ctx context.Context, env *cmdEnv, path string, names []string, display func(int) string, sel *selection) error {
 	flows := map[[2]netip.AddrPort][]flowSpan{}
+	nchosen := 0
 	for _, f := range sel.flows {
 		k := canonicalPair(f.a, f.b)
 		flows[k] = append(flows[k], f)
+		if f.chosen {
+			nchosen++
+		}
+	}
+	for _, spans := range flows {
+		slices.SortStableFunc(spans, func(x, y flowSpan) int { return x.first.Compare(y.first) })
 	}
 	in, err := openInputs(env, names, display)
 	if err != nil {
@@ -80,15 +89,18 @@ func writeConn(ctx context.Context, env *cmdEnv, path string, names []string, di
 		if !ok {
 			continue
 		}
-		spans := flows[canonicalPair(a, b)]
-		keep := false
-		for _, s := range spans {
-			if !p.Timestamp.Before(s.first) && !p.Timestamp.After(s.last) {
-				keep = true
+		// The subflow that used the 4-tuple last before the packet: its
+		// lifetime as the analysis saw it may end before the last ACKs
+		// (the connection was over), which belong to it all the same,
+		// up to the analyzer's flow idle time.
+		var owner *flowSpan
+		for i, s := range flows[canonicalPair(a, b)] {
+			if s.first.After(p.Timestamp) {
 				break
 			}
+			owner = &flows[canonicalPair(a, b)][i]
 		}
-		if !keep {
+		if owner == nil || !owner.chosen || p.Timestamp.Sub(owner.last) > flowSlack {
 			continue
 		}
 		if ngw != nil {
@@ -139,9 +151,13 @@ func writeConn(ctx context.Context, env *cmdEnv, path string, names []string, di
 	if ng {
 		format = "pcapng"
 	}
-	fmt.Fprintf(env.stderr, "mptcp analyze: --write-conn: %d packets of %d subflows written to %s (%s)\n", n, len(sel.flows), path, format)
+	fmt.Fprintf(env.stderr, "mptcp analyze: --write-conn: %d packets of %d subflows written to %s (%s)\n", n, nchosen, path, format)
 	return nil
 }
+
+// flowSlack is how long after a subflow's last packet in the analysis
+// packets on its 4-tuple are still its (the analyzer's flow idle time).
+const flowSlack = 2 * time.Minute
 
 // canonicalPair orders two ends so both directions share a key.
 func canonicalPair(a, b netip.AddrPort) [2]netip.AddrPort {
