@@ -214,6 +214,8 @@ func TestAnalyzeTcpdumpCaptures(t *testing.T) {
 				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
 			}
 			golden(t, "tcpdump_"+strings.TrimSuffix(tc.file, ".pcap"), out)
+			js, _, _ := runAnalyzeCmd(t, "analyze", "--json", "--hash", filepath.Join("testdata", "tcpdump", tc.file))
+			golden(t, "tcpdump_"+strings.TrimSuffix(tc.file, ".pcap")+"_json", normalize(js, "\x00"))
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q", w)
