@@ -240,6 +240,9 @@ type Env interface {
 	OpenSubflow(local, remote netip.AddrPort) (SubflowIO, error)
 	// LocalAddrs lists the host's addresses the path manager may use.
 	LocalAddrs() []netip.Addr
+	// SourceAddr returns the local address the host's routes pick
+	// toward remote (invalid if none).
+	SourceAddr(remote netip.Addr) netip.Addr
 	// Notify reports readiness changes to the application side.
 	Notify(n tcp.Notify)
 }

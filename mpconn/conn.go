@@ -57,6 +57,7 @@ type Conn struct {
 	fastClose        bool // MP_FASTCLOSE sent: RST every subflow with it
 
 	subflows []*Subflow
+	closed   []SubflowInfo // subflows gone, as they were when they went
 	nextID   int
 	// Deferred actions: decided inside a subflow endpoint's call, carried
 	// out after it returns (an endpoint is never re-entered).
@@ -71,8 +72,9 @@ type Conn struct {
 	appClosed bool // Close: no more reads
 	notify    tcp.Notify
 
-	pm  pathManager
-	now time.Duration
+	pm    pathManager
+	now   time.Duration
+	estAt time.Duration // when the initial subflow's handshake completed
 
 	// Connection-level retransmission timer (data not DATA_ACKed while
 	// subflows carried it, and the DATA_FIN).
@@ -473,7 +475,14 @@ func (c *Conn) subflowGone(s *Subflow) {
 		c.reinjectFrom(s)
 	}
 	c.pm.subflowClosed(s)
+	if len(c.closed) < maxClosedInfo {
+		c.closed = append(c.closed, s.Info())
+	}
 }
+
+// maxClosedInfo bounds the closed subflows a connection remembers for
+// Info.
+const maxClosedInfo = 32
 
 // ConnInfo describes a connection, in the manner of Linux's mptcp_info
 // and `ss -Mi`.
@@ -492,6 +501,7 @@ type ConnInfo struct {
 	BytesReceived     uint64 // delivered in order at the data level
 	BytesRetrans      uint64 // reinjected
 	Subflows          []SubflowInfo
+	Closed            []SubflowInfo // subflows gone (up to 32), as they ended
 	SubflowsClosed    int
 	AddAddrSent       int // our addresses announced
 	AddAddrReceived   int // addresses the peer announced
@@ -515,6 +525,7 @@ func (c *Conn) Info() ConnInfo {
 	for _, s := range c.subflows {
 		in.Subflows = append(in.Subflows, s.Info())
 	}
+	in.Closed = append([]SubflowInfo(nil), c.closed...)
 	return in
 }
 

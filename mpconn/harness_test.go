@@ -305,7 +305,15 @@ func (e *simEnv) OpenSubflow(local, remote netip.AddrPort) (SubflowIO, error) {
 	return f, nil
 }
 func (e *simEnv) LocalAddrs() []netip.Addr { return e.h.addrs }
-func (e *simEnv) Notify(n tcp.Notify)      { e.h.notified[e.c] |= n }
+func (e *simEnv) SourceAddr(remote netip.Addr) netip.Addr {
+	for _, a := range e.h.addrs {
+		if e.h.net.paths[[2]netip.Addr{a, remote}] != nil {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+func (e *simEnv) Notify(n tcp.Notify) { e.h.notified[e.c] |= n }
 
 func tokenOf(k uint64) uint32 {
 	c := &Conn{version: option.V1}

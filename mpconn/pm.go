@@ -31,6 +31,7 @@ type pathManager struct {
 
 	joinNonces  map[uint32]bool // nonces of the peer's MP_JOIN SYNs (replay detection)
 	closedCount int
+	wakeAt      time.Duration // clientReady's timer
 }
 
 type localAddr struct {
@@ -68,6 +69,26 @@ func (pm *pathManager) signalDue() bool {
 }
 
 func (pm *pathManager) init(c *Conn) { pm.c = c }
+
+// clientReady: a client that has not heard from the server since its
+// third ACK (a server with nothing to send does not answer it) starts its
+// joins two round trips after it: by then the server has the keys. A
+// join that arrives before the third ACK is refused (Linux counts it in
+// MPJoinNoTokenFound); Linux's client waits for the server's first DSS.
+func (pm *pathManager) clientReady() bool {
+	c := pm.c
+	if !c.active || !c.haveRemoteKey || c.estAt == 0 {
+		return false
+	}
+	wait := max(2*c.subflows[0].ep.SRTT(), 10*time.Millisecond)
+	if c.now >= c.estAt+wait {
+		return true
+	}
+	if pm.wakeAt == 0 {
+		pm.wakeAt = c.estAt + wait
+	}
+	return false
+}
 
 // start runs once the connection is fully established.
 func (pm *pathManager) start() {
@@ -122,7 +143,7 @@ func (pm *pathManager) announcedCount() int {
 // announcements.
 func (pm *pathManager) progress() {
 	c := pm.c
-	if !c.fullyEstablished || c.fallback || c.state != StateEstablished {
+	if c.fallback || c.state != StateEstablished || !c.fullyEstablished && !pm.clientReady() {
 		return
 	}
 	if !pm.started {
@@ -136,21 +157,30 @@ func (pm *pathManager) progress() {
 	if !c.active || c.snd.finQueued || c.cfg.DisableJoins {
 		return
 	}
-	for _, r := range pm.remotes {
-		for _, l := range pm.locals {
-			if len(c.subflows) >= c.cfg.MaxSubflows {
-				return
-			}
-			if l.addr.Is4() != r.addr.Addr().Is4() {
-				continue
-			}
-			key := [2]netip.AddrPort{netip.AddrPortFrom(l.addr, 0), r.addr}
-			if pm.tried[key] || l.id == 0 && r.id == 0 {
-				continue
-			}
-			pm.tried[key] = true
-			pm.openJoin(l, r)
+	// Linux's in-kernel path manager: one subflow from each additional
+	// local address to the peer's first address (its "subflow"
+	// endpoints), and one to each address the peer announced, from the
+	// address the routes pick toward it.
+	try := func(l localAddr, r remoteAddr) {
+		key := [2]netip.AddrPort{netip.AddrPortFrom(l.addr, 0), r.addr}
+		if pm.tried[key] || l.id == 0 && r.id == 0 || len(c.subflows) >= c.cfg.MaxSubflows {
+			return
 		}
+		pm.tried[key] = true
+		pm.openJoin(l, r)
+	}
+	first := pm.remotes[0]
+	for _, l := range pm.locals[1:] {
+		if l.addr.Is4() == first.addr.Addr().Is4() {
+			try(l, first)
+		}
+	}
+	for _, r := range pm.remotes[1:] {
+		src := c.env.SourceAddr(r.addr.Addr())
+		if !src.IsValid() {
+			continue
+		}
+		try(localAddr{addr: src, id: pm.localID(src)}, r)
 	}
 }
 
@@ -226,11 +256,9 @@ func (c *Conn) AcceptJoin(io SubflowIO, j *option.MPJoin) (bool, option.RstReaso
 
 // subflowClosed: a subflow left the connection.
 func (pm *pathManager) subflowClosed(s *Subflow) {
+	// A failed pair is not tried again (as Linux's in-kernel path
+	// manager); a path that comes back is the path manager's business.
 	pm.closedCount++
-	if pm.tried != nil && s.opened {
-		// Allow the pair again later (the path may come back).
-		delete(pm.tried, [2]netip.AddrPort{netip.AddrPortFrom(s.io.Local().Addr(), 0), s.io.Remote()})
-	}
 }
 
 // addAddrIn handles the peer's ADD_ADDR (RFC 8684 §3.4.1).
@@ -366,6 +394,9 @@ func (pm *pathManager) appendSignals(s *Subflow, b []byte, budget int) []byte {
 // timers marks the ADD_ADDRs whose echo did not come back in time for
 // sending again.
 func (pm *pathManager) timers(now time.Duration) {
+	if pm.wakeAt != 0 && now >= pm.wakeAt {
+		pm.wakeAt = 0
+	}
 	for _, a := range pm.announce {
 		if a.due != 0 && now >= a.due {
 			a.due = 0
@@ -378,7 +409,7 @@ func (pm *pathManager) timers(now time.Duration) {
 
 // nextTimer returns when the next ADD_ADDR retransmission is due.
 func (pm *pathManager) nextTimer() time.Duration {
-	var d time.Duration
+	d := pm.wakeAt
 	for _, a := range pm.announce {
 		if !a.echoed && a.due != 0 && (d == 0 || a.due < d) {
 			d = a.due

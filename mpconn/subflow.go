@@ -324,7 +324,10 @@ func (s *Subflow) establishedOptions(seg *tcp.SegmentInfo, b []byte) []byte {
 		mc := option.MPCapable{Version: c.version, Flags: c.capFlags(c.csum), HasSenderKey: true, SenderKey: c.localKey,
 			HasReceiverKey: true, ReceiverKey: c.remoteKey}
 		if seg.Len > 0 {
-			if m := s.txAt(seg.Seq); m != nil && m.ssn == s.iss+1 {
+			// The data-level length implies DSN IDSN+1 at relative
+			// subflow sequence number 1 (§3.1): only for the connection's
+			// first data.
+			if m := s.txAt(seg.Seq); m != nil && m.ssn == s.iss+1 && m.dsn == c.localIDSN+1 {
 				mc.HasDataLen, mc.DataLen = true, uint16(m.len)
 				if c.csum {
 					mc.HasChecksum, mc.Checksum = true, m.csum
@@ -546,6 +549,12 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 		s.dssIn(seg, &dss.DSS)
 	}
 	if add != nil {
+		if !add.AddAddr.Echo && s.initial && c.active && c.haveRemoteKey {
+			// Any ack from the server after our third ACK, an ADD_ADDR
+			// included, shows it has our key (Linux's
+			// check_fully_established).
+			c.fullyEstablished = true
+		}
 		c.pm.addAddrIn(s, &add.AddAddr)
 	}
 	if rm != nil {
@@ -612,6 +621,8 @@ func (s *Subflow) synAckIn(mpc, join *option.Option) error {
 			return errBadHMAC
 		}
 		c.mib.MPJoinSynAckRx.Add(1)
+		// The server accepted a join: it has our key.
+		c.fullyEstablished = true
 		if j.Backup {
 			c.mib.MPJoinSynAckBackupRx.Add(1)
 		}
@@ -701,6 +712,7 @@ func (s *Subflow) dssIn(seg *tcp.SegmentInfo, d *option.DSS) {
 	if fin {
 		l--
 		c.rcv.dataFinIn(dsn + uint64(l))
+		c.rcv.checkFin(c)
 	}
 	if d.SubflowSeq == 0 && l == 0 {
 		return // a DATA_FIN alone
@@ -732,7 +744,13 @@ func (c *Conn) subflowEstablished(s *Subflow) {
 		}
 		// The peer's window from its SYN/ACK or third ACK bounds the
 		// first data, until a DATA_ACK brings the connection's window.
-		c.snd.wndEnd = c.snd.una + uint64(s.ep.Info().SndWnd)
+		// Rounded down to what the peer can announce in a scaled window
+		// field: Linux drops out-of-order data beyond the right edge it
+		// announced at the MPTCP level (rcv_wnd_sent), which is scaled,
+		// while the SYN/ACK's window is not.
+		in := s.ep.Info()
+		c.snd.wndEnd = c.snd.una + uint64(in.SndWnd>>in.SndWScale<<in.SndWScale)
+		c.estAt = c.now
 		c.setState(StateEstablished)
 		return
 	}

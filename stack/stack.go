@@ -328,3 +328,25 @@ func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error
 	}
 	return 0, ErrNoPorts
 }
+
+// Addrs returns the addresses of every interface, in the order the
+// interfaces and their addresses were given.
+func (s *Stack) Addrs() []netip.Addr {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []netip.Addr
+	for _, n := range s.nics {
+		for _, p := range n.cfg.Addrs {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
+}
+
+// SourceAddr returns the source address the stack uses toward dst (the
+// first on-link interface, else the first with a gateway of dst's
+// family).
+func (s *Stack) SourceAddr(dst netip.Addr) (netip.Addr, error) {
+	_, _, src, err := s.route(netip.Addr{}, dst.Unmap())
+	return src, err
+}
