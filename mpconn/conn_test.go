@@ -17,7 +17,7 @@ func established(t *testing.T, n *simNet, cli *simHost, srv *simHost, c *Conn) *
 }
 
 func TestHandshakeAndTransferOnePath(t *testing.T) {
-	n, cli, srv := twoHosts(t, 1, Config{DisableJoins: true}, Config{})
+	n, cli, srv := twoHosts(t, 101, Config{DisableJoins: true}, Config{})
 	c := cli.dial("10.0.1.2:80")
 	s := established(t, n, cli, srv, c)
 	data := randomData(1<<20, 1)
@@ -48,7 +48,7 @@ func TestHandshakeAndTransferOnePath(t *testing.T) {
 }
 
 func TestDataFinBothWays(t *testing.T) {
-	n, cli, srv := twoHosts(t, 2, Config{DisableJoins: true}, Config{})
+	n, cli, srv := twoHosts(t, 102, Config{DisableJoins: true}, Config{})
 	c := cli.dial("10.0.1.2:80")
 	s := established(t, n, cli, srv, c)
 	data := randomData(100<<10, 3)
@@ -72,7 +72,7 @@ func TestDataFinBothWays(t *testing.T) {
 }
 
 func TestTwoPathsBothCarryData(t *testing.T) {
-	n, cli, srv := twoHosts(t, 3, Config{}, Config{})
+	n, cli, srv := twoHosts(t, 103, Config{}, Config{})
 	c := cli.dial("10.0.1.2:80")
 	s := established(t, n, cli, srv, c)
 	// The server announces 10.0.2.2; the client joins it from 10.0.2.1.
@@ -100,7 +100,7 @@ func TestTwoPathsBothCarryData(t *testing.T) {
 }
 
 func TestPathDownEveryByteArrives(t *testing.T) {
-	n, cli, srv := twoHosts(t, 4, Config{}, Config{})
+	n, cli, srv := twoHosts(t, 104, Config{}, Config{})
 	c := cli.dial("10.0.1.2:80")
 	s := established(t, n, cli, srv, c)
 	if !n.runUntil(10*time.Second, func() bool { return len(c.Subflows()) == 2 && c.Subflows()[1].fully }) {
@@ -128,7 +128,7 @@ func TestPathDownEveryByteArrives(t *testing.T) {
 }
 
 func TestFastClose(t *testing.T) {
-	n, cli, srv := twoHosts(t, 5, Config{}, Config{})
+	n, cli, srv := twoHosts(t, 105, Config{}, Config{})
 	c := cli.dial("10.0.1.2:80")
 	s := established(t, n, cli, srv, c)
 	n.runUntil(10*time.Second, func() bool { return len(s.Subflows()) == 2 })

@@ -207,6 +207,9 @@ type simHost struct {
 	port        uint16
 	rsts        int // RSTs sent for segments of no flow
 	notified    map[*Conn]tcp.Notify
+	// deliverHook, if set, takes every segment for the host (a scripted
+	// peer).
+	deliverHook func(src, dst netip.AddrPort, b []byte)
 }
 
 func (n *simNet) addHost(name string, cfg Config, addrs ...string) *simHost {
@@ -345,6 +348,10 @@ func (h *simHost) dial(remote string) *Conn {
 // deliver routes a segment to its flow, a join to its connection, a SYN
 // to the listener, anything else to RST.
 func (h *simHost) deliver(src, dst netip.AddrPort, b []byte) {
+	if h.deliverHook != nil {
+		h.deliverHook(src, dst, b)
+		return
+	}
 	seg, ok := tcp.ParseSegment(header.TCP(b))
 	if !ok {
 		h.net.t.Fatalf("invalid segment %x", b)

@@ -182,7 +182,16 @@ func (c *Conn) enterFallback(s *Subflow, rcvSSN uint32, rcvDSN uint64) {
 	c.fallback = true
 	s.fbSet, s.fbSSN, s.fbDSN = true, rcvSSN, rcvDSN
 	if !c.snd.fbSet {
-		c.snd.fbSet, c.snd.fbSSN, c.snd.fbDSN = true, s.wseq, c.snd.nxt
+		// The subflow's stream is the data stream from its first
+		// unacknowledged byte on (one subflow, mappings in order).
+		ssn := s.ep.SndUna()
+		dsn := c.snd.nxt
+		if m := s.txAt(ssn); m != nil {
+			dsn = m.dsn + uint64(ssn-m.ssn)
+		} else if ssn != s.wseq {
+			ssn = s.wseq
+		}
+		c.snd.fbSet, c.snd.fbSSN, c.snd.fbDSN = true, ssn, dsn
 	}
 	c.snd.reinj = nil
 	s.fully = true

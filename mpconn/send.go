@@ -422,7 +422,9 @@ func (c *Conn) refreshSubflows() {
 			s.rtos = 0
 			s.stale = false
 		}
-		if s.ackNow && s.ep.State() == tcp.StateEstablished {
+		if (s.ackNow || s.prioPending && s.fully) && s.ep.State() == tcp.StateEstablished {
+			// The fourth ACK of a join, an MP_FAIL, or an MP_PRIO that
+			// waited for the join to complete.
 			s.ackNow = false
 			s.ep.SendAck()
 		}

@@ -534,12 +534,21 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 	if c.fallback {
 		return nil
 	}
+	if n == 0 && seg.State != tcp.StateSynReceived && c.haveRemoteKey && c.canFallback(s) && !s.awaitInf {
+		// No MPTCP option at all on an established segment of the only
+		// subflow: the peer fell back to TCP (a middlebox stripped our
+		// options and it took our stream as plain TCP; its answers carry
+		// no DSS). Follow it (RFC 8684 §3.7).
+		c.mib.MPCapableDataFallback.Add(1)
+		c.enterFallback(s, s.ep.Info().RcvNxt, c.rcv.nxt)
+		return nil
+	}
 	if fc != nil && fc.MPFastclose.ReceiverKey == c.localKey && c.localKey != 0 {
 		c.mib.MPFastcloseRx.Add(1)
 		c.fastCloseReceived()
 		return nil
 	}
-	if mpc != nil && mpc.MPCapable.HasDataLen && s.initial && !c.active {
+	if mpc != nil && mpc.MPCapable.HasDataLen && s.initial && !c.active && seg.Len > 0 && seg.Seq == s.irs+1 {
 		// The client's first data with MP_CAPABLE: a mapping at IDSN+1
 		// and relative subflow sequence number 1.
 		m := mpc.MPCapable
@@ -717,9 +726,21 @@ func (s *Subflow) dssIn(seg *tcp.SegmentInfo, d *option.DSS) {
 	if d.SubflowSeq == 0 && l == 0 {
 		return // a DATA_FIN alone
 	}
-	if l > 0 {
-		s.addRx(rxMap{ssn: s.irs + d.SubflowSeq, dsn: dsn, len: l, fin: fin, csum: d.Checksum, hasCsum: d.HasChecksum})
+	// A mapping describes the data of the segment that carries it: it
+	// must cover the segment's first byte (Linux attaches it to that skb
+	// and ignores mappings on segments without data). A mapping on a
+	// pure ACK, or one for other bytes, would let an injected segment
+	// decide where data that arrives later goes.
+	if seg.Len == 0 || l == 0 {
+		return
 	}
+	ssn := s.irs + d.SubflowSeq
+	if d.SubflowSeq == 0 || seqLT(seg.Seq, ssn) || !seqLT(seg.Seq, ssn+l) {
+		c.mib.DSSNoMatchTCP.Add(1)
+		s.protocolError()
+		return
+	}
+	s.addRx(rxMap{ssn: ssn, dsn: dsn, len: l, fin: fin, csum: d.Checksum, hasCsum: d.HasChecksum})
 }
 
 // joinFourthAck: the peer acknowledged our MP_JOIN third ACK; the subflow

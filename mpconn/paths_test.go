@@ -1,0 +1,125 @@
+package mpconn
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestBackupPathUsedOnlyWhenNeeded(t *testing.T) {
+	// The client marks its cellular address as backup: the join carries
+	// the B flag and no data goes there while wifi works.
+	ccfg := Config{Backup: []netip.Addr{addr("10.0.2.1")}}
+	n, cli, srv := twoHosts(t, 201, ccfg, Config{})
+	c := cli.dial("10.0.1.2:80")
+	s := established(t, n, cli, srv, c)
+	if !n.runUntil(10*time.Second, func() bool { return len(c.Subflows()) == 2 && c.Subflows()[1].fully }) {
+		t.Fatalf("no backup subflow: %s", brief(c))
+	}
+	if srv.mib.MPJoinSynBackupRx.Load() != 1 {
+		t.Fatalf("MPJoinSynBackupRx %d: the join did not ask for backup", srv.mib.MPJoinSynBackupRx.Load())
+	}
+	data := randomData(2<<20, 1)
+	if got := n.pump(c, s, data[:1<<20], time.Minute, false); !bytes.Equal(got, data[:1<<20]) {
+		t.Fatal("data differs")
+	}
+	back := randomData(512<<10, 2)
+	if got := n.pump(s, c, back, time.Minute, false); !bytes.Equal(got, back) {
+		t.Fatal("data back differs")
+	}
+	in, sin := c.Info(), s.Info()
+	if in.Subflows[1].DataSent != 0 || sin.Subflows[1].DataSent != 0 {
+		t.Fatalf("backup subflow carried data while wifi worked: client %d, server %d", in.Subflows[1].DataSent, sin.Subflows[1].DataSent)
+	}
+	// Wifi goes away: the backup takes over, nothing is lost.
+	n.paths[[2]netipAddr{addr("10.0.1.1"), addr("10.0.1.2")}].down = true
+	n.paths[[2]netipAddr{addr("10.0.1.2"), addr("10.0.1.1")}].down = true
+	if got := n.pump(c, s, data[1<<20:], 5*time.Minute, false); !bytes.Equal(got, data[1<<20:]) {
+		t.Fatal("data after the handover differs")
+	}
+	if c.Info().Subflows[1].DataSent == 0 {
+		t.Fatalf("backup never used: %s", brief(c))
+	}
+}
+
+func TestMPPrioChangesScheduling(t *testing.T) {
+	n, cli, srv := twoHosts(t, 202, Config{}, Config{})
+	c := cli.dial("10.0.1.2:80")
+	s := established(t, n, cli, srv, c)
+	if !n.runUntil(10*time.Second, func() bool { return len(s.Subflows()) == 2 && s.Subflows()[1].fully }) {
+		t.Fatalf("no second subflow")
+	}
+	// The client asks the server not to use its cellular subflow but as
+	// a backup (MP_PRIO B=1): the server's data then goes over wifi only.
+	c.SetBackup(addr("10.0.2.1"), true)
+	n.runFor(200 * time.Millisecond)
+	if srv.mib.MPPrioRx.Load() != 1 || cli.mib.MPPrioTx.Load() != 1 {
+		t.Fatalf("MP_PRIO tx %d rx %d", cli.mib.MPPrioTx.Load(), srv.mib.MPPrioRx.Load())
+	}
+	before := s.Info().Subflows[1].DataSent
+	back := randomData(1<<20, 3)
+	if got := n.pump(s, c, back, time.Minute, false); !bytes.Equal(got, back) {
+		t.Fatal("data differs")
+	}
+	if after := s.Info().Subflows[1].DataSent; after != before {
+		t.Fatalf("server sent %d bytes on the subflow marked backup", after-before)
+	}
+	if !s.Info().Subflows[1].PeerBackup {
+		t.Fatal("server does not show the peer's backup request")
+	}
+}
+
+func TestRemoveAddr(t *testing.T) {
+	n, cli, srv := twoHosts(t, 203, Config{}, Config{})
+	c := cli.dial("10.0.1.2:80")
+	s := established(t, n, cli, srv, c)
+	if !n.runUntil(10*time.Second, func() bool { return len(c.Subflows()) == 2 && c.Subflows()[1].fully }) {
+		t.Fatalf("no second subflow")
+	}
+	data := randomData(1<<20, 4)
+	if got := n.pump(c, s, data[:512<<10], time.Minute, false); !bytes.Equal(got, data[:512<<10]) {
+		t.Fatal("data differs")
+	}
+	// The server withdraws 10.0.2.2: REMOVE_ADDR, and the subflow to it
+	// goes away on both sides; the rest of the data flows on wifi.
+	s.RemoveAddr(addr("10.0.2.2"))
+	if !n.runUntil(5*time.Second, func() bool { return len(c.Subflows()) == 1 && len(s.Subflows()) == 1 }) {
+		t.Fatalf("subflow not removed: %s", brief(c))
+	}
+	if cli.mib.RmAddr.Load() != 1 || srv.mib.RmAddrTx.Load() != 1 {
+		t.Fatalf("REMOVE_ADDR tx %d rx %d", srv.mib.RmAddrTx.Load(), cli.mib.RmAddr.Load())
+	}
+	if got := n.pump(c, s, data[512<<10:], time.Minute, false); !bytes.Equal(got, data[512<<10:]) {
+		t.Fatal("data after REMOVE_ADDR differs")
+	}
+}
+
+func TestDataFinAlone(t *testing.T) {
+	// The DATA_FIN goes out after every byte was DATA_ACKed: it rides on
+	// a pure ACK (subflow sequence number 0, data-level length 1) and is
+	// retransmitted until acknowledged, here through a lossy path.
+	n, cli, srv := twoHosts(t, 204, Config{DisableJoins: true}, Config{})
+	c := cli.dial("10.0.1.2:80")
+	s := established(t, n, cli, srv, c)
+	data := randomData(64<<10, 5)
+	if got := n.pump(c, s, data, time.Minute, false); !bytes.Equal(got, data) {
+		t.Fatal("data differs")
+	}
+	n.runFor(time.Second)
+	n.paths[[2]netipAddr{addr("10.0.1.1"), addr("10.0.1.2")}].loss = 0.5
+	c.CloseWrite()
+	buf := make([]byte, 10)
+	if !n.runUntil(time.Minute, func() bool {
+		_, err := s.Read(buf)
+		return err != nil
+	}) {
+		t.Fatalf("server never saw the DATA_FIN: %s", brief(s))
+	}
+	if _, err := s.Read(buf); err == nil || err.Error() != "EOF" {
+		t.Fatalf("server read after DATA_FIN: %v", err)
+	}
+	if !n.runUntil(time.Minute, func() bool { return c.snd.finAcked }) {
+		t.Fatal("DATA_FIN never acknowledged")
+	}
+}
