@@ -39,6 +39,13 @@ var (
 	ErrNoSubflow error = &tcpError{"all subflows failed", syscall.ECONNRESET}
 	// ErrAborted: the local side aborted the connection.
 	ErrAborted error = &tcpError{"connection aborted", syscall.ECONNABORTED}
+	// ErrChecksum: data failed its DSS checksum on the only subflow and
+	// the peer did not restart the stream with an infinite mapping (RFC
+	// 8684 §3.7): the connection is reset rather than deliver data that
+	// cannot be vouched for.
+	ErrChecksum error = &tcpError{"DSS checksum failed and the peer did not fall back", syscall.EBADMSG}
+	// ErrGap: the peer's infinite mapping skips data never received.
+	ErrGap error = &tcpError{"fallback would skip data never received", syscall.EBADMSG}
 	// ErrClosed: writing after CloseWrite or Close.
 	ErrClosed error = &tcpError{"connection closed", syscall.EPIPE}
 	// ErrTooManySubflows: the connection has Config.MaxSubflows subflows.

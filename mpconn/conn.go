@@ -63,7 +63,7 @@ type Conn struct {
 	// out after it returns (an endpoint is never re-entered).
 	pendingResets []*Subflow
 	fastCloseRcvd bool
-	abortLater    bool
+	abortLater    error // reset the connection with this error
 
 	snd sendState
 	rcv recvState
@@ -374,9 +374,9 @@ func (c *Conn) progress() {
 		}
 		c.fail(ErrFastClose)
 	}
-	if c.abortLater {
-		c.abortLater = false
-		c.abort(ErrNoSubflow)
+	if err := c.abortLater; err != nil {
+		c.abortLater = nil
+		c.abort(err)
 	}
 	c.refreshSubflows()
 	c.pruneSubflows()

@@ -286,7 +286,7 @@ func (c *Conn) infiniteMapIn(s *Subflow, ssn uint32, dsn uint64) {
 	}
 	if int64(dsn-c.rcv.nxt) > 0 {
 		// Data between RCV.NXT and dsn would be missing for good.
-		c.abortLater = true
+		c.abortLater = ErrGap
 		return
 	}
 	s.awaitInf = false

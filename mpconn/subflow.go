@@ -520,6 +520,9 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 		if rst != nil {
 			c.mib.MPRstRx.Add(1)
 		}
+		if fail != nil {
+			c.mib.MPFailRx.Add(1) // the subflow is going away anyway
+		}
 		if fc != nil && fc.MPFastclose.ReceiverKey == c.localKey && c.localKey != 0 {
 			c.mib.MPFastcloseRx.Add(1)
 			c.fastCloseReceived()
@@ -690,6 +693,7 @@ func (s *Subflow) thirdAckIn(seg *tcp.SegmentInfo, mpc, join *option.Option) err
 // dssIn handles a DSS option (RFC 8684 §3.3).
 func (s *Subflow) dssIn(seg *tcp.SegmentInfo, d *option.DSS) {
 	c := s.c
+
 	s.sawDSS = true
 	if d.HasDataACK() && c.haveRemoteKey {
 		if s.initial && c.active && !c.fullyEstablished {
@@ -785,15 +789,18 @@ func (c *Conn) subflowEstablished(s *Subflow) {
 }
 
 // awaitInfTimeout bounds the wait for the peer's infinite mapping after
-// our MP_FAIL; the connection is reset after it.
-const awaitInfTimeout = 5 * time.Second
+// our MP_FAIL; the connection is reset after it. (Linux as the sender
+// answers MP_FAIL but sends the infinite mapping only with new data,
+// which its window does not allow while the failed data is not
+// DATA_ACKed: we reset rather than deliver bytes we cannot vouch for.)
+const awaitInfTimeout = 3 * time.Second
 
 // timers runs the subflow's MPTCP timers (third ACK retransmission, the
 // MP_FAIL answer).
 func (s *Subflow) timers(now time.Duration) {
 	if s.awaitInf && now >= s.awaitSince+awaitInfTimeout {
 		s.awaitInf = false
-		s.c.abortLater = true
+		s.c.abortLater = ErrChecksum
 	}
 	if s.ackRtxAt == 0 || now < s.ackRtxAt {
 		return
