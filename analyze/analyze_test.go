@@ -765,3 +765,47 @@ func TestHistoryReuse(t *testing.T) {
 		t.Errorf("no ring kept for reuse")
 	}
 }
+
+// TestHandoverWhenPathDiesAtSender: captured at the sender, a subflow whose
+// path died goes on sending new data into it (until the sender notices)
+// while the same data is reinjected on the other subflow; its ACKs have
+// stopped. The handover is where its acknowledged progress stopped, not
+// where its sending did (TestKernelCaptures/path-fails failed about one
+// run in twenty under load this way: "no handover away from the failed
+// path").
+func TestHandoverWhenPathDiesAtSender(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.New(27, 28, rec.emit)
+	s1 := c.Handshake(cli1, srv1)
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	d := payload(400000, 9)
+	ack := func(s *synth.Subflow) {
+		s.SendRaw(1, header.TCPFlagACK, nil, &option.DSS{Flags: option.DSSDataACK | option.DSSDataACK8, DataACK: c.DSN[0]})
+	}
+	for i := 0; i < 400; i++ {
+		b := d[i*1000 : (i+1)*1000]
+		switch {
+		case i < 100: // both paths work
+			s := []*synth.Subflow{s1, s2}[i%2]
+			s.Send(0, b)
+			ack(s)
+		case i%2 == 1 || i == 399: // path 1 is dead: sent there to the end, never acked, reinjected
+			s1.Send(0, b)
+			s2.SendAt(0, c.DSN[0]-1000, b)
+			ack(s2)
+		default:
+			s2.Send(0, b)
+			ack(s2)
+		}
+	}
+	r := a.Finish()
+	var got []Event
+	for _, e := range r.Connections[0].Events {
+		if e.Type == "handover" {
+			got = append(got, e)
+		}
+	}
+	if len(got) != 1 || got[0].Subflow != 1 || got[0].To != 2 {
+		t.Errorf("handovers %+v", got)
+	}
+}

@@ -304,7 +304,8 @@ func handovers(c *conn) []Event {
 			if ha.data == 0 {
 				continue
 			}
-			after := total - ha.connBytesAtLastNew
+			aLast, aAt := ha.carried()
+			after := total - aAt
 			if after < 64<<10 || after*10 < total {
 				continue
 			}
@@ -313,17 +314,18 @@ func handovers(c *conn) []Event {
 			var toLast time.Time
 			for _, b := range c.subflows {
 				hb := &b.h[b.connDirInv(cd)]
-				if b == a || hb.data == 0 || !hb.lastNew.After(ha.lastNew) {
+				bLast, _ := hb.carried()
+				if b == a || hb.data == 0 || !bLast.After(aLast) {
 					continue
 				}
-				if to == nil || hb.lastNew.After(toLast) {
-					to, toLast = b, hb.lastNew
+				if to == nil || bLast.After(toLast) {
+					to, toLast = b, bLast
 				}
 			}
 			if to == nil {
 				continue
 			}
-			ev := Event{Time: ha.lastNew, Type: "handover", Subflow: a.id, To: to.id, Detail: fmt.Sprintf(
+			ev := Event{Time: aLast, Type: "handover", Subflow: a.id, To: to.id, Detail: fmt.Sprintf(
 				"%s: data moved from subflow %d to %d (%d bytes after)", dirName(cd), a.id, to.id, after)}
 			// The same move in the other direction is the same handover.
 			merged := false
@@ -369,4 +371,16 @@ func holeMessage(s *Stream) string {
 	}
 	return fmt.Sprintf("%s: %d bytes missing in %d holes (%s; first at data offset %d, %d bytes)",
 		s.Direction, s.HoleBytes, s.HoleCount, strings.Join(parts, ", "), s.Holes[0].Offset, s.Holes[0].Size)
+}
+
+// carried returns when a subflow direction last carried new data for the
+// connection, and the connection's bytes by then: the last new data, or,
+// when the peer's ACKs stopped advancing before it (the path died and the
+// capture is on the sender's side, which goes on sending into it), the
+// last acknowledgment that advanced.
+func (h *half) carried() (time.Time, uint64) {
+	if h.ackedSeen && h.lastAcked.Before(h.lastNew) {
+		return h.lastAcked, h.connBytesAtAcked
+	}
+	return h.lastNew, h.connBytesAtLastNew
 }

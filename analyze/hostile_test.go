@@ -646,3 +646,25 @@ func TestRejectedJoinsBounded(t *testing.T) {
 		t.Errorf("stream %+v", st)
 	}
 }
+
+// TestTopSourcesFindHeavySender: a flood's heaviest sender is found even
+// when it starts after thousands of made-up sources (more than are
+// counted one by one).
+func TestTopSourcesFindHeavySender(t *testing.T) {
+	a := New(Config{MaxHalfOpen: 100})
+	r := rand.New(rand.NewPCG(9, 9))
+	opts := appendOpts(nil, &option.MPCapable{Version: option.V1, Flags: option.CapHMACSHA256})
+	heavy := netip.MustParseAddr("198.19.7.7")
+	for i := range 20000 {
+		src := randomSource(r)
+		if i > 5000 && i%4 == 0 {
+			src = netip.AddrPortFrom(heavy, uint16(i))
+		}
+		a.Packet(hostileStart, synth.Packet(nil, src, hostileServer, r.Uint32(), 0, header.TCPFlagSYN, opts, nil))
+	}
+	res := a.Finish()
+	if len(res.Orphans) != 1 || len(res.Orphans[0].Sources) == 0 || res.Orphans[0].Sources[0].Addr != heavy ||
+		res.Orphans[0].Sources[0].Segments < 3749 {
+		t.Errorf("orphans %+v", res.Orphans)
+	}
+}

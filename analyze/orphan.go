@@ -62,7 +62,7 @@ type OrphanSource struct {
 const (
 	maxOrphanGroups    = 64
 	maxOrphanSources   = 8
-	maxOrphanTracked   = 1024 // sources counted exactly per group
+	maxOrphanTracked   = 1024 // sources counted per group (Space-Saving past that)
 	orphanKindsPerFlow = 3
 )
 
@@ -86,7 +86,7 @@ type orphanCounts struct {
 // orphanGroup is one Orphan being built.
 type orphanGroup struct {
 	o       Orphan
-	sources map[netip.Addr]uint64
+	sources topK
 }
 
 // orphanTable holds the groups.
@@ -208,24 +208,22 @@ func (t *orphanTable) add(kind, detail string, src, dst netip.AddrPort, n, subfl
 		}
 		if g == nil {
 			g = &orphanGroup{o: Orphan{Kind: k[0], Detail: k[1], First: first, Last: last,
-				Example: src.String() + " -> " + dst.String()}, sources: make(map[netip.Addr]uint64)}
+				Example: src.String() + " -> " + dst.String()}}
 			t.groups[k] = g
 			t.order = append(t.order, k)
 		}
 	}
 	g.o.Segments += n
 	g.o.Subflows += subflows
-	if ex := src.String() + " -> " + dst.String(); first.Before(g.o.First) || first.Equal(g.o.First) && ex < g.o.Example {
-		g.o.First, g.o.Example = first, ex
+	if !first.After(g.o.First) {
+		if ex := src.String() + " -> " + dst.String(); first.Before(g.o.First) || ex < g.o.Example {
+			g.o.First, g.o.Example = first, ex
+		}
 	}
 	if last.After(g.o.Last) {
 		g.o.Last = last
 	}
-	if _, ok := g.sources[src.Addr()]; ok || len(g.sources) < maxOrphanTracked {
-		g.sources[src.Addr()] += n
-	} else {
-		g.o.OtherSources += n
-	}
+	g.sources.add(src.Addr(), n)
 }
 
 // result returns the groups, the most segments first.
@@ -237,22 +235,12 @@ func (t *orphanTable) result() []Orphan {
 	for _, k := range t.order {
 		g := t.groups[k]
 		o := g.o
-		srcs := make([]OrphanSource, 0, len(g.sources))
-		for a, n := range g.sources {
-			srcs = append(srcs, OrphanSource{Addr: a, Segments: n})
+		srcs := g.sources.top(maxOrphanSources)
+		var listed uint64
+		for _, x := range srcs {
+			listed += x.Segments
 		}
-		slices.SortFunc(srcs, func(x, y OrphanSource) int {
-			if c := cmp.Compare(y.Segments, x.Segments); c != 0 {
-				return c
-			}
-			return x.Addr.Compare(y.Addr)
-		})
-		if len(srcs) > maxOrphanSources {
-			for _, s := range srcs[maxOrphanSources:] {
-				o.OtherSources += s.Segments
-			}
-			srcs = srcs[:maxOrphanSources]
-		}
+		o.OtherSources = o.Segments - min(o.Segments, listed)
 		o.Sources = srcs
 		out = append(out, o)
 	}
@@ -306,4 +294,93 @@ func (a *Analyzer) forgetConn(c *conn) {
 		}
 	}
 	a.removeConn(c)
+}
+
+// topK counts segments by source address in bounded memory: exactly for
+// the first maxOrphanTracked sources, then by the Space-Saving algorithm
+// (Metwally et al., 2005): a new source takes the place of the one
+// counted least and starts from its count. Any source with more than
+// 1/maxOrphanTracked of the segments is kept, so the heaviest senders of a
+// flood are found even behind thousands of made-up ones (counts may then
+// be over by at most the count they replaced).
+type topK struct {
+	idx  map[netip.Addr]*topEntry
+	heap []*topEntry // min-heap by count
+}
+
+type topEntry struct {
+	addr  netip.Addr
+	count uint64
+	i     int
+}
+
+func (t *topK) add(a netip.Addr, n uint64) {
+	if t.idx == nil {
+		t.idx = make(map[netip.Addr]*topEntry)
+	}
+	if e := t.idx[a]; e != nil {
+		e.count += n
+		t.down(e.i)
+		return
+	}
+	if len(t.heap) < maxOrphanTracked {
+		e := &topEntry{addr: a, count: n, i: len(t.heap)}
+		t.heap = append(t.heap, e)
+		t.idx[a] = e
+		t.up(e.i)
+		return
+	}
+	e := t.heap[0]
+	delete(t.idx, e.addr)
+	e.addr, e.count = a, e.count+n
+	t.idx[a] = e
+	t.down(0)
+}
+
+func (t *topK) swap(i, j int) {
+	t.heap[i], t.heap[j] = t.heap[j], t.heap[i]
+	t.heap[i].i, t.heap[j].i = i, j
+}
+
+func (t *topK) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if t.heap[p].count <= t.heap[i].count {
+			return
+		}
+		t.swap(i, p)
+		i = p
+	}
+}
+
+func (t *topK) down(i int) {
+	for {
+		l, m := 2*i+1, i
+		if l < len(t.heap) && t.heap[l].count < t.heap[m].count {
+			m = l
+		}
+		if r := l + 1; r < len(t.heap) && t.heap[r].count < t.heap[m].count {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		t.swap(i, m)
+		i = m
+	}
+}
+
+// top returns the k sources counted most, most first (by address on ties).
+func (t *topK) top(k int) []OrphanSource {
+	out := make([]OrphanSource, 0, len(t.heap))
+	for _, e := range t.heap {
+		out = append(out, OrphanSource{Addr: e.addr, Segments: e.count})
+	}
+	slices.SortFunc(out, func(x, y OrphanSource) int {
+		if c := cmp.Compare(y.Segments, x.Segments); c != 0 {
+			return c
+		}
+		return x.Addr.Compare(y.Addr)
+	})
+	return out[:min(k, len(out))]
 }

@@ -94,12 +94,19 @@ type half struct {
 	ck                    csumAcc
 	firstNew, lastNew     time.Time
 	connBytesAtLastNew    uint64
-	mapConflictReported   bool
-	mapConflicts          uint64
-	csumMissingReported   bool
-	csumFailures, csumOK  uint64
-	pending               []pendingSeg
-	pendingBytes          int
+	// lastAcked is when the other direction's ACK last advanced over
+	// this direction's bytes, connBytesAtAcked the connection's bytes
+	// then: a subflow whose path died goes on sending, seen from the
+	// sender's side, but nothing of it is acknowledged any more.
+	lastAcked            time.Time
+	connBytesAtAcked     uint64
+	ackedSeen            bool
+	mapConflictReported  bool
+	mapConflicts         uint64
+	csumMissingReported  bool
+	csumFailures, csumOK uint64
+	pending              []pendingSeg
+	pendingBytes         int
 	// The last acknowledgment and window this direction sent, for the
 	// per-packet view's duplicate ACKs (kept only with Config.OnPacket).
 	lastAck    uint32
@@ -295,8 +302,11 @@ func (a *Analyzer) onSubflow(sf *subflow, s *segment) {
 		return
 	}
 	h.bytes += uint64(len(s.payload))
-	if s.flags&flagACK != 0 {
-		sf.noteAckNumber(d, s.ack)
+	if s.flags&flagACK != 0 && sf.noteAckNumber(d, s.ack) {
+		if o := &sf.h[1-d]; o.data > 0 && sf.conn != nil {
+			o.lastAcked, o.ackedSeen = s.ts, true
+			o.connBytesAtAcked = sf.conn.st[sf.connDir(1-d)].delivered
+		}
 	}
 
 	if syn {
@@ -638,18 +648,21 @@ func (sf *subflow) newData(s *segment) bool {
 
 // noteAckNumber records an acknowledgment number sent by direction d (of
 // the other direction's bytes), if it acknowledges no more than was sent.
-func (sf *subflow) noteAckNumber(d int, ack uint32) {
+// It reports whether the acknowledged sequence advanced.
+func (sf *subflow) noteAckNumber(d int, ack uint32) bool {
 	h, o := &sf.h[d], &sf.h[1-d]
 	if !o.started {
-		return
+		return false
 	}
 	next := o.isn + uint32(o.maxEnd)
 	if int32(next-ack) < 0 || next-ack >= 1<<30 {
-		return // beyond what was sent, or far behind: not a real ACK
+		return false // beyond what was sent, or far behind: not a real ACK
 	}
 	if !h.ackHiSet || int32(ack-h.ackHi) > 0 {
 		h.ackHi, h.ackHiSet = ack, true
+		return true
 	}
+	return false
 }
 
 // rstAcceptable reports whether a real stack would accept RST s from
