@@ -25,8 +25,11 @@
 //     infinite mapping and fallback (§3.7), and DSS checksums (§3.3.1) are
 //     checked.
 //   - Each direction's data is rebuilt across subflows. Out-of-order data
-//     waits in a buffer whose total size is capped (Config.MaxBuffer):
-//     memory depends on what is in flight, not on the capture's size.
+//     waits in a buffer whose memory is capped (Config.MaxBuffer); the
+//     tables of connection attempts, subflows and connections are bounded
+//     too (Config.MaxHalfOpen, Config.MaxConnections): memory depends on
+//     what is in flight, not on the capture's size or on what an attacker
+//     puts in it.
 //     Holes are reported with offset and size, never filled; later copies
 //     of delivered data are compared with a history of recent bytes and
 //     differing copies are reported. A Sink receives the data as it

@@ -668,3 +668,22 @@ func TestTopSourcesFindHeavySender(t *testing.T) {
 		t.Errorf("orphans %+v", res.Orphans)
 	}
 }
+
+// TestForgedFastcloseIgnored: an MP_FASTCLOSE whose key is not the
+// receiver's is an error and does not end the connection (RFC 8684 §3.5):
+// what follows is analyzed.
+func TestForgedFastcloseIgnored(t *testing.T) {
+	rec, a := newRec(Config{})
+	c := synth.New(0xfafa, 0xfbfb, rec.emit)
+	s := c.Handshake(cli1, srv1)
+	d := payload(6000, 1)
+	s.Send(0, d[:3000])
+	s.SendRaw(0, header.TCPFlagACK, nil, &option.MPFastclose{ReceiverKey: 0xbad})
+	s.Send(0, d[3000:])
+	s.DataFIN(0)
+	r := a.Finish()
+	cn := r.Connections[0]
+	if cn.End == "fastclose" || cn.Streams[0].SHA256 != sha(d) || !hasFinding(cn.Findings, CodeFastclose) {
+		t.Errorf("end %q, %d bytes, findings %+v", cn.End, cn.Streams[0].Bytes, cn.Findings)
+	}
+}
