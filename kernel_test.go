@@ -44,6 +44,13 @@ type kernelLab struct {
 // the peer's, as the kernel's per-source routes do).
 func newKernelLab(t *testing.T, cfg lab.Config, ours lab.Side, mcfg mptcp.Config) *kernelLab {
 	t.Helper()
+	return newKernelLabOpts(t, cfg, ours, mcfg, link.AFPacketOptions{})
+}
+
+// newKernelLabOpts is newKernelLab with the AF_PACKET options of our
+// interfaces (offloads).
+func newKernelLabOpts(t testing.TB, cfg lab.Config, ours lab.Side, mcfg mptcp.Config, af link.AFPacketOptions) *kernelLab {
+	t.Helper()
 	labtest.Requirements(t)
 	if ours == lab.Client {
 		cfg.ClientMode = lab.User
@@ -67,7 +74,7 @@ func newKernelLab(t *testing.T, cfg lab.Config, ours lab.Side, mcfg mptcp.Config
 				return err
 			}
 			copy(mac[:], ifc.HardwareAddr)
-			ep, err = link.OpenAFPacket(iface, link.AFPacketOptions{})
+			ep, err = link.OpenAFPacket(iface, af)
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -4,20 +4,36 @@ package tcp
 // SND.UNA on; for the receive buffer it holds the unread bytes from the
 // application's read position, and out-of-order data is written beyond the
 // readable part at its offset from the read position.
+//
+// Its memory is allocated at the first write, so a connection that never
+// sends (or, with a DataReceiver, never receives out of order) holds no
+// buffer for that direction.
 type ring struct {
 	buf  []byte
+	size int // capacity, allocated or not
 	head int // index of the first byte
 	n    int // number of readable (contiguous) bytes
 }
 
-func newRing(size int) ring { return ring{buf: make([]byte, size)} }
+func newRing(size int) ring { return ring{size: size} }
 
-func (r *ring) cap() int  { return len(r.buf) }
-func (r *ring) free() int { return len(r.buf) - r.n }
+func (r *ring) cap() int  { return r.size }
+func (r *ring) free() int { return r.size - r.n }
+
+// alloc makes the memory exist before a write.
+func (r *ring) alloc() {
+	if r.buf == nil {
+		r.buf = make([]byte, r.size)
+		r.head = 0
+	}
+}
 
 // write appends as much of p as fits and returns how much it took.
 func (r *ring) write(p []byte) int {
 	n := min(len(p), r.free())
+	if n == 0 {
+		return 0
+	}
 	r.writeAt(r.n, p[:n])
 	r.n += n
 	return n
@@ -26,6 +42,10 @@ func (r *ring) write(p []byte) int {
 // writeAt copies p at offset off from head without changing n. The caller
 // ensures off+len(p) <= cap.
 func (r *ring) writeAt(off int, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	r.alloc()
 	pos := (r.head + off) % len(r.buf)
 	c := copy(r.buf[pos:], p)
 	if c < len(p) {
@@ -57,6 +77,9 @@ func (r *ring) read(p []byte) int {
 
 // discard consumes n readable bytes.
 func (r *ring) discard(n int) {
+	if n == 0 {
+		return
+	}
 	r.head = (r.head + n) % len(r.buf)
 	r.n -= n
 }
@@ -64,13 +87,16 @@ func (r *ring) discard(n int) {
 // grow enlarges the ring to size, keeping all cap() bytes from head (so
 // out-of-order data beyond n survives).
 func (r *ring) grow(size int) {
-	if size <= len(r.buf) {
+	if size <= r.size {
 		return
 	}
-	nb := make([]byte, size)
-	a, b := r.peek(0, len(r.buf))
-	copy(nb, a)
-	copy(nb[len(a):], b)
-	r.buf = nb
-	r.head = 0
+	if r.buf != nil {
+		nb := make([]byte, size)
+		a, b := r.peek(0, len(r.buf))
+		copy(nb, a)
+		copy(nb[len(a):], b)
+		r.buf = nb
+		r.head = 0
+	}
+	r.size = size
 }
