@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -224,6 +225,11 @@ func TestKernelServer(t *testing.T) {
 			in := c.Info()
 			stopCapture()
 			verifyCapture(t, pcap, up, down, wantJoins+1)
+			announced := 0
+			if tc.announce {
+				announced = tc.paths - 1
+			}
+			checkJoinsOnWire(t, pcap, wantJoins, announced)
 			if in.Fallback {
 				t.Fatal("fell back to TCP")
 			}
@@ -307,6 +313,7 @@ func TestKernelClient(t *testing.T) {
 			in := srv.Info()
 			stopCapture()
 			verifyCapture(t, pcap, up, down, paths)
+			checkJoinsOnWire(t, pcap, paths-1, paths-1)
 			if in.Fallback || len(in.Subflows)+len(in.Closed) != paths {
 				t.Fatalf("fallback %v, %d subflows: %s", in.Fallback, len(in.Subflows), summary(in))
 			}
@@ -431,5 +438,40 @@ func verifyCapture(t *testing.T, file string, up, down []byte, subflows int) {
 		if f.Severity == analyze.Error {
 			t.Errorf("analyzer finding: %v", f)
 		}
+	}
+}
+
+// tsharkCount counts the packets of file that match a display filter
+// (tshark as the independent decoder of what went on the wire); -1 when
+// tshark is not installed.
+func tsharkCount(t *testing.T, file, filter string) int {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		return -1
+	}
+	out, err := exec.Command("tshark", "-r", file, "-Y", filter, "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Fatalf("tshark %q: %v", filter, err)
+	}
+	return strings.Count(string(out), "\n")
+}
+
+// checkJoinsOnWire: tshark sees the MP_JOIN SYNs and SYN/ACKs of every
+// join and the ADD_ADDRs (with their echoes) the counters claim.
+func checkJoinsOnWire(t *testing.T, file string, joins, addAddrs int) {
+	t.Helper()
+	syn := tsharkCount(t, file, "tcp.options.mptcp.subtype == 1 && tcp.flags.syn == 1 && tcp.flags.ack == 0")
+	if syn < 0 {
+		t.Log("tshark not installed: wire check skipped")
+		return
+	}
+	synack := tsharkCount(t, file, "tcp.options.mptcp.subtype == 1 && tcp.flags.syn == 1 && tcp.flags.ack == 1")
+	add := tsharkCount(t, file, "tcp.options.mptcp.subtype == 3 && tcp.options.mptcp.echo == 0")
+	echo := tsharkCount(t, file, "tcp.options.mptcp.subtype == 3 && tcp.options.mptcp.echo == 1")
+	if syn < joins || synack < joins {
+		t.Errorf("tshark: %d MP_JOIN SYNs, %d SYN/ACKs; want %d joins", syn, synack, joins)
+	}
+	if add < addAddrs || echo < addAddrs {
+		t.Errorf("tshark: %d ADD_ADDR, %d echoes; want %d", add, echo, addAddrs)
 	}
 }
