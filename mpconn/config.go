@@ -88,6 +88,10 @@ type Config struct {
 	TCP tcp.Config
 	// Scheduler picks the subflow for each chunk of data (MinRTT if nil).
 	Scheduler Scheduler
+	// Congestion, if set, makes the subflows' congestion control (a
+	// coupled controller such as RFC 6356's LIA); otherwise each subflow
+	// runs TCP's own (TCP.CongestionControl, CUBIC by default).
+	Congestion CongestionFactory
 	// DisableJoins keeps the connection to its initial subflow: no joins
 	// are opened and the peer's are refused (for tests and for paths
 	// the user pins).
@@ -133,6 +137,15 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// CongestionFactory makes the congestion control of a connection's
+// subflows. NewConn is called once per connection and the function it
+// returns once per subflow, so the controllers of one connection can share
+// state (coupled control: RFC 6356 LIA, OLIA) while connections stay
+// independent.
+type CongestionFactory interface {
+	NewConn() func() tcp.CongestionControl
 }
 
 // MIB holds the protocol counters, named after the Linux MPTcpExt MIB

@@ -72,6 +72,7 @@ type Conn struct {
 	appClosed bool // Close: no more reads
 	notify    tcp.Notify
 
+	newCC func() tcp.CongestionControl // the connection's subflow controllers (Config.Congestion)
 	pm    pathManager
 	now   time.Duration
 	estAt time.Duration // when the initial subflow's handshake completed
@@ -113,6 +114,9 @@ func NewPassive(env Env, cfg Config, io SubflowIO) (*Conn, error) {
 func newConn(env Env, cfg Config, active bool) *Conn {
 	cfg.setDefaults()
 	c := &Conn{env: env, cfg: cfg, mib: cfg.MIB, active: active, version: option.V1}
+	if cfg.Congestion != nil {
+		c.newCC = cfg.Congestion.NewConn()
+	}
 	c.pm.init(c)
 	return c
 }

@@ -125,6 +125,9 @@ func (c *Conn) newSubflow(io SubflowIO, join bool) *Subflow {
 	if tmpl.ReceiveBufferSize == 0 {
 		tmpl.ReceiveBufferSize = 64 << 10 // out-of-order data only
 	}
+	if c.newCC != nil {
+		tmpl.NewCongestionControl = c.newCC
+	}
 	cfg := io.TCPConfig(tmpl)
 	cfg.Hooks = s
 	cfg.Notify = s.onNotify
