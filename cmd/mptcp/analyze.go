@@ -28,7 +28,10 @@ input). Several FILEs are merged by time, each packet tagged with its file:
 subflows captured on different links (Wi-Fi and cellular) make one
 connection; a segment seen in two files (both ends captured) is analyzed
 once and the time between the two gives its one-way delay. Memory is
-bounded by the data in flight (--max-buffer), not by the captures' size.
+bounded by the data in flight (--max-buffer) and the connections open
+(--max-conns, --max-half-open), not by the captures' size or by what an
+attacker puts in them: what goes past a bound is given up, counted and
+reported.
 
 Outputs: a summary per connection, sorted by ID (default), --json (one
 document, docs/analyze.schema.json), --csv (a row per subflow direction
@@ -116,7 +119,8 @@ func runAnalyze(ctx context.Context, env *cmdEnv, args []string) int {
 			s.errorf("%v", err)
 			return exitInput
 		}
-		a := analyze.New(analyze.Config{MaxBuffer: o.maxBuf.n, OnConnection: func(c analyze.Connection) { sel.note(&c, nil) }})
+		a := analyze.New(analyze.Config{MaxBuffer: o.maxBuf.n, MaxConnections: o.maxConns, MaxHalfOpen: o.maxHalfOpen,
+			OnConnection: func(c analyze.Connection) { sel.note(&c, nil) }})
 		_, rerr := analyze.ReadSource(ctx, a, in.merger, nil)
 		in.close()
 		res := a.Finish()

@@ -28,6 +28,7 @@ type outputs struct {
 	conns                           listFlag
 	writeConn                       string
 	maxBuf                          sizeFlag
+	maxConns, maxHalfOpen           int
 	failOn                          string
 	bin                             time.Duration
 }
@@ -47,7 +48,9 @@ func (o *outputs) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.plotData, "plot-data", "", "write the points of --plot (or that it would draw) to `FILE.csv`")
 	fs.Var(&o.conns, "conn", connHelp)
 	fs.StringVar(&o.writeConn, "write-conn", "", "write every packet of the chosen connections (all with no --conn), as captured, to `FILE` (.pcap, .pcapng, optionally .gz)")
-	fs.Var(&o.maxBuf, "max-buffer", "cap on out-of-order data held, in bytes (`SIZE`: 64k, 256m, 1g)")
+	fs.Var(&o.maxBuf, "max-buffer", "cap on the memory held for out-of-order data, in bytes (`SIZE`: 64k, 256m, 1g)")
+	fs.IntVar(&o.maxConns, "max-conns", analyze.DefaultMaxConnections, "most connections open at once; past it the least recently active is finished early (a table_full finding)")
+	fs.IntVar(&o.maxHalfOpen, "max-half-open", analyze.DefaultMaxHalfOpen, "most connection attempts (SYNs not answered yet) and subflows of no connection held at once; past it the oldest are given up and counted")
 	fs.BoolVar(&o.hash, "hash", false, "compute each stream's SHA-256 (always on with --streams)")
 	fs.StringVar(&o.failOn, "fail-on", "error", "exit 1 when a finding of at least this `SEVERITY` is found: error, warning, info or none")
 }
@@ -65,6 +68,8 @@ func (o *outputs) check() string {
 		return "--fields needs --packets --csv"
 	case o.bin <= 0:
 		return "--bin must be positive"
+	case o.maxConns <= 0 || o.maxHalfOpen <= 0:
+		return "--max-conns and --max-half-open must be positive"
 	}
 	switch o.failOn {
 	case "error", "warning", "info", "none":
@@ -178,7 +183,7 @@ func (s *session) closeOutputs() {
 // live: choose connections from packets as they come (no first pass).
 func (s *session) config(stdout io.Writer) (analyze.Config, error) {
 	o := s.o
-	cfg := analyze.Config{MaxBuffer: o.maxBuf.n, Hash: o.hash || o.streams != ""}
+	cfg := analyze.Config{MaxBuffer: o.maxBuf.n, MaxConnections: o.maxConns, MaxHalfOpen: o.maxHalfOpen, Hash: o.hash || o.streams != ""}
 	format := report.Text
 	switch {
 	case o.json && o.packets:
