@@ -33,6 +33,20 @@ type CongestionControl interface {
 	OnRTO(s *CCState, inflight int, now time.Duration)
 }
 
+// CCReleaser is an optional interface of a CongestionControl whose state is
+// shared with other connections' controllers, as the coupled controllers
+// of an MPTCP connection's subflows are (RFC 6356 §3: the window increase
+// of one subflow depends on every subflow's window and RTT). The engine
+// calls Release once, when the connection enters CLOSED or TIME-WAIT and
+// will send no more data, so the others stop counting it. The *CCState the
+// engine passes to a controller is the same for the connection's life; a
+// coupled controller may read it from another subflow's callback when
+// every subflow runs under one lock (package mpconn's driver).
+type CCReleaser interface {
+	CongestionControl
+	Release()
+}
+
 // RateSample is one delivery rate sample
 // (draft-cheng-iccrg-delivery-rate-estimation §3.3), produced by the
 // engine for each ACK that delivered data or revealed a loss, together

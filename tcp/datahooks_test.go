@@ -288,3 +288,63 @@ func (overflowHooks) OutgoingOptions(seg *SegmentInfo, b []byte) []byte {
 }
 func (overflowHooks) Incoming(*SegmentInfo, []byte) error { return nil }
 func (overflowHooks) Event(SubflowEvent)                  {}
+
+// releasingCC is a Reno that records when the engine released it.
+type releasingCC struct {
+	Reno
+	ep       **Endpoint
+	released []State // the endpoint's state at each Release
+}
+
+func (c *releasingCC) Release() { c.released = append(c.released, (*c.ep).State()) }
+
+// TestCCReleaser checks that a controller sharing state with others
+// (CCReleaser) is released exactly once, when its connection stops sending:
+// at TIME-WAIT for the side that closes first, at CLOSED for the other and
+// for a connection reset.
+func TestCCReleaser(t *testing.T) {
+	var eps [2]*Endpoint
+	ccs := [2]*releasingCC{{ep: &eps[0]}, {ep: &eps[1]}}
+	mk := func(i int) Config {
+		return Config{NewCongestionControl: func() CongestionControl { return ccs[i] }}
+	}
+	n := newTestNet(t, mk(0), mk(1))
+	eps[0], eps[1] = n.ep[0], n.ep[1]
+	n.delay = 5 * time.Millisecond
+	n.connect()
+	data := randomData(64<<10, 3)
+	if got := n.transfer(0, data, time.Minute); !bytes.Equal(got, data) {
+		t.Fatal("data differs")
+	}
+	if len(ccs[0].released)+len(ccs[1].released) != 0 {
+		t.Fatalf("released while established: %v %v", ccs[0].released, ccs[1].released)
+	}
+	n.ep[0].Close()
+	n.runFor(time.Second)
+	n.ep[1].Close()
+	if !n.runUntil(5*time.Minute, func() bool {
+		return n.ep[0].State() == StateClosed && n.ep[1].State() == StateClosed
+	}) {
+		t.Fatalf("not closed: %v %v", n.ep[0].State(), n.ep[1].State())
+	}
+	if got := ccs[0].released; len(got) != 1 || got[0] != StateTimeWait {
+		t.Fatalf("active closer released at %v, want once at TIME-WAIT", got)
+	}
+	if got := ccs[1].released; len(got) != 1 || got[0] != StateClosed {
+		t.Fatalf("passive closer released at %v, want once at CLOSED", got)
+	}
+
+	// A reset connection releases its controller too.
+	ccs = [2]*releasingCC{{ep: &eps[0]}, {ep: &eps[1]}}
+	n = newTestNet(t, mk(0), mk(1))
+	eps[0], eps[1] = n.ep[0], n.ep[1]
+	n.delay = 5 * time.Millisecond
+	n.connect()
+	n.ep[0].Abort()
+	n.runFor(time.Second)
+	for i, c := range ccs {
+		if len(c.released) != 1 || c.released[0] != StateClosed {
+			t.Fatalf("side %d after a reset released at %v", i, c.released)
+		}
+	}
+}

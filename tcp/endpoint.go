@@ -194,6 +194,9 @@ type Endpoint struct {
 	optBuf  [header.TCPMaxOptionsLen]byte
 	segInfo SegmentInfo
 	stats   Stats
+
+	// ccReleased: CCReleaser.Release was called.
+	ccReleased bool
 }
 
 // New returns an endpoint in CLOSED state. Call Connect (active open) or
@@ -296,6 +299,7 @@ func (e *Endpoint) setState(s State) {
 		}
 	case StateClosed:
 		e.stopTimers()
+		e.releaseCC()
 		e.notify |= NotifyClosed | NotifyReadable | NotifyWritable
 		// TIME-WAIT already reported EventClosed.
 		if e.hooks != nil && old != StateListen && old != StateClosed && old != StateTimeWait {
@@ -307,6 +311,7 @@ func (e *Endpoint) setState(s State) {
 		}
 	case StateTimeWait:
 		e.stopTimers()
+		e.releaseCC()
 		e.closeAt = e.now + e.cfg.TimeWait
 		e.notify |= NotifyClosed | NotifyReadable | NotifyWritable
 		if e.hooks != nil {
@@ -314,6 +319,15 @@ func (e *Endpoint) setState(s State) {
 		}
 	case StateCloseWait:
 		e.notify |= NotifyReadable
+	}
+}
+
+// releaseCC tells a controller that shares state with others (CCReleaser)
+// that this connection will send no more data, once.
+func (e *Endpoint) releaseCC() {
+	if r, ok := e.cc.(CCReleaser); ok && !e.ccReleased {
+		e.ccReleased = true
+		r.Release()
 	}
 }
 
