@@ -7,7 +7,9 @@
 // bursts, reordering, queue limit, scheduled events such as down@2s) and
 // its middleboxes (emu.Spec.Strip, Rewrite, and any added Middlebox).
 // Packets are routed by their (source, destination) addresses to the path
-// that links them. Nodes have timers; the Net's clock jumps from event to
+// that links them; Share routes more address pairs through one path, so
+// that flows from different addresses meet in one queue (a shared
+// bottleneck). Nodes have timers; the Net's clock jumps from event to
 // event (the next packet delivery, node timer or scheduled callback), so a
 // minute of traffic runs in milliseconds and the same seed gives the same
 // run, packet for packet.
@@ -135,7 +137,7 @@ type Net struct {
 	seed  uint64
 	nodes []nodeEntry
 	owner map[netip.Addr]int
-	route map[routeKey]*direction
+	route map[routeKey]*route
 	paths []*Path
 
 	q    pktHeap
@@ -155,7 +157,7 @@ type Net struct {
 // New returns an empty Net whose random choices (loss, jitter,
 // reordering of each path direction) derive from seed.
 func New(seed uint64) *Net {
-	return &Net{seed: seed, owner: map[netip.Addr]int{}, route: map[routeKey]*direction{}}
+	return &Net{seed: seed, owner: map[netip.Addr]int{}, route: map[routeKey]*route{}}
 }
 
 // Now is the simulated time since the Net was made. It makes the Net a
@@ -188,13 +190,20 @@ type Path struct {
 }
 
 type direction struct {
-	path    *Path
-	d       Dir
-	sh      *emu.Shaper
-	spec    *emu.Middlebox // the Spec's middlebox, nil if none
-	mbs     []Middlebox    // added ones
-	dstNode int            // index in n.nodes, -1 until resolved
-	st      DirStats
+	path *Path
+	d    Dir
+	sh   *emu.Shaper
+	spec *emu.Middlebox // the Spec's middlebox, nil if none
+	mbs  []Middlebox    // added ones
+	st   DirStats
+}
+
+// route is where the packets from one address to another go: a path
+// direction, and the node of the destination address.
+type route struct {
+	d    *direction
+	dst  netip.Addr
+	node int // index in n.nodes, -1 until resolved
 }
 
 // Link makes a path between addresses a and b: packets from a to b are
@@ -216,12 +225,33 @@ func (n *Net) Link(a, b netip.Addr, aToB, bToA emu.Spec) (*Path, error) {
 	k := uint64(len(n.paths))
 	for i, s := range []emu.Spec{aToB, bToA} {
 		p.dir[i] = direction{path: p, d: Dir(i), sh: emu.NewShaper(s, mix(n.seed, 2*k+uint64(i))),
-			spec: emu.NewMiddlebox(s), dstNode: -1}
+			spec: emu.NewMiddlebox(s)}
 	}
 	n.paths = append(n.paths, p)
-	n.route[routeKey{a, b}] = &p.dir[AToB]
-	n.route[routeKey{b, a}] = &p.dir[BToA]
+	n.route[routeKey{a, b}] = &route{d: &p.dir[AToB], dst: b, node: -1}
+	n.route[routeKey{b, a}] = &route{d: &p.dir[BToA], dst: a, node: -1}
 	return p, nil
+}
+
+// Share routes the packets between two more addresses through p: from a
+// to b through p's direction AToB, from b to a through BToA. Flows between
+// several address pairs then meet in one queue and share its rate: a
+// shared bottleneck (say two MPTCP subflows from different addresses and
+// a TCP flow, all through one router's uplink). The pair must not be
+// linked yet.
+func (n *Net) Share(p *Path, a, b netip.Addr) error {
+	if !a.IsValid() || !b.IsValid() || a == b || a.Is4() != b.Is4() {
+		return fmt.Errorf("simnet: share %v-%v: want two different addresses of one family", a, b)
+	}
+	if p == nil || p.n != n {
+		return fmt.Errorf("simnet: share %v-%v: not a path of this net", a, b)
+	}
+	if n.route[routeKey{a, b}] != nil || n.route[routeKey{b, a}] != nil {
+		return fmt.Errorf("simnet: share %v-%v: already linked", a, b)
+	}
+	n.route[routeKey{a, b}] = &route{d: &p.dir[AToB], dst: b, node: -1}
+	n.route[routeKey{b, a}] = &route{d: &p.dir[BToA], dst: a, node: -1}
+	return nil
 }
 
 // mix derives independent seeds from one (SplitMix64's finalizer).
@@ -310,12 +340,13 @@ func (n *Net) sendOwned(buf []byte) {
 		n.release(buf)
 		return
 	}
-	d := n.route[routeKey{src, dst}]
-	if d == nil {
+	rt := n.route[routeKey{src, dst}]
+	if rt == nil {
 		n.stats.NoRoute++
 		n.release(buf)
 		return
 	}
+	d := rt.d
 	d.st.Sent++
 	at, v := d.sh.Admit(n.now, len(buf))
 	switch v {
@@ -344,7 +375,7 @@ func (n *Net) sendOwned(buf []byte) {
 		}
 	}
 	n.seq++
-	n.q.push(pending{at: at, seq: n.seq, dir: d, buf: buf})
+	n.q.push(pending{at: at, seq: n.seq, rt: rt, buf: buf})
 }
 
 // nextEvent returns the time of the next event, if any.
@@ -410,19 +441,16 @@ func (n *Net) step(deadline time.Duration) (bool, error) {
 }
 
 func (n *Net) deliver(p pending) {
-	d := p.dir
-	if d.dstNode < 0 {
-		dst := d.path.b
-		if d.d == BToA {
-			dst = d.path.a
-		}
-		i, ok := n.owner[dst]
+	rt := p.rt
+	d := rt.d
+	if rt.node < 0 {
+		i, ok := n.owner[rt.dst]
 		if !ok {
 			n.stats.NoNode++
 			n.release(p.buf)
 			return
 		}
-		d.dstNode = i
+		rt.node = i
 	}
 	d.st.Delivered++
 	d.st.DeliveredBytes += uint64(len(p.buf))
@@ -430,7 +458,7 @@ func (n *Net) deliver(p pending) {
 	for _, tap := range n.taps {
 		tap(n.now, p.buf)
 	}
-	n.nodes[d.dstNode].node.Deliver(p.buf)
+	n.nodes[rt.node].node.Deliver(p.buf)
 	n.release(p.buf)
 }
 
@@ -483,7 +511,7 @@ func (n *Net) Rand(i uint64) *rand.Rand {
 type pending struct {
 	at  time.Duration
 	seq uint64
-	dir *direction
+	rt  *route
 	buf []byte
 }
 

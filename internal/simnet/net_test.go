@@ -286,6 +286,59 @@ func TestRoutingAndCounters(t *testing.T) {
 	}
 }
 
+// TestShare checks a shared bottleneck: packets between two address pairs
+// routed through one path queue behind each other at its rate, take its
+// delay, count in its counters and reach their own destination nodes;
+// the reverse direction goes through the path's other direction.
+func TestShare(t *testing.T) {
+	n := New(1)
+	a1, a2, b1, b2 := &sink{n: n}, &sink{n: n}, &sink{n: n}, &sink{n: n}
+	n.Attach(a1, addrA)
+	n.Attach(a2, addrA2)
+	n.Attach(b1, addrB)
+	n.Attach(b2, addrB2)
+	// 8 Mbit/s: 1 ms per 1000-byte packet; room for 4 packets (the one
+	// being sent included).
+	p, _ := n.Link(addrA, addrB, emu.Spec{Rate: 8e6, Delay: 10 * ms, QueueLimit: 4}, emu.Spec{Delay: 5 * ms})
+	if err := n.Share(p, addrA2, addrB2); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][2]netip.Addr{{addrA, addrB}, {addrB2, addrA2}, {addrA, addrA}, {addrA, addr6B}} {
+		if err := n.Share(p, bad[0], bad[1]); err == nil {
+			t.Errorf("Share(%v, %v) accepted", bad[0], bad[1])
+		}
+	}
+	if err := n.Share(nil, addrA, addrB2); err == nil {
+		t.Error("Share of no path accepted")
+	}
+	for i := range 3 {
+		n.Send(testPacket(addrA, addrB, 1000, uint32(2*i)))
+		n.Send(testPacket(addrA2, addrB2, 1000, uint32(2*i+1)))
+	}
+	n.Send(testPacket(addrB2, addrA2, 100, 9))
+	drain(t, n)
+	// One queue: it took the first four packets sent, from either pair,
+	// and they leave 1 ms apart in the order sent.
+	if len(b1.pkts) != 2 || len(b2.pkts) != 2 {
+		t.Fatalf("b1 got %d packets, b2 %d: want 2 each of the 4 the shared queue took", len(b1.pkts), len(b2.pkts))
+	}
+	want := map[uint32]time.Duration{0: 11 * ms, 1: 12 * ms, 2: 13 * ms, 3: 14 * ms}
+	for _, s := range []*sink{b1, b2} {
+		for i, pkt := range s.pkts {
+			if at, ok := want[seqOf(pkt)]; !ok || s.at[i] != at {
+				t.Errorf("packet %d arrived at %v", seqOf(pkt), s.at[i])
+			}
+		}
+	}
+	if len(a2.pkts) != 1 || a2.at[0] != 5*ms || len(a1.pkts) != 0 {
+		t.Errorf("reverse: a1 %d packets, a2 %d at %v", len(a1.pkts), len(a2.pkts), a2.at)
+	}
+	st := p.Stats(AToB)
+	if st.Sent != 6 || st.Delivered != 4 || st.DroppedQueue != 2 || p.Stats(BToA).Delivered != 1 {
+		t.Errorf("counters %+v", st)
+	}
+}
+
 // dropper drops every packet whose seq is odd.
 type dropper struct{ seen int }
 
