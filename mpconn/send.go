@@ -120,6 +120,9 @@ func (c *Conn) ackData(ack uint64) {
 			s.tx = append(s.tx[:0], s.tx[k:]...)
 		}
 	}
+	if c.snd.una != c.lastUna {
+		c.rtxAt = 0 // progress restarts the timer
+	}
 	c.rtxBackoff = 0
 	c.lastUna = c.snd.una
 	c.armDataRTO()
