@@ -103,6 +103,12 @@ type Config struct {
 	// with ADD_ADDR (nil: every local address of the initial subflow's
 	// family other than its own).
 	Announce []netip.Addr
+	// OnEvent, if set, is told of path and connection events (joins,
+	// subflows closing, ADD_ADDR and REMOVE_ADDR, MP_PRIO, fallback), as
+	// Linux's MPTCP netlink events tell a userspace path manager. It is
+	// called with the driver's lock held, from inside engine calls: it
+	// must return quickly and must not call back into the connection.
+	OnEvent func(Event)
 	// MIB receives the counters; a private one is used if nil.
 	MIB *MIB
 	// Logger receives debug logs of protocol events; nil discards them.

@@ -52,9 +52,10 @@ type Conn struct {
 	// (client: a DSS from the server arrived after the third ACK; server:
 	// the third ACK's keys arrived). Joins and announcements start then.
 	fullyEstablished bool
-	fallback         bool // plain TCP on the initial subflow (§3.7)
-	joinedEver       bool // more than one subflow was ever established
-	fastClose        bool // MP_FASTCLOSE sent: RST every subflow with it
+	fallback         bool       // plain TCP on the initial subflow (§3.7)
+	joinedEver       bool       // more than one subflow was ever established
+	fastClose        bool       // MP_FASTCLOSE sent: RST every subflow with it
+	ev               eventState // what was reported to Config.OnEvent
 
 	subflows []*Subflow
 	closed   []SubflowInfo // subflows gone, as they were when they went
@@ -157,6 +158,7 @@ func (c *Conn) enter() { c.now = c.env.Now() }
 // management) and reports readiness.
 func (c *Conn) leave() {
 	c.progress()
+	c.reportEvents()
 	if c.notify != 0 {
 		n := c.notify
 		c.notify = 0
@@ -479,9 +481,11 @@ func (c *Conn) subflowGone(s *Subflow) {
 		c.reinjectFrom(s)
 	}
 	c.pm.subflowClosed(s)
+	info := s.Info()
 	if len(c.closed) < maxClosedInfo {
-		c.closed = append(c.closed, s.Info())
+		c.closed = append(c.closed, info)
 	}
+	c.event(Event{Kind: EventSubflowClosed, Subflow: info, Err: subflowErr(s)})
 }
 
 // maxClosedInfo bounds the closed subflows a connection remembers for

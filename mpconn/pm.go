@@ -278,6 +278,7 @@ func (pm *pathManager) addAddrIn(s *Subflow, a *option.AddAddr) {
 		return
 	}
 	c.mib.AddAddr.Add(1)
+	c.event(Event{Kind: EventAddAddr, Addr: netip.AddrPortFrom(a.Addr, a.Port), AddrID: a.AddrID})
 	pm.echoes = append(pm.echoes[:min(len(pm.echoes), 7)], *a)
 	port := a.Port
 	if !a.HasPort {
@@ -305,6 +306,7 @@ func (pm *pathManager) addAddrIn(s *Subflow, a *option.AddAddr) {
 func (pm *pathManager) removeAddrIn(ids []uint8) {
 	c := pm.c
 	for _, id := range ids {
+		c.event(Event{Kind: EventRemoveAddr, AddrID: id})
 		for _, s := range c.subflows {
 			if s.remoteID == id && (s.join || id != 0) && s.ep.State() != tcp.StateClosed {
 				c.mib.RmSubflow.Add(1)
@@ -364,6 +366,9 @@ func (pm *pathManager) appendSignals(s *Subflow, b []byte, budget int) []byte {
 			o := option.Option{Subtype: option.SubtypeAddAddr, AddAddr: a}
 			if out, err := o.Append(b); err == nil && len(out)-start <= budget {
 				b = out
+				if !x.sent {
+					c.event(Event{Kind: EventAddAddrSent, Addr: netip.AddrPortFrom(x.a.addr, x.port), AddrID: x.a.id})
+				}
 				x.sent = true
 				x.pending = false
 				c.mib.AddAddrTx.Add(1)

@@ -579,6 +579,7 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 	if prio != nil {
 		c.mib.MPPrioRx.Add(1)
 		s.peerBackup = prio.MPPrio.Backup
+		c.event(Event{Kind: EventPrio, Subflow: s.Info()})
 	}
 	if fail != nil {
 		c.mib.MPFailRx.Add(1)
@@ -781,6 +782,9 @@ func (c *Conn) subflowEstablished(s *Subflow) {
 		c.estAt = c.now
 		c.setState(StateEstablished)
 		return
+	}
+	if s.join {
+		c.event(Event{Kind: EventSubflowEstablished, Subflow: s.Info()})
 	}
 	if s.join && s.opened {
 		// Retransmit the third ACK until the fourth arrives.
