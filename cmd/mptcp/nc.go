@@ -9,35 +9,48 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/mptcp-go/mptcp"
 	"github.com/mptcp-go/mptcp/header"
-	"github.com/mptcp-go/mptcp/link"
+	"github.com/mptcp-go/mptcp/mpconn"
+	"github.com/mptcp-go/mptcp/netdev"
 	"github.com/mptcp-go/mptcp/stack"
 	"github.com/mptcp-go/mptcp/tcp"
-	"golang.org/x/sys/unix"
 )
 
 const ncDescription = `
-Netcat over the project's userspace TCP/IP stack. The stack owns one
-interface with its own addresses and runs the connection in this process;
-the kernel's TCP is not involved on this side.
+Netcat over the project's userspace TCP/IP stack, speaking Multipath TCP
+(RFC 8684) by default. The stack owns one or more interfaces with its own
+addresses and runs the connection in this process; the kernel's TCP and
+MPTCP are not involved on this side (the kernel needs no MPTCP support).
 
 Without -l, nc connects to HOST PORT (HOST is an IP address, or a name the
 system resolver knows); with -l it waits for one connection on PORT (on
-every --addr, or only on ADDR). Either way it copies stdin to the
-connection and the connection to stdout. When stdin ends it sends FIN
-(half-close) and keeps reading until the peer closes, then exits 0; -q
-bounds that wait, -d does not read stdin at all.
+every address of the paths, or only on ADDR). Either way it copies stdin to
+the connection and the connection to stdout. When stdin ends it sends
+DATA_FIN (FIN with --tcp: a half close, as "nc -N") and keeps reading until
+the peer closes, then exits 0; -q bounds that wait, -d does not read stdin.
 
-The interface, one of:
-  --iface NAME  an Ethernet interface, through AF_PACKET: the stack sends and
+MPTCP: the connection starts on the path the route to HOST picks. A client
+then opens a subflow from each of its other paths, and to each address the
+server announces (ADD_ADDR); a listener announces its other paths'
+addresses with ADD_ADDR so that the client can join them. A "backup" path
+carries data only when no other path can (MP_JOIN/MP_PRIO backup flag).
+A peer without MPTCP, or a middlebox that strips the option, makes the
+connection fall back to plain TCP on its first path; nc says so (-v) and
+carries on. --tcp speaks plain TCP (one path).
+
+Interfaces: one --path DEV=ADDR/PLEN[,gw=ADDR][,backup][,tun] per
+interface, as many as wanted:
+  DEV           an Ethernet interface, through AF_PACKET: the stack sends and
                 receives whole frames and answers ARP and neighbour discovery
-                for --addr itself. The kernel must NOT have --addr (on any
+                for ADDR itself. The kernel must NOT have ADDR (on any
                 interface of the namespace): it would answer our peer's
                 segments with RSTs. nc refuses to start if it has. A lab made
                 with "mptcp lab up NAME --client user" leaves the client's
@@ -46,34 +59,58 @@ The interface, one of:
                 turns them off unless "lab up --offload"); with --offload the
                 stack exchanges virtio-net headers with the kernel and the
                 interface may keep them on.
-  --tun NAME    a TUN device (created, or an existing persistent one is
-                attached): the kernel is the peer on the other side. Give the
-                device a kernel address in --addr's prefix (another one than
-                --addr) and the route comes with it; nc brings the device up.
+  ADDR/PLEN     the stack's address with its on-link prefix. Give the same
+                DEV twice for an IPv4 and an IPv6 address.
+  gw=ADDR       the default router through DEV. Subflows leave by the path
+                of their source address, so with several paths give each its
+                gateway toward the peer's other addresses.
+  backup        MPTCP uses this path only when the others cannot send.
+  tun           DEV is a TUN device (created, or an existing persistent one
+                is attached): the kernel is the peer on the other side. Give
+                the device a kernel address in the prefix (another one than
+                ADDR); nc brings the device up.
                   ip tuntap add dev tun0 mode tun
                   ip addr add 10.9.0.1/24 dev tun0
-                  mptcp nc --tun tun0 --addr 10.9.0.2/24 -l 5001 > received
+                  mptcp nc --path tun0=10.9.0.2/24,tun -l 5001 > received
                   (kernel side: nc 10.9.0.2 5001 < file)
+The one-path spelling of earlier versions still works: --iface NAME (or
+--tun NAME) with --addr CIDR (repeatable: one IPv4, one IPv6), --gw ADDR
+and --mac MAC.
 
-Examples, in a lab whose client side is ours (198.18.1.1 on "wifi", the
-kernel server at 198.18.1.2):
-  mptcp lab up x --client user
-  mptcp lab exec x server -- nc -l 5001 > received &
-  mptcp lab exec x client -- mptcp nc --iface wifi --addr 198.18.1.1/24 198.18.1.2 5001 < file
+Examples, in a lab whose client side is ours (198.18.1.1 on "wifi",
+198.18.2.1 on "cellular"; the kernel's MPTCP server at 198.18.1.2 and
+198.18.2.2):
+  mptcp lab up x --client user --path wifi --path cellular
+  mptcp lab exec x server -- mptcpize run nc -l 5001 > received &
+  mptcp lab exec x client -- mptcp nc -v \
+      --path wifi=198.18.1.1/24,gw=198.18.1.2 \
+      --path cellular=198.18.2.1/24,gw=198.18.2.2 198.18.1.2 5001 < file
+  mptcp lab exec x client -- mptcp nc -l -v --path wifi=198.18.1.1/24,gw=198.18.1.2 \
+      --path cellular=198.18.2.1/24,gw=198.18.2.2 5001 > received
+  (then: mptcp lab exec x server -- mptcpize run nc -N 198.18.1.1 5001 < file)
   head -c 1G /dev/zero | mptcp lab exec x client -- \
-      mptcp nc --json --cc bbr --iface wifi --addr 198.18.1.1/24 198.18.1.2 5001
-  mptcp lab exec x client -- mptcp nc -l -v --iface wifi --addr 198.18.1.1/24 5001 > received
-  (then: mptcp lab exec x server -- nc -N 198.18.1.1 5001 < file)
+      mptcp nc --tcp --json --cc bbr --iface wifi --addr 198.18.1.1/24 198.18.1.2 5001
 
---json prints one JSON object on stderr at the end: mode, local and remote
-address, bytes_sent and bytes_received (application bytes, all of the sent
-ones acknowledged), duration_s (from the handshake to the end),
-send_mbit_s, recv_mbit_s and goodput_mbit_s, error and exit_code, and
-"tcp", the connection's state from the engine (cwnd, ssthresh, mss, srtt_ms,
-min_rtt_ms, rto_ms, retrans_segs, timeouts, recoveries, ... as in tcp.Info).
+-v logs on stderr: the interfaces, the connection (MPTCP or fallback),
+subflow events (joins, ADD_ADDR sent and received, REMOVE_ADDR, MP_PRIO,
+subflows closing, fallback), every second's counters, and at the end one
+line per subflow (addresses, data carried, RTT, retransmissions, state).
 
-Ctrl-C (SIGINT) or SIGTERM closes the connection (FIN, or RST if received
-data is unread) and exits 1.
+--json prints one JSON object on stderr at the end: mode, protocol ("mptcp"
+or "tcp"), fallback, local and remote address, bytes_sent and
+bytes_received (application bytes, all of the sent ones acknowledged),
+duration_s (from the handshake to the end), send_mbit_s, recv_mbit_s and
+goodput_mbit_s, error and exit_code; "tcp", the TCP state of the connection
+(--tcp) or of its initial subflow (cwnd, ssthresh, mss, srtt_ms, min_rtt_ms,
+rto_ms, retrans_segs, timeouts, recoveries, ...); "mptcp", the connection
+as "ss -Mi" shows it, with "subflows" and "closed_subflows" (each: id, local,
+remote, join, backup, data_sent, data_received and its own "tcp"); "events"
+(t_s, event, subflow, local, remote, addr, addr_id, error); "mib", the
+non-zero MPTCP counters (Linux's MPTcpExt names); "links", each
+interface's drop and offload counters ("link": the first one's).
+
+Ctrl-C (SIGINT) or SIGTERM closes the connection (DATA_FIN or FIN; a reset
+if received data is unread) and exits 1.
 Exit codes: 0 the transfer completed, 1 runtime failure (connection refused,
 reset or timed out, no route, interface problems, interrupted), 2 usage error.
 `
@@ -81,12 +118,15 @@ reset or timed out, no route, interface problems, interrupted), 2 usage error.
 // ncFlags are nc's flag values.
 type ncFlags struct {
 	listen     bool
+	plainTCP   bool
+	paths      pathList
 	iface, tun string
 	addrs      prefixList
 	gws        addrList
 	mac        string
 	mtu        int
 	offload    bool
+	checksum   bool
 	cc         string
 	timeout    secondsFlag
 	quit       secondsFlag
@@ -98,17 +138,12 @@ type ncFlags struct {
 // ncConfig is the validated configuration.
 type ncConfig struct {
 	listen   bool
+	plainTCP bool
 	host     string         // connect: HOST as given
 	port     uint16         // connect: PORT
-	laddr    netip.AddrPort // listen: address (invalid: every --addr) and port
-	iface    string
-	tun      string
-	addrs    []netip.Prefix
-	gw4, gw6 netip.Addr
-	mac      header.MAC
-	hasMAC   bool
-	mtu      int
-	offload  bool
+	laddr    netip.AddrPort // listen: address (invalid: every address) and port
+	paths    []pathSpec
+	checksum bool
 	cc       string
 	timeout  time.Duration // 0: none
 	quit     time.Duration // < 0: wait for the peer
@@ -206,23 +241,26 @@ func ccValid(name string) bool {
 func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 	var f ncFlags
 	f.quit.d = -time.Second
-	fs := newFlagSet(env, "nc", "[flags] HOST PORT\n       mptcp nc -l [flags] [ADDR:]PORT", ncDescription)
+	fs := newFlagSet(env, "nc", "[flags] --path "+pathSyntax+" ... HOST PORT\n       mptcp nc -l [flags] [ADDR:]PORT", ncDescription)
 	fs.BoolVar(&f.listen, "l", false, "listen: accept one connection on [ADDR:]PORT (same as --listen)")
 	fs.BoolVar(&f.listen, "listen", false, "listen: accept one connection on [ADDR:]PORT")
-	fs.StringVar(&f.iface, "iface", "", "Ethernet interface `NAME` the stack owns through AF_PACKET (the kernel must not have --addr)")
-	fs.StringVar(&f.tun, "tun", "", "TUN device `NAME` the stack owns instead of --iface (the kernel is the peer on it)")
-	fs.Var(&f.addrs, "addr", "the stack's address with its on-link prefix (`CIDR`), e.g. 198.18.1.1/24 (required; repeatable: one IPv4 and one IPv6)")
-	fs.Var(&f.gws, "gw", "default gateway `ADDR`, IPv4 or IPv6 (repeatable: one of each); without it only --addr's prefixes are reachable")
-	fs.StringVar(&f.mac, "mac", "", "the stack's `MAC` address on --iface (default: the interface's own)")
-	fs.IntVar(&f.mtu, "mtu", 0, "`MTU` to use if lower than the interface's (0: the interface's)")
-	fs.BoolVar(&f.offload, "offload", false, "virtio-net offloads (PACKET_VNET_HDR, or IFF_VNET_HDR with --tun): the interface may keep TSO/GSO/GRO on")
-	fs.StringVar(&f.cc, "cc", "cubic", "congestion control `NAME`: "+strings.Join(ccNames(), ", "))
+	fs.BoolVar(&f.plainTCP, "tcp", false, "plain TCP instead of MPTCP (one path)")
+	fs.Var(&f.paths, "path", "an interface the stack owns, `"+pathSyntax+"` (repeatable: one per path)")
+	fs.StringVar(&f.iface, "iface", "", "one-path spelling: Ethernet interface `NAME` the stack owns through AF_PACKET (the kernel must not have --addr)")
+	fs.StringVar(&f.tun, "tun", "", "one-path spelling: TUN device `NAME` the stack owns instead of --iface (the kernel is the peer on it)")
+	fs.Var(&f.addrs, "addr", "with --iface/--tun: the stack's address with its on-link prefix (`CIDR`), e.g. 198.18.1.1/24 (repeatable: one IPv4 and one IPv6)")
+	fs.Var(&f.gws, "gw", "with --iface/--tun: default gateway `ADDR`, IPv4 or IPv6 (repeatable: one of each); without it only --addr's prefixes are reachable")
+	fs.StringVar(&f.mac, "mac", "", "with --iface: the stack's `MAC` address (default: the interface's own)")
+	fs.IntVar(&f.mtu, "mtu", 0, "`MTU` to use if lower than the interfaces' (0: each interface's)")
+	fs.BoolVar(&f.offload, "offload", false, "virtio-net offloads (PACKET_VNET_HDR, or IFF_VNET_HDR for TUN): the interfaces may keep TSO/GSO/GRO on")
+	fs.BoolVar(&f.checksum, "checksum", false, "ask for DSS checksums (RFC 8684 §3.3.1; used when either side asks)")
+	fs.StringVar(&f.cc, "cc", "cubic", "congestion control `NAME` (of each subflow): "+strings.Join(ccNames(), ", "))
 	fs.Var(&f.timeout, "w", "connect timeout in `SECS` or as a duration (5, 1.5, 500ms); with -l, how long to wait for the connection (same as --timeout; default: none, TCP's SYN retries)")
 	fs.Var(&f.timeout, "timeout", "connect timeout in `SECS` (same as -w)")
 	fs.Var(&f.quit, "q", "after EOF on stdin, quit after `SECS` even if the peer has not closed (our data is acknowledged first; negative: wait for the peer)")
-	fs.BoolVar(&f.noStdin, "d", false, "do not read stdin: send nothing, FIN only once the peer has closed")
-	fs.BoolVar(&f.json, "json", false, "print a JSON summary (bytes, duration, goodput, tcp info) on stderr at the end")
-	fs.BoolVar(&f.verbose, "v", false, "log progress on stderr (connection, every second's counters, the end)")
+	fs.BoolVar(&f.noStdin, "d", false, "do not read stdin: send nothing, DATA_FIN/FIN only once the peer has closed")
+	fs.BoolVar(&f.json, "json", false, "print a JSON summary (bytes, duration, goodput, subflows, events, counters) on stderr at the end")
+	fs.BoolVar(&f.verbose, "v", false, "log progress on stderr (interfaces, connection, subflow events, every second's counters, a line per subflow at the end)")
 	pos, code, done := parseFlagsN(fs, env, args, 1, 2, "want HOST PORT, or -l [ADDR:]PORT")
 	if done {
 		return code
@@ -236,7 +274,7 @@ func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
-	r := &ncRun{cfg: cfg, env: env, log: log}
+	r := &ncRun{cfg: cfg, env: env, log: log, evCh: make(chan struct{}, 1)}
 	err = r.run(ctx)
 	code = exitOK
 	if err != nil {
@@ -249,65 +287,40 @@ func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 	return code
 }
 
+func parseMAC(s string) (header.MAC, error) {
+	var m header.MAC
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return m, fmt.Errorf("--mac %q: want an Ethernet address like 02:00:00:00:00:01", s)
+	}
+	copy(m[:], hw)
+	return m, nil
+}
+
 // validate checks flags and arguments (usage errors only; the system is
 // not looked at).
 func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
-	cfg := &ncConfig{listen: f.listen, iface: f.iface, tun: f.tun, addrs: f.addrs, mtu: f.mtu,
-		offload: f.offload, cc: f.cc, timeout: f.timeout.d, quit: f.quit.d, noStdin: f.noStdin, json: f.json}
+	cfg := &ncConfig{listen: f.listen, plainTCP: f.plainTCP, checksum: f.checksum, cc: f.cc,
+		timeout: f.timeout.d, quit: f.quit.d, noStdin: f.noStdin, json: f.json}
+	paths, err := pathsFromFlags(f.paths, f.iface, f.tun, f.addrs, f.gws, f.mac, f.mtu, f.offload)
+	if err != nil {
+		return nil, err
+	}
+	cfg.paths = paths
 	switch {
-	case f.iface == "" && f.tun == "":
-		return nil, errors.New("--iface NAME or --tun NAME is required")
-	case f.iface != "" && f.tun != "":
-		return nil, errors.New("--iface and --tun exclude each other")
-	case len(f.addrs) == 0:
-		return nil, errors.New("--addr CIDR is required (e.g. --addr 198.18.1.1/24)")
-	case f.mac != "" && f.tun != "":
-		return nil, errors.New("--mac only applies to --iface (a TUN device has no MAC)")
-	case f.mtu < 0 || f.mtu > 0 && f.mtu < 576:
-		return nil, fmt.Errorf("--mtu %d: want 0 or at least 576", f.mtu)
 	case f.timeout.d < 0:
 		return nil, errors.New("-w/--timeout must not be negative")
 	case !ccValid(f.cc):
 		return nil, fmt.Errorf("--cc %q: want one of %s", f.cc, strings.Join(ccNames(), ", "))
+	case f.plainTCP && len(paths) > 1:
+		return nil, errors.New("--tcp uses one path: give one --path")
+	case f.plainTCP && f.checksum:
+		return nil, errors.New("--checksum is MPTCP's (not with --tcp)")
+	case f.plainTCP && paths[0].backup:
+		return nil, errors.New("backup is MPTCP's (not with --tcp)")
 	}
 	if f.cc == "newreno" {
 		cfg.cc = "reno"
-	}
-	var have4, have6 bool
-	for _, p := range f.addrs {
-		if p.Addr().Is4() {
-			if have4 {
-				return nil, errors.New("--addr: at most one IPv4 address")
-			}
-			have4 = true
-		} else {
-			if have6 {
-				return nil, errors.New("--addr: at most one IPv6 address")
-			}
-			have6 = true
-		}
-	}
-	for _, g := range f.gws {
-		switch {
-		case g.Is4() && !have4:
-			return nil, fmt.Errorf("--gw %v: no IPv4 --addr", g)
-		case g.Is6() && !have6:
-			return nil, fmt.Errorf("--gw %v: no IPv6 --addr", g)
-		case g.Is4() && cfg.gw4.IsValid(), g.Is6() && cfg.gw6.IsValid():
-			return nil, fmt.Errorf("--gw %v: one gateway per address family", g)
-		case g.Is4():
-			cfg.gw4 = g
-		default:
-			cfg.gw6 = g
-		}
-	}
-	if f.mac != "" {
-		hw, err := net.ParseMAC(f.mac)
-		if err != nil || len(hw) != 6 {
-			return nil, fmt.Errorf("--mac %q: want an Ethernet address like 02:00:00:00:00:01", f.mac)
-		}
-		copy(cfg.mac[:], hw)
-		cfg.hasMAC = true
 	}
 	if !f.listen {
 		if len(pos) != 2 {
@@ -342,8 +355,8 @@ func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 			return nil, fmt.Errorf("listen address %q: not an IP address", addrStr)
 		}
 		la = la.Unmap()
-		if !la.IsUnspecified() && !prefixesHave(f.addrs, la) {
-			return nil, fmt.Errorf("listen address %v is not one of --addr", la)
+		if !la.IsUnspecified() && !prefixesHave(pathAddrs(paths), la) {
+			return nil, fmt.Errorf("listen address %v is not one of --addr or --path's addresses", la)
 		}
 	}
 	cfg.laddr = netip.AddrPortFrom(la, p)
@@ -367,6 +380,17 @@ func prefixesHave(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
+// ncConn is what nc needs of a connection: stack.Conn (TCP) and
+// mptcp.Conn both are one.
+type ncConn interface {
+	net.Conn
+	CloseWrite() error
+	Abort()
+	LocalAddrPort() netip.AddrPort
+	RemoteAddrPort() netip.AddrPort
+	Done() <-chan struct{}
+}
+
 // ncRun is one nc invocation.
 type ncRun struct {
 	cfg *ncConfig
@@ -374,190 +398,165 @@ type ncRun struct {
 	log *slog.Logger
 
 	s      *stack.Stack
-	ep     link.Endpoint
-	conn   *stack.Conn
-	start  time.Time // handshake done
+	devs   []*netdev.Device
+	host   *mptcp.Host // nil with --tcp
+	conn   ncConn
+	tcpc   *stack.Conn // conn with --tcp
+	mpc    *mptcp.Conn // conn with MPTCP
+	start  time.Time   // handshake done
 	end    time.Time
-	waited time.Duration // connect or accept
+	t0     time.Time // nc started connecting or listening
+	waited time.Duration
 	sent   atomic.Int64
 	recvd  atomic.Int64
 	info   *tcp.Info
+	mpInfo *mpconn.ConnInfo
+
+	evMu     sync.Mutex
+	events   []ncEvent // every event, for --json
+	evLogged int       // events logged with -v so far
+	evCh     chan struct{}
 }
 
 var errInterrupted = errors.New("interrupted")
 
 func (r *ncRun) run(ctx context.Context) error {
-	if err := r.openLink(); err != nil {
+	if err := r.setup(); err != nil {
 		return err
 	}
-	r.s = stack.New(stack.Options{Logger: r.log, TCP: tcp.Config{CongestionControl: r.cfg.cc}})
 	defer r.s.Close()
-	name := r.cfg.iface + r.cfg.tun
-	if err := r.s.AddInterface(r.ep, stack.InterfaceConfig{Name: name, MAC: r.cfg.mac, Addrs: r.cfg.addrs,
-		Gateway4: r.cfg.gw4, Gateway6: r.cfg.gw6, MTU: r.cfg.mtu}); err != nil {
-		r.ep.Close()
-		return err
-	}
 	stopWatch := r.watchChecksums()
 	defer stopWatch()
-	t0 := time.Now()
+	r.t0 = time.Now()
 	var err error
 	if r.cfg.listen {
 		r.conn, err = r.accept(ctx)
 	} else {
 		r.conn, err = r.dial(ctx)
 	}
-	r.waited = time.Since(t0)
+	r.waited = time.Since(r.t0)
+	r.logEvents()
 	if err != nil {
 		return err
 	}
 	r.start = time.Now()
-	info := r.conn.Info()
-	r.log.Info("connected", "local", r.conn.LocalAddrPort(), "remote", r.conn.RemoteAddrPort(),
-		"mss", info.MSS, "cc", info.CongestionControl, "sack", info.SACKOK, "timestamps", info.TSOK,
-		"wscale", fmt.Sprintf("%d/%d", info.SndWScale, info.RcvWScale))
+	if r.tcpc != nil {
+		info := r.tcpc.Info()
+		r.log.Info("connected", "protocol", "tcp", "local", r.conn.LocalAddrPort(), "remote", r.conn.RemoteAddrPort(),
+			"mss", info.MSS, "cc", info.CongestionControl, "sack", info.SACKOK, "timestamps", info.TSOK,
+			"wscale", fmt.Sprintf("%d/%d", info.SndWScale, info.RcvWScale))
+	} else {
+		in := r.mpc.Info()
+		args := []any{"protocol", "mptcp", "fallback", in.Fallback, "local", r.conn.LocalAddrPort(), "remote", r.conn.RemoteAddrPort()}
+		if !in.Fallback {
+			args = append(args, "checksum", in.Checksum, "token", fmt.Sprintf("%08x", in.LocalToken), "peer_token", fmt.Sprintf("%08x", in.RemoteToken))
+		}
+		if len(in.Subflows) > 0 {
+			t := in.Subflows[0].TCP
+			args = append(args, "mss", t.MSS, "cc", t.CongestionControl)
+		}
+		r.log.Info("connected", args...)
+	}
 	err = r.transfer(ctx)
 	r.end = time.Now()
-	in := r.conn.Info()
-	r.info = &in
+	r.logEvents()
+	var retrans uint64
+	var state string
+	if r.tcpc != nil {
+		in := r.tcpc.Info()
+		r.info = &in
+		retrans, state = in.Stats.RetransSegs, in.State.String()
+	} else {
+		in := r.mpc.Info()
+		r.mpInfo = &in
+		if sf := initialSubflow(&in); sf != nil {
+			r.info = &sf.TCP
+		}
+		for _, sf := range append(slices.Clone(in.Subflows), in.Closed...) {
+			retrans += sf.TCP.Stats.RetransSegs
+			r.log.Info("subflow", "id", sf.ID, "local", sf.Local, "remote", sf.Remote, "join", sf.Join, "backup", sf.Backup,
+				"data_sent", sf.DataSent, "data_received", sf.DataRecv, "srtt", sf.TCP.SRTT.Round(10*time.Microsecond),
+				"cwnd", sf.TCP.Cwnd, "retrans_segs", sf.TCP.Stats.RetransSegs, "state", sf.TCP.State)
+		}
+		state = in.State
+	}
 	dur := r.end.Sub(r.start)
 	r.log.Info("done", "sent", r.sent.Load(), "received", r.recvd.Load(), "duration", dur.Round(time.Millisecond),
 		"goodput_mbit_s", fmt.Sprintf("%.1f", mbits(r.sent.Load()+r.recvd.Load(), dur)),
-		"retrans_segs", in.Stats.RetransSegs, "state", in.State)
+		"retrans_segs", retrans, "state", state)
 	return err
 }
 
-// openLink opens --iface or --tun after checking the kernel does not have
-// our addresses.
-func (r *ncRun) openLink() error {
-	c := r.cfg
-	if c.iface != "" {
-		ifc, err := net.InterfaceByName(c.iface)
+// initialSubflow returns the connection's first subflow, open or closed.
+func initialSubflow(in *mpconn.ConnInfo) *mpconn.SubflowInfo {
+	for _, l := range [][]mpconn.SubflowInfo{in.Subflows, in.Closed} {
+		for i := range l {
+			if !l[i].Join {
+				return &l[i]
+			}
+		}
+	}
+	return nil
+}
+
+// setup opens the interfaces and makes the stack (and the MPTCP host).
+func (r *ncRun) setup() error {
+	cc := tcp.Config{CongestionControl: r.cfg.cc}
+	r.s = stack.New(stack.Options{Logger: r.log, TCP: cc})
+	for _, p := range r.cfg.paths {
+		d, err := netdev.Open(p.dev)
 		if err != nil {
-			return fmt.Errorf("interface %s: %v (in a lab, run nc inside the namespace: mptcp lab exec LAB client -- mptcp nc ...)", c.iface, err)
-		}
-		if ifc.Flags&net.FlagUp == 0 {
-			return fmt.Errorf("interface %s is down (ip link set %s up)", c.iface, c.iface)
-		}
-		if err := checkKernelAddrs(c.addrs); err != nil {
+			r.s.Close()
+			if errors.Is(err, netdev.ErrNoDevice) && !p.dev.TUN {
+				return fmt.Errorf("%w (in a lab, run nc inside the namespace: mptcp lab exec LAB client -- mptcp nc ...)", err)
+			}
 			return err
 		}
-		if !c.hasMAC {
-			if len(ifc.HardwareAddr) != 6 {
-				return fmt.Errorf("interface %s has no Ethernet address (use --tun for IP devices, or --mac)", c.iface)
+		if err := d.Attach(r.s); err != nil {
+			r.s.Close()
+			return err
+		}
+		r.devs = append(r.devs, d)
+		c := d.Config()
+		kind := "afpacket"
+		if c.TUN {
+			kind = "tun"
+		}
+		args := []any{kind, c.Name, "mtu", d.Endpoint().MTU(), "offload", c.Offload, "addrs", (*prefixList)(&c.Addrs).String()}
+		if !c.TUN {
+			args = append(args, "mac", net.HardwareAddr(c.MAC[:]).String())
+		}
+		for _, g := range []netip.Addr{c.Gateway4, c.Gateway6} {
+			if g.IsValid() {
+				args = append(args, "gw", g)
 			}
-			copy(c.mac[:], ifc.HardwareAddr)
 		}
-		ep, err := link.OpenAFPacket(c.iface, link.AFPacketOptions{Offload: c.offload})
-		if err != nil {
-			return permHint(err)
+		if p.backup {
+			args = append(args, "backup", true)
 		}
-		r.ep = ep
-		r.log.Info("interface", "afpacket", c.iface, "mac", net.HardwareAddr(c.mac[:]).String(), "mtu", ep.MTU(),
-			"offload", c.offload, "addrs", (*prefixList)(&c.addrs).String())
+		r.log.Info("interface", args...)
+		for _, w := range d.Warnings {
+			r.log.Warn(w)
+		}
+	}
+	if r.cfg.plainTCP {
 		return nil
 	}
-	if err := checkKernelAddrs(c.addrs); err != nil {
+	mc := mptcp.Config{TCP: cc, Checksum: r.cfg.checksum, OnEvent: r.onEvent}
+	for _, p := range r.cfg.paths {
+		if p.backup {
+			for _, a := range p.dev.Addrs {
+				mc.Backup = append(mc.Backup, a.Addr())
+			}
+		}
+	}
+	h, err := mptcp.NewHost(r.s, mc)
+	if err != nil {
+		r.s.Close()
 		return err
 	}
-	t, err := link.OpenTUN(c.tun, link.TUNOptions{Offload: c.offload})
-	if err != nil {
-		return permHint(err)
-	}
-	if err := setLinkUp(c.tun); err != nil {
-		t.Close()
-		return fmt.Errorf("tun %s: bring up: %w", c.tun, err)
-	}
-	r.ep = t
-	r.log.Info("interface", "tun", c.tun, "mtu", t.MTU(), "offload", c.offload, "addrs", (*prefixList)(&c.addrs).String())
-	if !kernelHasPrefixOn(c.tun, c.addrs) {
-		r.log.Warn("the kernel has no address in --addr's prefix on the TUN device: it cannot reach us (ip addr add ADDR/LEN dev " + c.tun + ")")
-	}
+	r.host = h
 	return nil
-}
-
-func permHint(err error) error {
-	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		return fmt.Errorf("%w (needs root or CAP_NET_RAW/CAP_NET_ADMIN)", err)
-	}
-	return err
-}
-
-// checkKernelAddrs refuses an --addr the kernel has on any interface of
-// this namespace: the kernel would take our peer's segments as its own and
-// answer them with RSTs (weak host model: any interface counts).
-func checkKernelAddrs(addrs []netip.Prefix) error {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil // cannot tell; do not block
-	}
-	for _, ifc := range ifs {
-		as, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range as {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(ipn.IP)
-			if !ok {
-				continue
-			}
-			ip = ip.Unmap()
-			if prefixesHave(addrs, ip) {
-				ones, _ := ipn.Mask.Size()
-				return fmt.Errorf("%v is the kernel's address on %s: the kernel would answer our peer's segments with RSTs; "+
-					"give the stack an address the kernel does not have, or remove it (ip addr del %v/%d dev %s; a lab made with --client user has none)",
-					ip, ifc.Name, ip, ones, ifc.Name)
-			}
-		}
-	}
-	return nil
-}
-
-// kernelHasPrefixOn reports whether the kernel has an address on dev in
-// one of the prefixes (the TUN's other end).
-func kernelHasPrefixOn(dev string, addrs []netip.Prefix) bool {
-	ifc, err := net.InterfaceByName(dev)
-	if err != nil {
-		return false
-	}
-	as, _ := ifc.Addrs()
-	for _, a := range as {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
-				for _, p := range addrs {
-					if p.Masked().Contains(ip.Unmap()) {
-						return true
-					}
-				}
-			}
-		}
-	}
-	return false
-}
-
-// setLinkUp sets IFF_UP on dev (a TUN device is created down).
-func setLinkUp(dev string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(dev)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	if ifr.Uint16()&unix.IFF_UP != 0 {
-		return nil
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // watchChecksums warns once when TCP segments arrive with bad checksums:
@@ -579,7 +578,7 @@ func (r *ncRun) watchChecksums() (stop func()) {
 			}
 			if n := r.s.Stats().TCPInErrs.Load() - base; n > 0 {
 				hint := "use --offload, or turn checksum offload off on the peer's side (ethtool -K DEV tx off tso off gso off)"
-				if r.cfg.offload {
+				if r.cfg.paths[0].dev.Offload {
 					hint = "corrupted frames, or a peer with checksum offload the link does not complete"
 				}
 				r.log.Warn("dropping TCP segments with bad checksums", "count", n, "hint", hint)
@@ -591,7 +590,7 @@ func (r *ncRun) watchChecksums() (stop func()) {
 }
 
 // dial resolves HOST and connects.
-func (r *ncRun) dial(ctx context.Context) (*stack.Conn, error) {
+func (r *ncRun) dial(ctx context.Context) (ncConn, error) {
 	dst, err := r.resolve(ctx)
 	if err != nil {
 		return nil, err
@@ -604,7 +603,18 @@ func (r *ncRun) dial(ctx context.Context) (*stack.Conn, error) {
 		defer cancel()
 	}
 	r.log.Info("connecting", "remote", raddr)
-	c, err := r.s.DialTCP(dctx, netip.AddrPort{}, raddr)
+	var c ncConn
+	if r.cfg.plainTCP {
+		var tc *stack.Conn
+		if tc, err = r.s.DialTCP(dctx, netip.AddrPort{}, raddr); err == nil {
+			r.tcpc, c = tc, tc
+		}
+	} else {
+		var mc *mptcp.Conn
+		if mc, err = r.host.Dial(dctx, raddr); err == nil {
+			r.mpc, c = mc, mc
+		}
+	}
 	if err == nil {
 		return c, nil
 	}
@@ -616,7 +626,7 @@ func (r *ncRun) dial(ctx context.Context) (*stack.Conn, error) {
 	case errors.Is(err, tcp.ErrTimeout):
 		return nil, fmt.Errorf("connect to %v: connection timed out (no SYN-ACK after TCP's SYN retries)", raddr)
 	case errors.Is(err, stack.ErrNoRoute):
-		return nil, fmt.Errorf("connect to %v: no route to host (not in an --addr prefix; add --gw)", raddr)
+		return nil, fmt.Errorf("connect to %v: no route to host (not in a --path prefix; add gw=ADDR to a --path, or --gw)", raddr)
 	}
 	return nil, fmt.Errorf("connect to %v: %w", raddr, connErr(err))
 }
@@ -632,8 +642,9 @@ func innerErr(err error) error {
 
 // resolve turns HOST into an address of a family we have.
 func (r *ncRun) resolve(ctx context.Context) (netip.Addr, error) {
+	addrs := pathAddrs(r.cfg.paths)
 	have := func(a netip.Addr) bool {
-		for _, p := range r.cfg.addrs {
+		for _, p := range addrs {
 			if p.Addr().Is4() == a.Is4() {
 				return true
 			}
@@ -647,7 +658,7 @@ func (r *ncRun) resolve(ctx context.Context) (netip.Addr, error) {
 			if a.Is6() {
 				fam = "IPv6"
 			}
-			return netip.Addr{}, fmt.Errorf("connect to %v: no %s --addr", a, fam)
+			return netip.Addr{}, fmt.Errorf("connect to %v: no %s --addr or --path address", a, fam)
 		}
 		return a, nil
 	}
@@ -660,49 +671,72 @@ func (r *ncRun) resolve(ctx context.Context) (netip.Addr, error) {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("resolve %s: no address of --addr's family (%v)", r.cfg.host, ips)
+	return netip.Addr{}, fmt.Errorf("resolve %s: no address of our paths' families (%v)", r.cfg.host, ips)
 }
 
 // accept listens and waits for one connection.
-func (r *ncRun) accept(ctx context.Context) (*stack.Conn, error) {
+func (r *ncRun) accept(ctx context.Context) (ncConn, error) {
 	var want []netip.AddrPort
 	if r.cfg.laddr.Addr().IsValid() {
 		want = []netip.AddrPort{r.cfg.laddr}
 	} else {
-		for _, p := range r.cfg.addrs {
-			u := netip.IPv4Unspecified()
-			if p.Addr().Is6() {
-				u = netip.IPv6Unspecified()
+		var have4, have6 bool
+		for _, p := range pathAddrs(r.cfg.paths) {
+			if p.Addr().Is4() && !have4 {
+				have4 = true
+				want = append(want, netip.AddrPortFrom(netip.IPv4Unspecified(), r.cfg.laddr.Port()))
+			} else if p.Addr().Is6() && !have6 {
+				have6 = true
+				want = append(want, netip.AddrPortFrom(netip.IPv6Unspecified(), r.cfg.laddr.Port()))
 			}
-			want = append(want, netip.AddrPortFrom(u, r.cfg.laddr.Port()))
 		}
-	}
-	var lns []*stack.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	port := r.cfg.laddr.Port()
-	for _, a := range want {
-		l, err := r.s.ListenTCP(netip.AddrPortFrom(a.Addr(), port))
-		if err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
-		}
-		port = l.AddrPort().Port() // port 0: the same ephemeral port on both
-		lns = append(lns, l)
-		r.log.Info("listening", "addr", l.AddrPort())
 	}
 	type result struct {
-		c   *stack.Conn
+		c   ncConn
 		err error
 	}
-	ch := make(chan result, len(lns))
-	for _, l := range lns {
-		go func() {
-			c, err := l.AcceptTCP()
-			ch <- result{c, err}
-		}()
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	ch := make(chan result, len(want))
+	port := r.cfg.laddr.Port()
+	for _, a := range want {
+		a = netip.AddrPortFrom(a.Addr(), port)
+		var bound netip.AddrPort
+		if r.cfg.plainTCP {
+			l, err := r.s.ListenTCP(a)
+			if err != nil {
+				return nil, fmt.Errorf("listen: %w", err)
+			}
+			closers, bound = append(closers, func() { l.Close() }), l.AddrPort()
+			go func() {
+				c, err := l.AcceptTCP()
+				if err != nil {
+					ch <- result{nil, err}
+					return
+				}
+				ch <- result{c, nil}
+			}()
+		} else {
+			l, err := r.host.Listen(a)
+			if err != nil {
+				return nil, fmt.Errorf("listen: %w", err)
+			}
+			closers, bound = append(closers, func() { l.Close() }), l.AddrPort()
+			go func() {
+				c, err := l.AcceptMPTCP()
+				if err != nil {
+					ch <- result{nil, err}
+					return
+				}
+				ch <- result{c, nil}
+			}()
+		}
+		port = bound.Port() // port 0: the same ephemeral port on both
+		r.log.Info("listening", "addr", bound, "protocol", map[bool]string{true: "tcp", false: "mptcp"}[r.cfg.plainTCP])
 	}
 	var timeout <-chan time.Time
 	if r.cfg.timeout > 0 {
@@ -716,14 +750,19 @@ func (r *ncRun) accept(ctx context.Context) (*stack.Conn, error) {
 			return nil, fmt.Errorf("accept: %w", res.err)
 		}
 		// Closing the listeners (deferred) resets connections not accepted;
-		// a second one accepted at the same time is closed here.
+		// a second one accepted at the same time is aborted here.
 		go func() {
-			for range len(lns) - 1 {
+			for range len(want) - 1 {
 				if res := <-ch; res.c != nil {
 					res.c.Abort()
 				}
 			}
 		}()
+		if mc, ok := res.c.(*mptcp.Conn); ok {
+			r.mpc = mc
+		} else {
+			r.tcpc = res.c.(*stack.Conn)
+		}
 		return res.c, nil
 	case <-timeout:
 		return nil, fmt.Errorf("no connection within %v", r.cfg.timeout)
@@ -734,7 +773,7 @@ func (r *ncRun) accept(ctx context.Context) (*stack.Conn, error) {
 
 // transfer copies stdin to the connection and the connection to stdout
 // until both directions are closed (or -q expires), then waits for our
-// data and FIN to be acknowledged.
+// data and FIN (DATA_FIN) to be acknowledged.
 func (r *ncRun) transfer(ctx context.Context) error {
 	c := r.conn
 	recvDone, recvExited := make(chan error, 1), make(chan struct{})
@@ -803,6 +842,10 @@ func (r *ncRun) transfer(ctx context.Context) error {
 		c.Abort()
 		return connErr(err)
 	}
+	fin := "FIN"
+	if r.mpc != nil {
+		fin = "DATA_FIN"
+	}
 	for !stdinDone || !peerDone {
 		select {
 		case err := <-sendDone:
@@ -811,7 +854,7 @@ func (r *ncRun) transfer(ctx context.Context) error {
 			if err != nil {
 				return fail(err)
 			}
-			r.log.Info("stdin closed: FIN after the data", "sent", r.sent.Load())
+			r.log.Info("stdin closed: "+fin+" after the data", "sent", r.sent.Load())
 			if err := c.CloseWrite(); err != nil {
 				return fail(err)
 			}
@@ -829,15 +872,17 @@ func (r *ncRun) transfer(ctx context.Context) error {
 			r.log.Info("peer closed its side", "received", r.recvd.Load())
 		case <-quit:
 			r.log.Info("-q expired: closing without waiting for the peer")
-			err := r.waitAcked(ctx)
+			err := r.waitAcked(ctx, false)
 			c.Abort() // the peer learns we are gone; nobody answers once we exit
 			return err
 		case <-tick.C:
 			r.progress()
+		case <-r.evCh:
+			r.logEvents()
 		case <-ctx.Done():
 			c.Close()
 			wctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			r.waitAcked(wctx)
+			r.waitAcked(wctx, true)
 			cancel()
 			return errInterrupted
 		}
@@ -847,22 +892,37 @@ func (r *ncRun) transfer(ctx context.Context) error {
 			return fail(err)
 		}
 	}
-	return r.waitAcked(ctx)
+	return r.waitAcked(ctx, true)
 }
 
-// waitAcked waits until our FIN (and so all our data) is acknowledged: the
-// stack lives in this process, so exiting earlier would lose what is still
-// in flight.
-func (r *ncRun) waitAcked(ctx context.Context) error {
+// waitAcked waits until our FIN or DATA_FIN (and so all our data) is
+// acknowledged: the stack lives in this process, so exiting earlier would
+// lose what is still in flight. Without fin (after -q) only the data
+// counts.
+func (r *ncRun) waitAcked(ctx context.Context, fin bool) error {
 	c := r.conn
 	for {
-		in := c.Info()
-		switch in.State {
-		case tcp.StateFinWait2, tcp.StateTimeWait, tcp.StateClosed:
-			if in.State == tcp.StateClosed && in.SndUna != in.SndNxt {
-				return errors.New("connection closed before our data was acknowledged")
+		if r.tcpc != nil {
+			in := r.tcpc.Info()
+			switch in.State {
+			case tcp.StateFinWait2, tcp.StateTimeWait, tcp.StateClosed:
+				if in.State == tcp.StateClosed && in.SndUna != in.SndNxt {
+					return errors.New("connection closed before our data was acknowledged")
+				}
+				return nil
 			}
-			return nil
+		} else {
+			in := r.mpc.Info()
+			if in.State == mpconn.StateClosed.String() {
+				if err := r.mpc.Err(); err != nil {
+					return connErr(err)
+				}
+				r.waitSubflowsClosing(ctx)
+				return nil
+			}
+			if !fin && in.SendBuffered == 0 {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -871,8 +931,29 @@ func (r *ncRun) waitAcked(ctx context.Context) error {
 			}
 			return errInterrupted
 		case <-c.Done():
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
+	}
+}
+
+// waitSubflowsClosing gives the subflows' FINs, sent once both DATA_FINs
+// were acknowledged, a moment to be acknowledged (bounded: 1 s), so the
+// peer's subflows close cleanly rather than retransmit FINs to nobody.
+func (r *ncRun) waitSubflowsClosing(ctx context.Context) {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		done := true
+		for _, sf := range r.mpc.Info().Subflows {
+			switch sf.TCP.State {
+			case tcp.StateFinWait2, tcp.StateTimeWait, tcp.StateClosed:
+			default:
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -881,6 +962,8 @@ func connErr(err error) error {
 	switch {
 	case errors.Is(err, tcp.ErrConnectionRefused):
 		return errors.New("connection refused")
+	case errors.Is(err, mpconn.ErrFastClose):
+		return errors.New("connection reset by peer (MP_FASTCLOSE)")
 	case errors.Is(err, tcp.ErrConnectionReset):
 		return errors.New("connection reset by peer")
 	case errors.Is(err, tcp.ErrTimeout):
@@ -890,11 +973,20 @@ func connErr(err error) error {
 }
 
 func (r *ncRun) progress() {
-	in := r.conn.Info()
 	d := time.Since(r.start)
-	r.log.Info("progress", "sent", r.sent.Load(), "received", r.recvd.Load(),
-		"mbit_s", fmt.Sprintf("%.1f", mbits(r.sent.Load()+r.recvd.Load(), d)),
-		"cwnd", in.Cwnd, "srtt", in.SRTT.Round(10*time.Microsecond), "retrans_segs", in.Stats.RetransSegs)
+	args := []any{"sent", r.sent.Load(), "received", r.recvd.Load(),
+		"mbit_s", fmt.Sprintf("%.1f", mbits(r.sent.Load()+r.recvd.Load(), d))}
+	if r.tcpc != nil {
+		in := r.tcpc.Info()
+		args = append(args, "cwnd", in.Cwnd, "srtt", in.SRTT.Round(10*time.Microsecond), "retrans_segs", in.Stats.RetransSegs)
+	} else {
+		in := r.mpc.Info()
+		args = append(args, "subflows", len(in.Subflows), "reinjected", in.BytesRetrans)
+		for _, sf := range in.Subflows {
+			args = append(args, fmt.Sprintf("sf%d", sf.ID), fmt.Sprintf("%v sent=%d recv=%d srtt=%v", sf.Local.Addr(), sf.DataSent, sf.DataRecv, sf.TCP.SRTT.Round(10*time.Microsecond)))
+		}
+	}
+	r.log.Info("progress", args...)
 }
 
 func mbits(n int64, d time.Duration) float64 {
@@ -904,90 +996,152 @@ func mbits(n int64, d time.Duration) float64 {
 	return float64(n) * 8 / d.Seconds() / 1e6
 }
 
+// ncEvent is one MPTCP event, for -v and --json.
+type ncEvent struct {
+	TS      float64 `json:"t_s"` // since nc started connecting or listening
+	Event   string  `json:"event"`
+	Subflow *int    `json:"subflow,omitempty"`
+	Local   string  `json:"local,omitempty"`
+	Remote  string  `json:"remote,omitempty"`
+	Backup  bool    `json:"backup,omitempty"`
+	Addr    string  `json:"addr,omitempty"`
+	AddrID  *uint8  `json:"addr_id,omitempty"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// onEvent is mpconn's event hook: called under the connection's lock, so
+// it only records; the main loop logs.
+func (r *ncRun) onEvent(e mpconn.Event) {
+	ev := ncEvent{Event: e.Kind.String()}
+	if !r.t0.IsZero() {
+		ev.TS = time.Since(r.t0).Seconds()
+	}
+	switch e.Kind {
+	case mpconn.EventEstablished, mpconn.EventSubflowEstablished, mpconn.EventSubflowClosed, mpconn.EventPrio, mpconn.EventFallback:
+		id := e.Subflow.ID
+		ev.Subflow, ev.Local, ev.Remote = &id, e.Subflow.Local.String(), e.Subflow.Remote.String()
+		ev.Backup = e.Subflow.Backup || e.Subflow.PeerBackup
+		if e.Kind == mpconn.EventEstablished && e.Fallback {
+			ev.Event = "established_fallback"
+		}
+	case mpconn.EventAddAddr, mpconn.EventAddAddrSent, mpconn.EventRemoveAddr:
+		id := e.AddrID
+		ev.AddrID = &id
+		if e.Addr.Addr().IsValid() {
+			ev.Addr = e.Addr.Addr().String()
+			if e.Addr.Port() != 0 {
+				ev.Addr = e.Addr.String()
+			}
+		}
+	}
+	if e.Err != nil {
+		ev.Error = connErr(e.Err).Error()
+	}
+	r.evMu.Lock()
+	if len(r.events) < 1000 {
+		r.events = append(r.events, ev)
+	}
+	r.evMu.Unlock()
+	select {
+	case r.evCh <- struct{}{}:
+	default:
+	}
+}
+
+// logEvents logs (-v) the events not logged yet.
+func (r *ncRun) logEvents() {
+	r.evMu.Lock()
+	evs := slices.Clone(r.events[r.evLogged:])
+	r.evLogged = len(r.events)
+	r.evMu.Unlock()
+	for _, e := range evs {
+		var msg string
+		args := []any{"t", fmt.Sprintf("%.3fs", e.TS)}
+		if e.Subflow != nil {
+			args = append(args, "subflow", *e.Subflow, "local", e.Local, "remote", e.Remote)
+			if e.Backup {
+				args = append(args, "backup", true)
+			}
+		}
+		if e.AddrID != nil {
+			if e.Addr != "" {
+				args = append(args, "addr", e.Addr)
+			}
+			args = append(args, "id", *e.AddrID)
+		}
+		if e.Error != "" {
+			args = append(args, "error", e.Error)
+		}
+		switch e.Event {
+		case "established":
+			msg = "MPTCP established"
+		case "established_fallback":
+			msg = "established as plain TCP: the peer (or a middlebox) did not let MPTCP through"
+		case "fallback":
+			msg = "fell back to TCP"
+		case "subflow_established":
+			msg = "subflow established"
+		case "subflow_closed":
+			msg = "subflow closed"
+		case "add_addr":
+			msg = "ADD_ADDR received"
+		case "add_addr_sent":
+			msg = "ADD_ADDR sent"
+		case "remove_addr":
+			msg = "REMOVE_ADDR received"
+		case "mp_prio":
+			msg = "MP_PRIO received"
+		case "closed":
+			msg = "MPTCP connection closed"
+		default:
+			msg = e.Event
+		}
+		r.log.Info(msg, args...)
+	}
+}
+
 // ncSummary is the --json object.
 type ncSummary struct {
-	Mode          string     `json:"mode"`
-	Local         string     `json:"local,omitempty"`
-	Remote        string     `json:"remote,omitempty"`
-	BytesSent     int64      `json:"bytes_sent"`
-	BytesReceived int64      `json:"bytes_received"`
-	WaitS         float64    `json:"wait_s"`     // connecting or waiting for the connection
-	DurationS     float64    `json:"duration_s"` // from the handshake to the end
-	SendMbitS     float64    `json:"send_mbit_s"`
-	RecvMbitS     float64    `json:"recv_mbit_s"`
-	GoodputMbitS  float64    `json:"goodput_mbit_s"` // both directions
-	Error         string     `json:"error,omitempty"`
-	ExitCode      int        `json:"exit_code"`
-	TCP           *ncTCPInfo `json:"tcp,omitempty"`
-	Link          *ncLink    `json:"link,omitempty"`
+	Mode          string               `json:"mode"`
+	Protocol      string               `json:"protocol"` // "mptcp" or "tcp"
+	Fallback      bool                 `json:"fallback"` // MPTCP fell back to TCP
+	Local         string               `json:"local,omitempty"`
+	Remote        string               `json:"remote,omitempty"`
+	BytesSent     int64                `json:"bytes_sent"`
+	BytesReceived int64                `json:"bytes_received"`
+	WaitS         float64              `json:"wait_s"`     // connecting or waiting for the connection
+	DurationS     float64              `json:"duration_s"` // from the handshake to the end
+	SendMbitS     float64              `json:"send_mbit_s"`
+	RecvMbitS     float64              `json:"recv_mbit_s"`
+	GoodputMbitS  float64              `json:"goodput_mbit_s"` // both directions
+	Error         string               `json:"error,omitempty"`
+	ExitCode      int                  `json:"exit_code"`
+	TCP           *tcp.InfoJSON        `json:"tcp,omitempty"` // the connection (--tcp) or its initial subflow
+	MPTCP         *mpconn.ConnInfoJSON `json:"mptcp,omitempty"`
+	Events        []ncEvent            `json:"events,omitempty"`
+	MIB           map[string]int64     `json:"mib,omitempty"`
+	Link          *ncLink              `json:"link,omitempty"` // the first interface (links[0])
+	Links         []ncLink             `json:"links,omitempty"`
 }
 
-// ncTCPInfo is tcp.Info for JSON (times in milliseconds).
-type ncTCPInfo struct {
-	State         string    `json:"state"`
-	CC            string    `json:"cc"`
-	MSS           int       `json:"mss"`
-	Cwnd          int       `json:"cwnd"`
-	Ssthresh      int       `json:"ssthresh"`
-	SndWnd        int       `json:"snd_wnd"`
-	RcvWnd        int       `json:"rcv_wnd"`
-	SRTTms        float64   `json:"srtt_ms"`
-	RTTVarms      float64   `json:"rttvar_ms"`
-	MinRTTms      float64   `json:"min_rtt_ms"`
-	RTOms         float64   `json:"rto_ms"`
-	InFlight      int       `json:"in_flight"`
-	SACK          bool      `json:"sack"`
-	Timestamps    bool      `json:"timestamps"`
-	ECN           bool      `json:"ecn"`
-	SndWScale     uint8     `json:"snd_wscale"`
-	RcvWScale     uint8     `json:"rcv_wscale"`
-	PacingRate    float64   `json:"pacing_rate,omitempty"` // bytes/s
-	Delivered     int64     `json:"delivered"`
-	SegsOut       uint64    `json:"segs_out"`
-	SegsIn        uint64    `json:"segs_in"`
-	WireBytesSent uint64    `json:"wire_bytes_sent"` // retransmissions included
-	BytesAcked    uint64    `json:"bytes_acked"`
-	WireBytesRecv uint64    `json:"wire_bytes_received"`
-	RetransSegs   uint64    `json:"retrans_segs"`
-	FastRetrans   uint64    `json:"fast_retrans"`
-	Timeouts      uint64    `json:"timeouts"`
-	TLPProbes     uint64    `json:"tlp_probes"`
-	Recoveries    uint64    `json:"recoveries"`
-	OutOfOrder    uint64    `json:"ooo_segs"`
-	DupSegs       uint64    `json:"dup_segs"`
-	DSACKs        uint64    `json:"dsacks"`
-	SpuriousUndos uint64    `json:"spurious_undos"`
-	ZeroWinProbes uint64    `json:"zero_window_probes"`
-	ECNReductions uint64    `json:"ecn_reductions"`
-	BBR           *ncBBRInf `json:"bbr,omitempty"`
-}
-
-type ncBBRInf struct {
-	Mode       string  `json:"mode"`
-	BtlBw      float64 `json:"btl_bw"` // bytes/s
-	MinRTTms   float64 `json:"min_rtt_ms"`
-	PacingGain float64 `json:"pacing_gain"`
-	CwndGain   float64 `json:"cwnd_gain"`
-	Rounds     int64   `json:"rounds"`
-}
-
-// ncLink are the interface's and stack's drop and offload counters.
+// ncLink are an interface's and the stack's drop and offload counters.
 type ncLink struct {
 	Name          string `json:"name"`
 	KernelDrops   uint64 `json:"kernel_drops"` // AF_PACKET receive queue drops
-	StackDrops    uint64 `json:"link_drops"`   // the stack's LinkDrops: packets it could not send or resolve
+	StackDrops    uint64 `json:"link_drops"`   // the stack's LinkDrops: packets it could not send or resolve (all interfaces)
 	SuperOut      uint64 `json:"super_frames_out"`
 	SuperIn       uint64 `json:"super_frames_in"`
-	TCPOutResets  uint64 `json:"tcp_out_rsts"`
-	TCPInChecksum uint64 `json:"tcp_in_errs"`
+	TCPOutResets  uint64 `json:"tcp_out_rsts"` // the stack's
+	TCPInChecksum uint64 `json:"tcp_in_errs"`  // the stack's
 }
 
-func ms(d time.Duration) float64 { return float64(d) / 1e6 }
-
 func (r *ncRun) printSummary(err error, code int) {
-	s := ncSummary{Mode: "connect", ExitCode: code, WaitS: r.waited.Seconds()}
+	s := ncSummary{Mode: "connect", Protocol: "mptcp", ExitCode: code, WaitS: r.waited.Seconds()}
 	if r.cfg.listen {
 		s.Mode = "listen"
+	}
+	if r.cfg.plainTCP {
+		s.Protocol = "tcp"
 	}
 	if err != nil {
 		s.Error = err.Error()
@@ -1001,35 +1155,35 @@ func (r *ncRun) printSummary(err error, code int) {
 		s.GoodputMbitS = mbits(s.BytesSent+s.BytesReceived, d)
 	}
 	if in := r.info; in != nil {
-		t := &ncTCPInfo{State: in.State.String(), CC: in.CongestionControl, MSS: in.MSS, Cwnd: in.Cwnd,
-			Ssthresh: in.Ssthresh, SndWnd: in.SndWnd, RcvWnd: in.RcvWnd, SRTTms: ms(in.SRTT), RTTVarms: ms(in.RTTVar),
-			MinRTTms: ms(in.MinRTT), RTOms: ms(in.RTO), InFlight: in.InFlight, SACK: in.SACKOK, Timestamps: in.TSOK,
-			ECN: in.ECNOK, SndWScale: in.SndWScale, RcvWScale: in.RcvWScale, PacingRate: in.PacingRate,
-			Delivered: in.Delivered, SegsOut: in.Stats.SegsOut, SegsIn: in.Stats.SegsIn,
-			WireBytesSent: in.Stats.BytesSent, BytesAcked: in.Stats.BytesAcked, WireBytesRecv: in.Stats.BytesReceived,
-			RetransSegs: in.Stats.RetransSegs, FastRetrans: in.Stats.FastRetrans, Timeouts: in.Stats.Timeouts,
-			TLPProbes: in.Stats.TLPProbes, Recoveries: in.Stats.Recoveries, OutOfOrder: in.Stats.OutOfOrderSegs,
-			DupSegs: in.Stats.DupSegs, DSACKs: in.Stats.DSACKs, SpuriousUndos: in.Stats.SpuriousUndos,
-			ZeroWinProbes: in.Stats.ZeroWindowProbes, ECNReductions: in.Stats.ECNReductions}
-		if in.CongestionControl == "bbr" {
-			b := in.BBR
-			t.BBR = &ncBBRInf{Mode: b.Mode.String(), BtlBw: b.BtlBw, MinRTTms: ms(b.MinRTT),
-				PacingGain: b.PacingGain, CwndGain: b.CwndGain, Rounds: b.Rounds}
+		j := in.JSON()
+		s.TCP = &j
+	}
+	if in := r.mpInfo; in != nil {
+		j := in.JSON()
+		s.MPTCP, s.Fallback = &j, in.Fallback
+	}
+	r.evMu.Lock()
+	s.Events = slices.Clone(r.events)
+	r.evMu.Unlock()
+	if r.host != nil {
+		s.MIB = map[string]int64{}
+		for k, v := range r.host.MIB().Counters() {
+			if v != 0 {
+				s.MIB[k] = v
+			}
 		}
-		s.TCP = t
 	}
 	if r.s != nil {
 		st := r.s.Stats()
-		l := &ncLink{Name: r.cfg.iface + r.cfg.tun, StackDrops: st.LinkDrops.Load(),
-			TCPOutResets: st.TCPOutRsts.Load(), TCPInChecksum: st.TCPInErrs.Load()}
-		switch ep := r.ep.(type) {
-		case *link.AFPacket:
-			l.KernelDrops = ep.Drops()
-			l.SuperOut, l.SuperIn = ep.GSOCounts()
-		case *link.TUN:
-			l.SuperOut, l.SuperIn = ep.GSOCounts()
+		for _, d := range r.devs {
+			c := d.Counters()
+			s.Links = append(s.Links, ncLink{Name: d.Config().Name, KernelDrops: c.KernelDrops, SuperOut: c.SuperOut,
+				SuperIn: c.SuperIn, StackDrops: st.LinkDrops.Load(), TCPOutResets: st.TCPOutRsts.Load(),
+				TCPInChecksum: st.TCPInErrs.Load()})
 		}
-		s.Link = l
+		if len(s.Links) > 0 {
+			s.Link = &s.Links[0]
+		}
 	}
 	b, _ := json.Marshal(s)
 	fmt.Fprintf(r.env.stderr, "%s\n", b)

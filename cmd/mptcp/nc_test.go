@@ -121,7 +121,7 @@ func TestNCArgForms(t *testing.T) {
 	f.cc = "newreno"
 	f.gws = addrList{netip.MustParseAddr("198.18.1.254"), netip.MustParseAddr("fd00::fe")}
 	cfg, err := f.validate([]string{"198.18.1.2", "80"})
-	if err != nil || cfg.cc != "reno" || cfg.gw4.String() != "198.18.1.254" || cfg.gw6.String() != "fd00::fe" || cfg.port != 80 || cfg.host != "198.18.1.2" {
+	if err != nil || cfg.cc != "reno" || cfg.paths[0].dev.Gateway4.String() != "198.18.1.254" || cfg.paths[0].dev.Gateway6.String() != "fd00::fe" || cfg.port != 80 || cfg.host != "198.18.1.2" {
 		t.Errorf("connect config %+v, %v", cfg, err)
 	}
 	if !ccValid("cubic") || !ccValid("reno") || ccValid("") || ccValid("vegas") {
