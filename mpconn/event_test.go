@@ -130,3 +130,33 @@ func TestConnInfoJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestNoFallbackAfterClose: once both DATA_FINs were exchanged, the
+// subflow's closing segments without MPTCP options (Linux's last ACKs
+// carry none) do not turn the closed connection into a fallback one.
+func TestNoFallbackAfterClose(t *testing.T) {
+	var cev eventLog
+	n, cli, srv := twoHosts(t, 134, Config{DisableJoins: true, OnEvent: cev.add}, Config{DisableJoins: true})
+	c := cli.dial("10.0.1.2:80")
+	s := established(t, n, cli, srv, c)
+	data := randomData(32<<10, 3)
+	if got := n.pump(c, s, data, time.Minute, true); !sameSHA(got, data) {
+		t.Fatal("data differs")
+	}
+	s.CloseWrite()
+	if !n.runUntil(time.Minute, func() bool { return c.State() == StateClosed }) {
+		t.Fatalf("not closed: %s / %s", brief(c), brief(s))
+	}
+	// From now on the server's segments (its subflow's FIN and ACKs) reach
+	// the client without MPTCP options.
+	n.mangle = func(_, dst netip.AddrPort, seg []byte) []byte {
+		if dst.Addr() == addr("10.0.1.1") {
+			return stripMPTCP(seg)
+		}
+		return seg
+	}
+	n.runFor(5 * time.Second)
+	if c.Fallback() || slices.Contains(cev.lines, "fallback") {
+		t.Errorf("fallback after close: %v, events %q", c.Fallback(), cev.lines)
+	}
+}

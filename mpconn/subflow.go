@@ -540,7 +540,7 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 	if c.fallback {
 		return nil
 	}
-	if n == 0 && seg.State != tcp.StateSynReceived && c.haveRemoteKey && c.canFallback(s) && !s.awaitInf {
+	if n == 0 && seg.State != tcp.StateSynReceived && c.state == StateEstablished && c.haveRemoteKey && c.canFallback(s) && !s.awaitInf {
 		// No MPTCP option at all on an established segment of the only
 		// subflow: the peer fell back to TCP (a middlebox stripped our
 		// options and it took our stream as plain TCP; its answers carry
