@@ -80,7 +80,7 @@ and --mac MAC.
 Examples, in a lab whose client side is ours (198.18.1.1 on "wifi",
 198.18.2.1 on "cellular"; the kernel's MPTCP server at 198.18.1.2 and
 198.18.2.2):
-  mptcp lab up x --client user --path wifi --path cellular
+  mptcp lab up x --client user        # two paths: wifi and cellular
   mptcp lab exec x server -- mptcpize run nc -l 5001 > received &
   mptcp lab exec x client -- mptcp nc -v \
       --path wifi=198.18.1.1/24,gw=198.18.1.2 \
