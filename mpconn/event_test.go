@@ -3,6 +3,7 @@ package mpconn
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -158,5 +159,31 @@ func TestNoFallbackAfterClose(t *testing.T) {
 	n.runFor(5 * time.Second)
 	if c.Fallback() || slices.Contains(cev.lines, "fallback") {
 		t.Errorf("fallback after close: %v, events %q", c.Fallback(), cev.lines)
+	}
+}
+
+// TestDataFinWithoutData: a client that sends no data and closes its side
+// right after the handshake sends its DATA_FIN on a pure ACK instead of
+// repeating MP_CAPABLE for ever (a server with nothing to say never sends
+// the DSS that would end the repetition; Linux's
+// mptcp_established_options_mp gives way to a pending DATA_FIN too).
+func TestDataFinWithoutData(t *testing.T) {
+	n, cli, srv := twoHosts(t, 135, Config{DisableJoins: true}, Config{DisableJoins: true})
+	c := cli.dial("10.0.1.2:80")
+	s := established(t, n, cli, srv, c)
+	c.CloseWrite()
+	buf := make([]byte, 16)
+	if !n.runUntil(time.Minute, func() bool { _, err := s.Read(buf); return err == io.EOF }) {
+		t.Fatalf("the server never read EOF: %s / %s", brief(c), brief(s))
+	}
+	s.CloseWrite()
+	if !n.runUntil(time.Minute, func() bool {
+		_, err := c.Read(buf)
+		return err == io.EOF && c.State() == StateClosed && s.State() == StateClosed
+	}) {
+		t.Fatalf("not closed: %s / %s", brief(c), brief(s))
+	}
+	if c.Fallback() || s.Fallback() {
+		t.Fatal("fell back")
 	}
 }

@@ -320,10 +320,13 @@ func (s *Subflow) establishedOptions(seg *tcp.SegmentInfo, b []byte) []byte {
 			return out
 		}
 		return b
-	case s.initial && c.active && !c.fullyEstablished && first:
+	case s.initial && c.active && !c.fullyEstablished && first && !(seg.Len == 0 && c.snd.finSent):
 		// RFC 8684 §3.1: MP_CAPABLE with both keys on the third ACK and
 		// on the first data segment (with its data-level length), until
-		// the server's DSS shows it has them.
+		// the server's DSS shows it has them. A pure ACK that is due to
+		// carry our DATA_FIN carries the DSS instead (as Linux's
+		// mptcp_established_options_mp): a server with nothing to send
+		// would never end the repetition.
 		mc := option.MPCapable{Version: c.version, Flags: c.capFlags(c.csum), HasSenderKey: true, SenderKey: c.localKey,
 			HasReceiverKey: true, ReceiverKey: c.remoteKey}
 		if seg.Len > 0 {

@@ -50,7 +50,8 @@ func commands() []command {
 		{"filter", "print the classic BPF filter that keeps MPTCP segments", runFilter},
 		{"analyze", "analyze a capture: MPTCP connections, joins, mappings, reassembled data", runAnalyze},
 		{"capture", "capture MPTCP traffic on an interface and analyze it live (optionally saving pcapng)", runCapture},
-		{"nc", "netcat over the userspace TCP stack on an interface it owns (AF_PACKET or TUN)", runNC},
+		{"nc", "netcat over the userspace MPTCP stack (or TCP) on interfaces it owns (AF_PACKET or TUN)", runNC},
+		{"probe", "does a server speak MPTCP, and does the path let it through (options stripped or changed)?", runProbe},
 		{"version", "print the version of this build (also: mptcp --version)", runVersion},
 	}
 }
