@@ -404,4 +404,22 @@ func TestNCMPTCP(t *testing.T) {
 	t.Run("client-2paths", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, false) })
 	t.Run("client-2paths-announce", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, true) })
 	t.Run("listen-2paths", func(t *testing.T) { testNCMPTCPListen(t, bin) })
+	t.Run("client-no-data", func(t *testing.T) {
+		// Nothing on stdin: the DATA_FIN goes out at once on a pure ACK,
+		// the server answers and closes, nc exits 0.
+		l := mpLab(t, 1, false)
+		down := randBytes(t, 256<<10)
+		ap, srv := kernelMPTCPServer(t, l, down)
+		p := startNC(t, bin, l, append(append([]string{"nc", "--json"}, pathArgs(l)...), ap.Addr().String(), fmt.Sprint(ap.Port()))...)
+		p.stdin.Close()
+		if code := p.wait(t); code != exitOK {
+			t.Fatalf("exit %d:\n%s", code, p.errText())
+		}
+		if res := <-srv; res.err != nil || len(res.got) != 0 || !res.mptcp {
+			t.Fatalf("kernel server: %d bytes, MPTCP %v, %v", len(res.got), res.mptcp, res.err)
+		}
+		if s := lastJSON(t, p.errText()); !bytes.Equal(p.stdout.Bytes(), down) || s.Fallback || s.BytesReceived != int64(len(down)) {
+			t.Fatalf("stdout %d bytes, summary %+v", p.stdout.Len(), s)
+		}
+	})
 }
