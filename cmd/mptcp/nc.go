@@ -19,6 +19,7 @@ import (
 	"github.com/mptcp-go/mptcp"
 	"github.com/mptcp-go/mptcp/header"
 	"github.com/mptcp-go/mptcp/mpconn"
+	"github.com/mptcp-go/mptcp/mpconn/cc"
 	"github.com/mptcp-go/mptcp/netdev"
 	"github.com/mptcp-go/mptcp/stack"
 	"github.com/mptcp-go/mptcp/tcp"
@@ -45,6 +46,14 @@ carries data only when no other path can (MP_JOIN/MP_PRIO backup flag).
 A peer without MPTCP, or a middlebox that strips the option, makes the
 connection fall back to plain TCP on its first path; nc says so (-v) and
 carries on. --tcp speaks plain TCP (one path).
+
+Congestion control: --cc cubic (the default), reno or bbr runs on each
+subflow on its own, so two subflows through one bottleneck take what two
+TCP flows would. --cc lia (RFC 6356) or olia (Khalili et al., "MPTCP is
+not Pareto-optimal") couples the subflows of the connection: together
+they take no more than one TCP flow where they share a bottleneck, and
+the connection moves its traffic off its more congested paths (OLIA more
+completely). Slow start and the response to losses stay TCP's.
 
 Interfaces: one --path DEV=ADDR/PLEN[,gw=ADDR][,backup][,tun] per
 interface, as many as wanted:
@@ -144,7 +153,8 @@ type ncConfig struct {
 	laddr    netip.AddrPort // listen: address (invalid: every address) and port
 	paths    []pathSpec
 	checksum bool
-	cc       string
+	cc       string        // each subflow's (or the TCP connection's) congestion control
+	coupled  cc.Factory    // coupled congestion control of the subflows (--cc lia, olia), or nil
 	timeout  time.Duration // 0: none
 	quit     time.Duration // < 0: wait for the peer
 	noStdin  bool
@@ -219,9 +229,9 @@ func (s *secondsFlag) Set(v string) error {
 	return nil
 }
 
-// ccNames lists the congestion controls tcp.NewCongestionControl knows
+// tcpCCNames lists the congestion controls tcp.NewCongestionControl knows
 // (it falls back to CUBIC for unknown names, so ask it by name).
-func ccNames() []string {
+func tcpCCNames() []string {
 	var ok []string
 	for _, n := range []string{"cubic", "reno", "bbr"} {
 		if ccValid(n) {
@@ -231,11 +241,25 @@ func ccNames() []string {
 	return ok
 }
 
+// ccNames lists every --cc: TCP's, then the coupled ones of package cc
+// (MPTCP only).
+func ccNames() []string { return append(tcpCCNames(), cc.Names()...) }
+
 func ccValid(name string) bool {
 	if name == "newreno" {
 		name = "reno"
 	}
+	if ccCoupled(name) {
+		return true
+	}
 	return name != "" && tcp.NewCongestionControl(name).Name() == name
+}
+
+// ccCoupled reports whether name is a coupled congestion control (RFC
+// 6356 LIA, OLIA): one controller across an MPTCP connection's subflows.
+func ccCoupled(name string) bool {
+	_, err := cc.New(name)
+	return err == nil
 }
 
 func runNC(ctx context.Context, env *cmdEnv, args []string) int {
@@ -254,7 +278,8 @@ func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.IntVar(&f.mtu, "mtu", 0, "`MTU` to use if lower than the interfaces' (0: each interface's)")
 	fs.BoolVar(&f.offload, "offload", false, "virtio-net offloads (PACKET_VNET_HDR, or IFF_VNET_HDR for TUN): the interfaces may keep TSO/GSO/GRO on")
 	fs.BoolVar(&f.checksum, "checksum", false, "ask for DSS checksums (RFC 8684 §3.3.1; used when either side asks)")
-	fs.StringVar(&f.cc, "cc", "cubic", "congestion control `NAME` (of each subflow): "+strings.Join(ccNames(), ", "))
+	fs.StringVar(&f.cc, "cc", "cubic", "congestion control `NAME`: "+strings.Join(tcpCCNames(), ", ")+
+		" (each subflow on its own), or "+strings.Join(cc.Names(), ", ")+" (MPTCP: coupled across the subflows)")
 	fs.Var(&f.timeout, "w", "connect timeout in `SECS` or as a duration (5, 1.5, 500ms); with -l, how long to wait for the connection (same as --timeout; default: none, TCP's SYN retries)")
 	fs.Var(&f.timeout, "timeout", "connect timeout in `SECS` (same as -w)")
 	fs.Var(&f.quit, "q", "after EOF on stdin, quit after `SECS` even if the peer has not closed (our data is acknowledged first; negative: wait for the peer)")
@@ -314,6 +339,8 @@ func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 		return nil, fmt.Errorf("--cc %q: want one of %s", f.cc, strings.Join(ccNames(), ", "))
 	case f.plainTCP && len(paths) > 1:
 		return nil, errors.New("--tcp uses one path: give one --path")
+	case f.plainTCP && ccCoupled(f.cc):
+		return nil, fmt.Errorf("--cc %s couples the subflows of an MPTCP connection (not with --tcp)", f.cc)
 	case f.plainTCP && f.checksum:
 		return nil, errors.New("--checksum is MPTCP's (not with --tcp)")
 	case f.plainTCP && paths[0].backup:
@@ -321,6 +348,10 @@ func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 	}
 	if f.cc == "newreno" {
 		cfg.cc = "reno"
+	}
+	if ccCoupled(f.cc) {
+		cfg.coupled, _ = cc.New(f.cc)
+		cfg.cc = "" // the stack's default for anything not MPTCP
 	}
 	if !f.listen {
 		if len(pos) != 2 {
@@ -501,8 +532,8 @@ func initialSubflow(in *mpconn.ConnInfo) *mpconn.SubflowInfo {
 
 // setup opens the interfaces and makes the stack (and the MPTCP host).
 func (r *ncRun) setup() error {
-	cc := tcp.Config{CongestionControl: r.cfg.cc}
-	r.s = stack.New(stack.Options{Logger: r.log, TCP: cc})
+	tcpc := tcp.Config{CongestionControl: r.cfg.cc}
+	r.s = stack.New(stack.Options{Logger: r.log, TCP: tcpc})
 	for _, p := range r.cfg.paths {
 		d, err := netdev.Open(p.dev)
 		if err != nil {
@@ -542,7 +573,7 @@ func (r *ncRun) setup() error {
 	if r.cfg.plainTCP {
 		return nil
 	}
-	mc := mptcp.Config{TCP: cc, Checksum: r.cfg.checksum, OnEvent: r.onEvent}
+	mc := mptcp.Config{TCP: tcpc, Checksum: r.cfg.checksum, Congestion: r.cfg.coupled, OnEvent: r.onEvent}
 	for _, p := range r.cfg.paths {
 		if p.backup {
 			for _, a := range p.dev.Addrs {

@@ -404,6 +404,7 @@ func TestNCMPTCP(t *testing.T) {
 	t.Run("client-2paths", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, false) })
 	t.Run("client-2paths-announce", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, true) })
 	t.Run("listen-2paths", func(t *testing.T) { testNCMPTCPListen(t, bin) })
+	t.Run("client-2paths-lia", func(t *testing.T) { testNCCoupled(t, bin, "lia") })
 	t.Run("client-no-data", func(t *testing.T) {
 		// Nothing on stdin: the DATA_FIN goes out at once on a pure ACK,
 		// the server answers and closes, nc exits 0.

@@ -57,6 +57,7 @@ func TestNCUsageErrors(t *testing.T) {
 		{[]string{"nc", "--iface", "eth9", "--addr", "10.0.0.1", "10.0.0.2", "1"}, "lacks a prefix length"},
 		{with("--addr", "10.0.0.3/24", "10.0.0.2", "1"), "at most one IPv4"},
 		{with("--cc", "vegas", "10.0.0.2", "1"), `--cc "vegas"`},
+		{with("--tcp", "--cc", "lia", "10.0.0.2", "1"), "--cc lia couples the subflows of an MPTCP connection (not with --tcp)"},
 		{with("10.0.0.2", "0"), "port \"0\""},
 		{with("10.0.0.2", "70000"), "port \"70000\""},
 		{with("10.0.0.2", "http"), "port \"http\""},
@@ -124,8 +125,17 @@ func TestNCArgForms(t *testing.T) {
 	if err != nil || cfg.cc != "reno" || cfg.paths[0].dev.Gateway4.String() != "198.18.1.254" || cfg.paths[0].dev.Gateway6.String() != "fd00::fe" || cfg.port != 80 || cfg.host != "198.18.1.2" {
 		t.Errorf("connect config %+v, %v", cfg, err)
 	}
-	if !ccValid("cubic") || !ccValid("reno") || ccValid("") || ccValid("vegas") {
+	if !ccValid("cubic") || !ccValid("reno") || !ccValid("lia") || !ccValid("olia") || ccValid("") || ccValid("vegas") {
 		t.Error("ccValid")
+	}
+	// A coupled controller is MPTCP's factory, not a TCP name.
+	for _, name := range []string{"lia", "olia"} {
+		f := base
+		f.cc = name
+		cfg, err := f.validate([]string{"198.18.1.2", "80"})
+		if err != nil || cfg.coupled == nil || cfg.coupled.NewConn()().Name() != name || cfg.cc != "" {
+			t.Errorf("--cc %s: coupled %v, cc %q, %v", name, cfg.coupled, cfg.cc, err)
+		}
 	}
 }
 
