@@ -264,7 +264,26 @@ func mptcpOpts(opts []byte) (mp []option.Option, nopRun int, kinds string) {
 		}
 		i += l
 	}
-	return mp, nopRun, strings.Join(names, ",")
+	return mp, nopRun, joinKinds(names)
+}
+
+// joinKinds joins option names, a run of more than two NOPs as "nop*N".
+func joinKinds(names []string) string {
+	var out []string
+	for i := 0; i < len(names); {
+		j := i
+		for j < len(names) && names[j] == "nop" {
+			j++
+		}
+		if j-i > 2 {
+			out = append(out, fmt.Sprintf("nop*%d", j-i))
+			i = j
+			continue
+		}
+		out = append(out, names[i])
+		i++
+	}
+	return strings.Join(out, ",")
 }
 
 func kindName(k uint8) string {

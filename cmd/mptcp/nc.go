@@ -443,10 +443,11 @@ type ncRun struct {
 	info   *tcp.Info
 	mpInfo *mpconn.ConnInfo
 
-	evMu     sync.Mutex
-	events   []ncEvent // every event, for --json
-	evLogged int       // events logged with -v so far
-	evCh     chan struct{}
+	evMu      sync.Mutex
+	events    []ncEvent // every event, for --json
+	evStopped bool      // the transfer is over: no more events
+	evLogged  int       // events logged with -v so far
+	evCh      chan struct{}
 }
 
 var errInterrupted = errors.New("interrupted")
@@ -490,6 +491,11 @@ func (r *ncRun) run(ctx context.Context) error {
 	}
 	err = r.transfer(ctx)
 	r.end = time.Now()
+	// Events end here: closing the stack next aborts the subflows left in
+	// TIME-WAIT, which is no news for the user.
+	r.evMu.Lock()
+	r.evStopped = true
+	r.evMu.Unlock()
 	r.logEvents()
 	var retrans uint64
 	var state string
@@ -1069,7 +1075,7 @@ func (r *ncRun) onEvent(e mpconn.Event) {
 		ev.Error = connErr(e.Err).Error()
 	}
 	r.evMu.Lock()
-	if len(r.events) < 1000 {
+	if len(r.events) < 1000 && !r.evStopped {
 		r.events = append(r.events, ev)
 	}
 	r.evMu.Unlock()
