@@ -405,6 +405,44 @@ func TestNCMPTCP(t *testing.T) {
 	t.Run("client-2paths-announce", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, true) })
 	t.Run("listen-2paths", func(t *testing.T) { testNCMPTCPListen(t, bin) })
 	t.Run("client-2paths-lia", func(t *testing.T) { testNCCoupled(t, bin, "lia") })
+	t.Run("client-backup", func(t *testing.T) {
+		// cellular is a backup path: its join carries the backup flag (the
+		// kernel counts MPJoinSynBackupRx) and no data while wifi works.
+		l := mpLab(t, 2, false)
+		up := randBytes(t, 4<<20)
+		ap, srv := kernelMPTCPServer(t, l, nil)
+		args := pathArgs(l)
+		args[3] += ",backup"
+		p := startNC(t, bin, l, append(append([]string{"nc", "--json"}, args...), ap.Addr().String(), fmt.Sprint(ap.Port()))...)
+		p.stdin.Write(up[:64<<10])
+		waitCounter(t, l, lab.Server, "MPTcpExtMPJoinSynBackupRx", 1, p)
+		p.stdin.Write(up[64<<10:])
+		p.stdin.Close()
+		if code := p.wait(t); code != exitOK {
+			t.Fatalf("exit %d:\n%s", code, p.errText())
+		}
+		if res := <-srv; res.err != nil || !bytes.Equal(res.got, up) || !res.mptcp {
+			t.Fatalf("kernel server: %d bytes (want %d), MPTCP %v, %v", len(res.got), len(up), res.mptcp, res.err)
+		}
+		s := lastJSON(t, p.errText())
+		all := append(s.MPTCP.Subflows, s.MPTCP.Closed...)
+		var backup, wifi uint64
+		n := 0
+		for _, sf := range all {
+			if strings.HasPrefix(sf.Local, l.ClientAddr(2).String()+":") {
+				n++
+				if !sf.Backup {
+					t.Errorf("subflow %+v is not a backup", sf)
+				}
+				backup += sf.DataSent
+			} else {
+				wifi += sf.DataSent
+			}
+		}
+		if n != 1 || backup != 0 || wifi != uint64(len(up)) {
+			t.Errorf("%d backup subflows carrying %d bytes, wifi %d: %+v", n, backup, wifi, all)
+		}
+	})
 	t.Run("client-no-data", func(t *testing.T) {
 		// Nothing on stdin: the DATA_FIN goes out at once on a pure ACK,
 		// the server answers and closes, nc exits 0.
