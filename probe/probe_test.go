@@ -95,7 +95,9 @@ func TestAnalyze(t *testing.T) {
 		{"plain-tcp", conv(t, plainOpts, Segment{}), info(true), VerdictTCP, []string{"no_mp_capable"},
 			func(r *Report) bool { return r.Version == nil && !r.MPTCP }},
 		{"synack-stripped", conv(t, append(slices.Clone(plainOpts), nops(12)...), Segment{}), info(true), VerdictStripped, []string{"syn_ack_option_removed"},
-			func(r *Report) bool { return r.SynAckNOPRun == 12 && r.Segments[1].Options == "mss,sackok,ts,nop,ws,nop*12" }},
+			func(r *Report) bool {
+				return r.SynAckNOPRun == 12 && r.Segments[1].Options == "mss,sackok,ts,nop,ws,nop*12"
+			}},
 		{"v0", conv(t, append(slices.Clone(plainOpts[:16]), mpCap(t, option.V0, option.CapHMACSHA1, serverKey)...)), info(true), VerdictV0, []string{"server_v0"},
 			func(r *Report) bool { return *r.Version == 0 && r.HMAC == "sha1" }},
 		{"data-ack-changed", conv(t, synAck, Segment{Options: dss(t, option.DSS{Flags: option.DSSDataACK | option.DSSDataACK8, DataACK: ourIDSN + 1000})}),
