@@ -230,20 +230,27 @@ func TestSetPathDownUp(t *testing.T) {
 	l := startLab(t, testConfig(t, PathSpec{Name: "wifi"}, PathSpec{Name: "cellular", Emulate: true}))
 	ctx := context.Background()
 	_ = ctx
+	var last string
 	reach := func(path int) bool {
 		before := ifaceBytes(t, l, Server, path)
-		l.Do(Client, func() error {
+		var dialErr error
+		start := time.Now()
+		doErr := l.Do(Client, func() error {
 			d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: l.ClientAddr(path).AsSlice()}}
-			if c, err := d.Dial("tcp", net.JoinHostPort(l.ServerAddr(path).String(), "9")); err == nil {
+			c, err := d.Dial("tcp", net.JoinHostPort(l.ServerAddr(path).String(), "9"))
+			if err == nil {
 				c.Close()
 			}
+			dialErr = err
 			return nil
 		})
-		return ifaceBytes(t, l, Server, path) > before
+		after := ifaceBytes(t, l, Server, path)
+		last = fmt.Sprintf("dial after %v: %v (Do: %v); server rx bytes %d -> %d", time.Since(start), dialErr, doErr, before, after)
+		return after > before
 	}
 	for path := 1; path <= 2; path++ {
 		if !reach(path) {
-			t.Fatalf("path %d unreachable before SetPathDown", path)
+			t.Fatalf("path %d unreachable before SetPathDown (%s)", path, last)
 		}
 		if err := l.SetPathDown(path); err != nil {
 			t.Fatal(err)
