@@ -127,6 +127,43 @@ func TestDataReceiverTakesDataInOrder(t *testing.T) {
 	}
 }
 
+// TestDataReceiverWindowBeyondBuffer: the layer's window (1 MiB: an
+// MPTCP connection's, shared by its subflows) is announced whole although
+// the endpoint's own buffer is 16 KiB (it holds out-of-order data only),
+// and out-of-order data beyond that size is kept, the buffer growing as
+// needed up to ReceiveBufferMax. Before, the window was capped at the
+// buffer's free space: a connection over 40 ms paths was held to 64 KiB
+// in flight.
+func TestDataReceiverWindowBeyondBuffer(t *testing.T) {
+	sink := &sinkHooks{wnd: 1 << 20, max: 1 << 20}
+	n := newTestNet(t, Config{}, Config{Hooks: sink, ReceiveBufferSize: 16 << 10, ReceiveBufferMax: 1 << 20})
+	n.delay = 20 * time.Millisecond
+	n.loss = 0.01
+	n.keep = true
+	n.connect()
+	data := randomData(4<<20, 11)
+	n.sendAll(data, 10*time.Minute, func() bool { return sink.got.Len() >= len(data) })
+	if !bytes.Equal(sink.got.Bytes(), data) {
+		t.Fatal("data differs")
+	}
+	ws := n.ep[1].Info().RcvWScale
+	largest := 0
+	for _, s := range n.sent[0] { // segments from the receiver (as above)
+		if s.Flags()&header.TCPFlagSYN == 0 {
+			largest = max(largest, int(s.Window())<<ws)
+		}
+	}
+	if largest < 512<<10 {
+		t.Fatalf("largest window announced %d: capped by the 16 KiB buffer, not the layer's 1 MiB", largest)
+	}
+	if st := n.ep[1].Info().Stats; st.OutOfOrderSegs == 0 {
+		t.Fatal("no out-of-order segment: the test does not exercise the buffer")
+	}
+	if inf := n.ep[0].Info(); inf.Stats.RetransSegs > inf.Stats.SegsOut/20 {
+		t.Fatalf("%d retransmissions of %d segments: out-of-order data was dropped", inf.Stats.RetransSegs, inf.Stats.SegsOut)
+	}
+}
+
 func TestDataReceiverWindowUpdate(t *testing.T) {
 	sink := &sinkHooks{wnd: 0, max: 64 << 10}
 	n := newTestNet(t, Config{}, Config{Hooks: sink})

@@ -622,6 +622,19 @@ func (e *Endpoint) Cwnd() int { return e.ccs.Cwnd }
 // SndUna returns the oldest unacknowledged sequence number.
 func (e *Endpoint) SndUna() uint32 { return e.sndUna }
 
+// OldestSentAt returns when the oldest unacknowledged segment was last
+// sent (false when nothing is outstanding): its acknowledgment is due an
+// RTT later, which is what Linux's RTO is measured from (tcp_rearm_rto).
+func (e *Endpoint) OldestSentAt() (time.Duration, bool) {
+	if e.recs.len() == 0 {
+		return 0, false
+	}
+	return e.recs.at(0).xmit, true
+}
+
+// SndNxt returns the next sequence number to send.
+func (e *Endpoint) SndNxt() uint32 { return e.sndNxt }
+
 // SendRoom returns how many more bytes the connection could put on the
 // wire now: the congestion window and the peer's window less what is in
 // flight and what waits unsent in the send buffer. A layer that spreads
@@ -638,3 +651,31 @@ func (e *Endpoint) SendRoom() int {
 
 // SendBufferFree returns how many bytes Write would take now.
 func (e *Endpoint) SendBufferFree() int { return e.sndBuf.free() }
+
+// RTTVar returns the RTT variation (RFC 6298 §2).
+func (e *Endpoint) RTTVar() time.Duration { return e.rttvar }
+
+// Queued returns the bytes sent and not acknowledged plus those written
+// and not yet sent: what a new byte written now waits behind.
+func (e *Endpoint) Queued() int { return e.sndBuf.n }
+
+// InFlight returns the RFC 6675 pipe: bytes sent, not acknowledged and
+// not deemed lost, plus retransmissions in flight.
+func (e *Endpoint) InFlight() int { return e.inflight() }
+
+// InRecovery reports whether the connection is recovering from a loss
+// (fast recovery or after a retransmission timeout).
+func (e *Endpoint) InRecovery() bool { return e.recovery != recoveryOpen }
+
+// Penalize halves the congestion window and the slow-start threshold
+// (never below two segments): a layer above that finds this connection
+// holding up data sent on faster ones (MPTCP's receive-window
+// head-of-line blocking) slows it down, as the out-of-tree Linux MPTCP's
+// mptcp_rcv_buf_optimization does.
+func (e *Endpoint) Penalize() {
+	floor := 2 * e.ccs.MSS
+	e.ccs.Cwnd = max(e.ccs.Cwnd/2, floor)
+	if e.ccs.Ssthresh < 1<<30 {
+		e.ccs.Ssthresh = max(e.ccs.Ssthresh/2, floor)
+	}
+}

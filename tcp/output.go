@@ -6,8 +6,20 @@ import (
 
 // rcvWindow is the receive window we can offer: free buffer space, or
 // the layer's window if it takes the data (DataReceiver).
+// rcvSpace is the most the receive buffer may hold: its size, or, with a
+// DataReceiver, ReceiveBufferMax: the buffer then holds out-of-order
+// data only and grows when that needs room, while the window announced is
+// the layer's (MPTCP's connection-level window, RFC 8684 §3.3.4), not
+// bounded by what one subflow happened to need so far.
+func (e *Endpoint) rcvSpace() int {
+	if e.sink != nil {
+		return max(e.cfg.ReceiveBufferMax, e.rcvBuf.cap())
+	}
+	return e.rcvBuf.cap()
+}
+
 func (e *Endpoint) rcvWindow() int {
-	w := e.rcvBuf.free()
+	w := e.rcvSpace() - e.rcvBuf.n
 	if e.sink != nil {
 		lw, _ := e.sink.ReceiveWindow()
 		w = min(w, max(lw, 0))
@@ -34,7 +46,7 @@ func (e *Endpoint) windowField(syn bool) uint16 {
 	}
 	if w < prev {
 		w = prev // never shrink
-	} else if w-prev < min(e.rcvBuf.cap()/4, mss) && w < e.rcvBuf.cap()/2 && prev > 0 {
+	} else if space := e.rcvSpace(); w-prev < min(space/4, mss) && w < space/2 && prev > 0 {
 		w = prev // SWS avoidance: do not announce a tiny opening
 	}
 	f := w >> e.rcvWS

@@ -36,7 +36,7 @@ func (e *Endpoint) receiveData(seg *Segment) {
 	}
 	// Trim what does not fit the buffer.
 	off := int(seq - e.rcvNxt)
-	room := e.rcvBuf.free() - off
+	room := e.rcvSpace() - e.rcvBuf.n - off
 	if room < len(data) {
 		if room <= 0 {
 			e.ackNow = true
@@ -76,6 +76,14 @@ func (e *Endpoint) receiveData(seg *Segment) {
 			if !e.addOOO(seq, seq+uint32(len(data))) {
 				e.ackNow = true
 				return // too fragmented; the sender will retransmit
+			}
+			if need := e.rcvBuf.n + off + len(data); need > e.rcvBuf.cap() {
+				// Only with a DataReceiver (rcvSpace beyond the size).
+				size := max(e.rcvBuf.cap(), 4096)
+				for size < need {
+					size *= 2
+				}
+				e.rcvBuf.grow(min(size, e.rcvSpace()))
 			}
 			e.rcvBuf.writeAt(e.rcvBuf.n+off, data)
 			e.stats.OutOfOrderSegs++
@@ -229,7 +237,7 @@ func (e *Endpoint) maybeWindowUpdate() {
 	if seqGT(e.rcvAdvEdge, e.rcvNxt) {
 		announced = int(e.rcvAdvEdge - e.rcvNxt)
 	}
-	limit := e.rcvBuf.cap()
+	limit := e.rcvSpace()
 	if e.sink != nil {
 		_, lmax := e.sink.ReceiveWindow()
 		limit = min(limit, max(lmax, 1))

@@ -239,7 +239,9 @@ func TestSharedBottleneck(t *testing.T) {
 // what a TCP flow would, half of the shared path and all of the free one:
 // two thirds of the connection's data on the free path (65-70% on seeds 1
 // to 12), and the TCP flow keeps half its path (4.4-5.5 Mbit/s of 10). LIA
-// moves most of the connection to the free path (83-88%; a path's window
+// moves most of the connection to the free path (79-89% on seeds 1-7; 83-88%
+// while the subflows' 64 KiB buffers still capped the connection's receive
+// window, which tcp's DataReceiver now lets them announce whole; a path's window
 // goes as 1/p rather than TCP's 1/sqrt(p), RFC 6356 §4, so the shared
 // path keeps some), OLIA nearly all of it (90-97%: it is Pareto-optimal,
 // the TCP flow gets its path back). The TCP flow then gets 7.7-9.4 Mbit/s
@@ -270,7 +272,7 @@ func TestCongestionBalancing(t *testing.T) {
 		f    mpconn.CongestionFactory
 		free float64 // least share of the data on the free path
 	}{
-		{"lia", cc.LIA{}, 0.8},
+		{"lia", cc.LIA{}, 0.75},
 		{"olia", cc.OLIA{}, 0.88},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
