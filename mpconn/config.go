@@ -20,8 +20,10 @@ package mpconn
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -86,8 +88,14 @@ type Config struct {
 	// (congestion control, timers, buffers); ports, ISS, MTU and the hooks
 	// are filled in per subflow.
 	TCP tcp.Config
-	// Scheduler picks the subflow for each chunk of data (MinRTT if nil).
-	Scheduler Scheduler
+	// Mode is the path management policy: which subflows are opened and
+	// which are backups (ModeDefault if zero).
+	Mode Mode
+	// NewScheduler makes the scheduler of each connection, which picks
+	// the subflow for each chunk of data (nil: the mode's default,
+	// MinRTT, or Interactive for ModeInteractive). A function so that
+	// each connection gets its own, with its own state.
+	NewScheduler func() Scheduler
 	// Congestion, if set, makes the subflows' congestion control (a
 	// coupled controller such as RFC 6356's LIA); otherwise each subflow
 	// runs TCP's own (TCP.CongestionControl, CUBIC by default).
@@ -134,8 +142,12 @@ func (c *Config) setDefaults() {
 	if c.ReceiveBuffer <= 0 {
 		c.ReceiveBuffer = 8 << 20
 	}
-	if c.Scheduler == nil {
-		c.Scheduler = MinRTT{}
+	if c.NewScheduler == nil {
+		if c.Mode == ModeInteractive {
+			c.NewScheduler = func() Scheduler { return Interactive{} }
+		} else {
+			c.NewScheduler = func() Scheduler { return MinRTT{} }
+		}
 	}
 	if c.MIB == nil {
 		c.MIB = new(MIB)
@@ -143,6 +155,64 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// Mode is a path management policy, chosen per connection (Apple's
+// MPTCP modes; Linux's in-kernel path manager is ModeFullmesh).
+type Mode int
+
+const (
+	// ModeDefault is Linux's in-kernel path manager with a "subflow"
+	// endpoint on every local address: a subflow from each additional
+	// local address to the peer's first address, and one to each address
+	// the peer announces (from the address the routes pick), all
+	// carrying data.
+	ModeDefault Mode = iota
+	// ModeFullmesh ("aggregate"): a subflow from each local address to
+	// each known peer address (Linux's "fullmesh" endpoint flag), all
+	// carrying data.
+	ModeFullmesh
+	// ModeHandover: the initial subflow carries the data; the client's
+	// other subflows are joined as backups (MP_JOIN "B" flag) and used
+	// only when the active ones fail or stall, and the data returns when
+	// a regular path works again.
+	ModeHandover
+	// ModeInteractive: subflows as in ModeDefault; the lowest-latency
+	// one carries the data, another only while it is recovering from a
+	// loss or stalled (the Interactive scheduler, unless NewScheduler
+	// says otherwise).
+	ModeInteractive
+)
+
+// String returns the mode's name as ParseMode takes it.
+func (m Mode) String() string {
+	switch m {
+	case ModeDefault:
+		return "default"
+	case ModeFullmesh:
+		return "fullmesh"
+	case ModeHandover:
+		return "handover"
+	case ModeInteractive:
+		return "interactive"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses a mode name: default, fullmesh (or aggregate),
+// handover, interactive.
+func ParseMode(name string) (Mode, error) {
+	switch strings.ToLower(name) {
+	case "", "default":
+		return ModeDefault, nil
+	case "fullmesh", "aggregate":
+		return ModeFullmesh, nil
+	case "handover":
+		return ModeHandover, nil
+	case "interactive":
+		return ModeInteractive, nil
+	}
+	return 0, fmt.Errorf("unknown mode %q (known: default, fullmesh, aggregate, handover, interactive)", name)
 }
 
 // CongestionFactory makes the congestion control of a connection's
@@ -168,6 +238,7 @@ type MIB struct {
 	MPCapableDataFallback   atomic.Uint64 // fallback on data without a mapping
 	MPFallbackTokenInit     atomic.Uint64 // no unique token could be drawn
 	MPTCPRetrans            atomic.Uint64 // data-level retransmissions (reinjections)
+	SubflowStale            atomic.Uint64 // subflows deemed stale (no ACK for a stall timeout)
 	MPJoinNoTokenFound      atomic.Uint64 // MP_JOIN SYNs for no known token
 	MPJoinSynRx             atomic.Uint64
 	MPJoinSynBackupRx       atomic.Uint64

@@ -74,6 +74,7 @@ type Conn struct {
 	notify    tcp.Notify
 
 	newCC func() tcp.CongestionControl // the connection's subflow controllers (Config.Congestion)
+	sched Scheduler                    // the connection's own (Config.NewScheduler)
 	pm    pathManager
 	now   time.Duration
 	estAt time.Duration // when the initial subflow's handshake completed
@@ -115,6 +116,10 @@ func NewPassive(env Env, cfg Config, io SubflowIO) (*Conn, error) {
 func newConn(env Env, cfg Config, active bool) *Conn {
 	cfg.setDefaults()
 	c := &Conn{env: env, cfg: cfg, mib: cfg.MIB, active: active, version: option.V1}
+	c.sched = cfg.NewScheduler()
+	if c.sched == nil {
+		c.sched = MinRTT{}
+	}
 	if cfg.Congestion != nil {
 		c.newCC = cfg.Congestion.NewConn()
 	}
@@ -495,27 +500,35 @@ const maxClosedInfo = 32
 // ConnInfo describes a connection, in the manner of Linux's mptcp_info
 // and `ss -Mi`.
 type ConnInfo struct {
-	State             string
-	Fallback          bool
-	Checksum          bool
-	LocalKey          uint64
-	RemoteKey         uint64
-	LocalToken        uint32
-	RemoteToken       uint32
-	SndUna, SndNxt    uint64 // data sequence numbers
-	RcvNxt            uint64
-	BytesSent         uint64 // data bytes mapped to subflows (reinjections included)
-	BytesAcked        uint64 // DATA_ACKed
-	BytesReceived     uint64 // delivered in order at the data level
-	BytesRetrans      uint64 // reinjected
-	Subflows          []SubflowInfo
-	Closed            []SubflowInfo // subflows gone (up to 32), as they ended
-	SubflowsClosed    int
-	AddAddrSent       int // our addresses announced
-	AddAddrReceived   int // addresses the peer announced
-	SendBuffered      int
-	ReceiveBuffered   int
-	ReceiveWindowEdge uint64
+	State           string
+	Fallback        bool
+	Checksum        bool
+	LocalKey        uint64
+	RemoteKey       uint64
+	LocalToken      uint32
+	RemoteToken     uint32
+	SndUna, SndNxt  uint64 // data sequence numbers
+	RcvNxt          uint64
+	BytesSent       uint64 // data bytes mapped to subflows (reinjections included)
+	BytesAcked      uint64 // DATA_ACKed
+	BytesReceived   uint64 // delivered in order at the data level
+	BytesRetrans    uint64 // reinjected
+	Subflows        []SubflowInfo
+	Closed          []SubflowInfo // subflows gone (up to 32), as they ended
+	SubflowsClosed  int
+	AddAddrSent     int // our addresses announced
+	AddAddrReceived int // addresses the peer announced
+	// Mode is the path management mode's name.
+	Mode string
+	// BytesRedundant counts copies sent by a CopyScheduler (data already
+	// mapped onto another subflow); BytesOpportunistic the data sent
+	// again because a slower subflow held up the peer's window, and
+	// Penalized how often that slower subflow was slowed down.
+	BytesRedundant, BytesOpportunistic uint64
+	Penalized                          int
+	SendBuffered                       int
+	ReceiveBuffered                    int
+	ReceiveWindowEdge                  uint64
 }
 
 // Info returns a snapshot of the connection.
@@ -524,7 +537,8 @@ func (c *Conn) Info() ConnInfo {
 		LocalKey: c.localKey, RemoteKey: c.remoteKey, LocalToken: c.localToken, RemoteToken: c.remoteToken,
 		SndUna: c.snd.una, SndNxt: c.snd.nxt, RcvNxt: c.rcv.nxt,
 		BytesSent: c.snd.bytesSent, BytesAcked: c.snd.una - (c.localIDSN + 1), BytesReceived: c.rcv.bytes,
-		BytesRetrans: c.snd.bytesRetrans, SubflowsClosed: c.pm.closedCount,
+		BytesRetrans: c.snd.bytesRetrans, SubflowsClosed: c.pm.closedCount, Mode: c.cfg.Mode.String(),
+		BytesRedundant: c.snd.bytesRedundant, BytesOpportunistic: c.snd.bytesOpport, Penalized: c.snd.penalized,
 		AddAddrSent: c.pm.announcedCount(), AddAddrReceived: len(c.pm.remotes) - 1,
 		SendBuffered: int(c.snd.end - c.snd.una), ReceiveBuffered: c.rcv.buf.n, ReceiveWindowEdge: c.rcv.wndEdge}
 	if !c.haveRemoteKey || c.fallback {

@@ -29,7 +29,7 @@ func TestNoReinjectionWhileDataAcked(t *testing.T) {
 	}
 	in := c.Info()
 	if in.BytesRetrans != 0 || cli.mib.MPTCPRetrans.Load() != 0 {
-		t.Fatalf("%d bytes reinjected (%d times) over healthy paths in %v: %s", in.BytesRetrans, cli.mib.MPTCPRetrans.Load(), n.now, brief(c))
+		t.Fatalf("%d bytes reinjected (%d times; opportunistic %d, penalties %d, stale %d) over healthy paths in %v: %s", in.BytesRetrans, cli.mib.MPTCPRetrans.Load(), in.BytesOpportunistic, in.Penalized, cli.mib.SubflowStale.Load(), n.now, brief(c))
 	}
 	for _, sf := range in.Subflows {
 		if sf.DataSent == 0 {

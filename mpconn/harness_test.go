@@ -38,6 +38,9 @@ type simPath struct {
 	down  bool
 	rate  float64 // bytes/s, 0 = unlimited
 	busy  time.Duration
+	// qlim bounds the queueing delay of a rate-limited path (a drop-tail
+	// queue of qlim×rate bytes); 0 means 100 ms.
+	qlim time.Duration
 }
 
 type simPkt struct {
@@ -99,6 +102,13 @@ func (n *simNet) send(src, dst netip.AddrPort, b []byte) {
 	}
 	at := n.now
 	if p.rate > 0 {
+		qlim := p.qlim
+		if qlim == 0 {
+			qlim = 100 * time.Millisecond
+		}
+		if p.busy-at > qlim {
+			return // the queue is full
+		}
 		start := max(at, p.busy)
 		p.busy = start + time.Duration(float64(len(b)+40)/p.rate*float64(time.Second))
 		at = p.busy
@@ -359,6 +369,11 @@ func (h *simHost) deliver(src, dst netip.AddrPort, b []byte) {
 	if f := h.flows[[2]netip.AddrPort{dst, src}]; f != nil {
 		if f.input != nil {
 			f.input(&seg)
+		}
+		// The stack flushes deferred ACKs after each batch it reads;
+		// here a batch is one segment.
+		if f.ep != nil {
+			f.ep.FlushAck()
 		}
 		h.reap()
 		return

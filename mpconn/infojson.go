@@ -33,6 +33,10 @@ type ConnInfoJSON struct {
 	SendBuffered      int               `json:"send_buffered"`
 	ReceiveBuffered   int               `json:"receive_buffered"`
 	ReceiveWindowEdge string            `json:"receive_window_edge"`
+	Mode              string            `json:"mode"`
+	BytesRedundant    uint64            `json:"bytes_redundant"`
+	BytesOpportunist  uint64            `json:"bytes_opportunistic"`
+	Penalized         int               `json:"penalized"`
 	Subflows          []SubflowInfoJSON `json:"subflows"`
 	Closed            []SubflowInfoJSON `json:"closed_subflows"`
 }
@@ -65,8 +69,9 @@ func (in *ConnInfo) JSON() ConnInfoJSON {
 		BytesSent: in.BytesSent, BytesAcked: in.BytesAcked, BytesReceived: in.BytesReceived,
 		BytesRetrans: in.BytesRetrans, SubflowsClosed: in.SubflowsClosed, AddAddrSent: in.AddAddrSent,
 		AddAddrReceived: in.AddAddrReceived, SendBuffered: in.SendBuffered, ReceiveBuffered: in.ReceiveBuffered,
-		ReceiveWindowEdge: hex64(in.ReceiveWindowEdge),
-		Subflows:          make([]SubflowInfoJSON, 0, len(in.Subflows)), Closed: make([]SubflowInfoJSON, 0, len(in.Closed))}
+		ReceiveWindowEdge: hex64(in.ReceiveWindowEdge), Mode: in.Mode, BytesRedundant: in.BytesRedundant,
+		BytesOpportunist: in.BytesOpportunistic, Penalized: in.Penalized,
+		Subflows: make([]SubflowInfoJSON, 0, len(in.Subflows)), Closed: make([]SubflowInfoJSON, 0, len(in.Closed))}
 	for i := range in.Subflows {
 		j.Subflows = append(j.Subflows, in.Subflows[i].JSON())
 	}

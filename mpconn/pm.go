@@ -169,6 +169,17 @@ func (pm *pathManager) progress() {
 		pm.tried[key] = true
 		pm.openJoin(l, r)
 	}
+	if c.cfg.Mode == ModeFullmesh {
+		// Every local address to every known peer address.
+		for _, r := range pm.remotes {
+			for _, l := range pm.locals {
+				if l.addr.Is4() == r.addr.Addr().Is4() {
+					try(l, r)
+				}
+			}
+		}
+		return
+	}
 	first := pm.remotes[0]
 	for _, l := range pm.locals[1:] {
 		if l.addr.Is4() == first.addr.Addr().Is4() {

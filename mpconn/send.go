@@ -27,6 +27,14 @@ type sendState struct {
 	reinj []reinjRange
 
 	bytesSent, bytesRetrans uint64
+	bytesRedundant          uint64 // copies (CopyScheduler)
+	bytesOpport             uint64 // opportunistic retransmissions
+	penalized               int
+	// opportUna: the head-of-line chunk at this DSN was already sent
+	// again opportunistically (once per head).
+	opportUna uint64
+	opportSet bool
+	copies    []int
 
 	// fallback: subflow byte fbSSN is DSN fbDSN, and onwards (§3.7).
 	fbSet  bool
@@ -136,8 +144,16 @@ const maxChunk = 63 << 10
 
 // push maps data onto subflows as the scheduler picks them (Linux's
 // __mptcp_push_pending): reinjections first, then new data within the
-// peer's window.
+// peer's window, then the copies a redundant scheduler asks for.
 func (c *Conn) push() {
+	// A redundant scheduler's subflows first catch up with what the
+	// others carried, then take new data, then copy that.
+	c.pushCopies()
+	c.pushNew()
+	c.pushCopies()
+}
+
+func (c *Conn) pushNew() {
 	for guard := 0; guard < 256; guard++ {
 		var start, end uint64
 		origin := -1
@@ -148,6 +164,9 @@ func (c *Conn) push() {
 			start = c.snd.nxt
 			end = min(c.snd.end, c.snd.wndEnd)
 			if int64(end-start) <= 0 {
+				if int64(c.snd.end-start) > 0 {
+					c.opportunistic() // window-limited
+				}
 				return
 			}
 		}
@@ -157,6 +176,13 @@ func (c *Conn) push() {
 		s, room := c.pick(origin)
 		if s == nil {
 			return
+		}
+		if _, ok := c.sched.(CopyScheduler); ok && origin < 0 {
+			// Older data the subflow has not carried goes first, so that
+			// what it carries stays contiguous.
+			if room -= c.catchUp(s, room); room <= 0 {
+				continue
+			}
 		}
 		n := min(int(end-start), room)
 		w := c.mapOnto(s, start, n, origin >= 0)
@@ -172,13 +198,131 @@ func (c *Conn) push() {
 			c.mib.MPTCPRetrans.Add(1)
 		} else {
 			c.snd.nxt += uint64(w)
+			s.cpNxt, s.cpSet = start+uint64(w), true
 		}
+	}
+}
+
+// pushCopies lets a CopyScheduler's subflows catch up: each sends the
+// data not yet DATA_ACKed that it has not carried, as its room allows
+// (the redundant scheduler of the out-of-tree Linux MPTCP, where every
+// subflow walks the connection's send queue on its own).
+func (c *Conn) pushCopies() {
+	cs, ok := c.sched.(CopyScheduler)
+	if !ok || c.snd.una == c.snd.nxt {
+		return
+	}
+	c.schedInfos(-1)
+	c.snd.copies = cs.Copies(c.snd.copies[:0], c.snd.sched)
+	for _, j := range c.snd.copies {
+		if j >= 0 && j < len(c.snd.schedS) {
+			c.catchUp(c.snd.schedS[j], c.snd.sched[j].Room)
+		}
+	}
+}
+
+// catchUp sends on s copies of the data below SND.NXT (and not DATA_ACKed)
+// that s has not carried, within room and what s can send now (copies
+// queued behind unsent data would arrive late and hold up later ones).
+// It returns how much it sent.
+func (c *Conn) catchUp(s *Subflow, room int) int {
+	room = min(room, s.ep.SendRoom())
+	sent := 0
+	for room > 0 {
+		from := s.cpNxt
+		if !s.cpSet || int64(from-c.snd.una) < 0 {
+			from = c.snd.una
+		}
+		if int64(c.snd.nxt-from) <= 0 {
+			break
+		}
+		w := c.mapOnto(s, from, min(int(c.snd.nxt-from), room, maxChunk), true)
+		if w == 0 {
+			break
+		}
+		s.cpNxt, s.cpSet = from+uint64(w), true
+		room -= w
+		sent += w
+		c.snd.bytesRedundant += uint64(w)
+	}
+	return sent
+}
+
+// opportunistic sends the chunk that holds up the peer's receive window
+// again on a faster subflow and penalises the subflow it waits on
+// (Opportunist). Called when new data is limited by the peer's window.
+func (c *Conn) opportunistic() {
+	if o, ok := c.sched.(Opportunist); !ok || !o.Opportunistic() || len(c.snd.reinj) > 0 {
+		return
+	}
+	una := c.snd.una
+	if una == c.snd.nxt || c.snd.opportSet && c.snd.opportUna == una {
+		return
+	}
+	// The subflow holding DSN una, not yet acknowledged there.
+	var holder *Subflow
+	var hm txMap
+	for _, s := range c.subflows {
+		for _, m := range s.tx {
+			if m.dsn <= una && una < m.dsn+uint64(m.len) {
+				if seqLT(m.ssn+uint32(una-m.dsn), s.ep.SndUna()) {
+					return // it arrived; the DATA_ACK is on its way
+				}
+				holder, hm = s, m
+			}
+		}
+	}
+	if holder == nil || !holder.usable() {
+		return // a stale or closed subflow's data is reinjected anyway
+	}
+	s, room := c.pick(holder.id)
+	if s == nil || s == holder || room <= 0 {
+		return
+	}
+	var hs, ss SchedInfo
+	for i, x := range c.snd.schedS {
+		switch x {
+		case holder:
+			hs = c.snd.sched[i]
+		case s:
+			ss = c.snd.sched[i]
+		}
+	}
+	if hs.ID == ss.ID || ss.DeliveryEstimate() >= hs.DeliveryEstimate() {
+		return // no faster way to get it there
+	}
+	end := min(hm.dsn+uint64(hm.len), una+maxChunk, c.snd.nxt)
+	w := c.mapOnto(s, una, min(int(end-una), room), true)
+	if w == 0 {
+		return
+	}
+	c.snd.opportSet, c.snd.opportUna = true, una
+	c.snd.bytesOpport += uint64(w)
+	c.snd.bytesRetrans += uint64(w)
+	c.mib.MPTCPRetrans.Add(1)
+	if c.now-holder.penalizedAt >= max(holder.ep.SRTT(), time.Millisecond) || holder.penalizedAt == 0 {
+		holder.penalizedAt = c.now
+		holder.ep.Penalize()
+		c.snd.penalized++
 	}
 }
 
 // pick asks the scheduler for a subflow with room and returns it with
 // how much it may take.
 func (c *Conn) pick(origin int) (*Subflow, int) {
+	if c.schedInfos(origin) == 0 {
+		return nil, 0
+	}
+	i := c.sched.Pick(c.snd.sched)
+	if i < 0 || i >= len(c.snd.sched) || c.snd.sched[i].Room <= 0 {
+		return nil, 0
+	}
+	return c.snd.schedS[i], c.snd.sched[i].Room
+}
+
+// schedInfos describes the usable subflows for the scheduler (in
+// c.snd.sched, the subflows in c.snd.schedS) and returns how many.
+func (c *Conn) schedInfos(origin int) int {
 	c.snd.sched = c.snd.sched[:0]
 	c.snd.schedS = c.snd.schedS[:0]
 	for _, s := range c.subflows {
@@ -189,20 +333,14 @@ func (c *Conn) pick(origin int) (*Subflow, int) {
 		// wait in the subflow, so mappings are large enough to coalesce.
 		room := s.ep.SendRoom()
 		if room > 0 {
-			room = min(room+s.ep.Cwnd()/2, s.ep.SendBufferFree())
+			room = min(room+min(s.ep.Cwnd()/2, maxChunk), s.ep.SendBufferFree())
 		}
 		c.snd.sched = append(c.snd.sched, SchedInfo{ID: s.id, SRTT: s.ep.SRTT(), Room: room,
+			Queued: s.ep.Queued(), Cwnd: s.ep.Cwnd(), Recovering: s.ep.InRecovery(),
 			Backup: s.backup || s.peerBackup, Origin: s.id == origin})
 		c.snd.schedS = append(c.snd.schedS, s)
 	}
-	if len(c.snd.sched) == 0 {
-		return nil, 0
-	}
-	i := c.cfg.Scheduler.Pick(c.snd.sched)
-	if i < 0 || i >= len(c.snd.sched) || c.snd.sched[i].Room <= 0 {
-		return nil, 0
-	}
-	return c.snd.schedS[i], c.snd.sched[i].Room
+	return len(c.snd.sched)
 }
 
 // mapOnto writes n bytes from DSN start into subflow s and records the
@@ -367,7 +505,15 @@ func (c *Conn) usableCount() int {
 // other subflows (Linux's __mptcp_retrans after a subflow closes or goes
 // stale).
 func (c *Conn) reinjectFrom(s *Subflow) {
+	una := s.ep.SndUna()
 	for _, m := range s.tx {
+		if s.ep.State() != tcp.StateClosed && seqLEQ(m.ssn+m.len, una) {
+			// The peer's TCP has these bytes: they wait at its data
+			// level for earlier ones, and the DATA_ACK will cover them
+			// (should the peer drop them anyway, the connection-level
+			// retransmission timer sends them again).
+			continue
+		}
 		start, end := m.dsn, m.dsn+uint64(m.len)
 		if int64(end-c.snd.una) <= 0 {
 			continue
@@ -423,8 +569,16 @@ func (c *Conn) refreshSubflows() {
 		if una := s.ep.SndUna(); una != s.lastUna {
 			s.lastUna = una
 			s.rtos = 0
-			s.stale = false
+			s.progressAt = c.now
+			if s.stale {
+				s.stale = false
+				c.cfg.Logger.Debug("mptcp subflow recovered", "subflow", s.id)
+			}
 		}
+		if s.ep.SndNxt() == s.ep.SndUna() {
+			s.progressAt = c.now // nothing outstanding: nothing to wait for
+		}
+		c.checkStall(s)
 		if (s.ackNow || s.prioPending && s.fully) && s.ep.State() == tcp.StateEstablished {
 			// The fourth ACK of a join, an MP_FAIL, or an MP_PRIO that
 			// waited for the join to complete.
@@ -444,4 +598,55 @@ func (c *Conn) refreshSubflows() {
 		}
 	}
 	c.pendingResets = c.pendingResets[:0]
+}
+
+// stallAt returns when s counts as stale if none of its outstanding
+// data is acknowledged before: an RTT and four RTT variations (at least
+// minStallTimeout) after its oldest outstanding segment was sent, the
+// RTO's deadline without its 200 ms floor. Linux waits for two RTOs
+// (stale_loss_cnt), hundreds of milliseconds at least; a path that
+// answers nothing well past its RTT is gone for practical purposes, and
+// its data is better sent again on another path at once. A subflow that
+// was wrongly deemed stale is used again at its next acknowledgment.
+// With at most one segment outstanding the peer may be delaying its ACK
+// (up to 200 ms in Linux): that is waited for.
+func (s *Subflow) stallDeadline() time.Duration {
+	sent, ok := s.ep.OldestSentAt()
+	if !ok {
+		return 0
+	}
+	srtt, rttvar := s.ep.SRTT(), s.ep.RTTVar()
+	if srtt == 0 {
+		return sent + s.ep.RTO()
+	}
+	t := srtt + max(4*rttvar, minStallTimeout)
+	if out := int(s.ep.SndNxt() - s.ep.SndUna()); out <= s.ep.Info().MSS {
+		t += 200 * time.Millisecond
+	}
+	return sent + t
+}
+
+// minStallTimeout is the least margin past the RTT before a subflow is
+// deemed stale.
+const minStallTimeout = 40 * time.Millisecond
+
+// checkStall marks s stale when its outstanding data is overdue
+// (stallDeadline) while another subflow could carry it.
+func (c *Conn) checkStall(s *Subflow) {
+	s.stallAt = 0
+	if s.stale || c.fallback || !s.usable() || s.ep.SndNxt() == s.ep.SndUna() || c.usableCount() < 2 {
+		return
+	}
+	at := s.stallDeadline()
+	if at == 0 {
+		return
+	}
+	if c.now < at {
+		s.stallAt = at
+		return
+	}
+	s.stale = true
+	c.mib.SubflowStale.Add(1)
+	c.cfg.Logger.Debug("mptcp subflow stalled", "subflow", s.id, "since", c.now-s.progressAt)
+	c.subflowStale(s)
 }

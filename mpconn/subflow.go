@@ -61,6 +61,16 @@ type Subflow struct {
 	rtos    int
 	stale   bool
 	lastUna uint32
+	// progressAt: when the subflow last had its data acknowledged (or
+	// nothing outstanding); stallAt: when it counts as stale if nothing
+	// is acknowledged before (0: not armed).
+	progressAt  time.Duration
+	stallAt     time.Duration
+	penalizedAt time.Duration // the last opportunistic penalty
+	// cpNxt: the subflow carried the data up to this DSN (a
+	// CopyScheduler's subflows catch up from here).
+	cpNxt uint64
+	cpSet bool
 
 	// Send side: the mappings of the data written into the endpoint, in
 	// subflow sequence order, kept until DATA_ACKed (for reinjection).
@@ -125,6 +135,11 @@ func (c *Conn) newSubflow(io SubflowIO, join bool) *Subflow {
 	if tmpl.ReceiveBufferSize == 0 {
 		tmpl.ReceiveBufferSize = 64 << 10 // out-of-order data only
 	}
+	if tmpl.ReceiveBufferMax == 0 {
+		// The subflow announces the connection's window (§3.3.4); its
+		// buffer grows to hold that much out of order if it must.
+		tmpl.ReceiveBufferMax = c.cfg.ReceiveBuffer
+	}
 	if c.newCC != nil {
 		tmpl.NewCongestionControl = c.newCC
 	}
@@ -142,6 +157,10 @@ func (c *Conn) newSubflow(io SubflowIO, join bool) *Subflow {
 			s.backup = true
 		}
 	}
+	if join && c.cfg.Mode == ModeHandover {
+		s.backup = true // the initial subflow's path carries the data
+	}
+	s.progressAt = c.env.Now()
 	c.subflows = append(c.subflows, s)
 	return s
 }
@@ -830,10 +849,17 @@ func (s *Subflow) timers(now time.Duration) {
 }
 
 func (s *Subflow) timerAt() time.Duration {
-	if s.awaitInf && (s.ackRtxAt == 0 || s.awaitSince+awaitInfTimeout < s.ackRtxAt) {
-		return s.awaitSince + awaitInfTimeout
+	t := s.ackRtxAt
+	earliest := func(d time.Duration) {
+		if d != 0 && (t == 0 || d < t) {
+			t = d
+		}
 	}
-	return s.ackRtxAt
+	if s.awaitInf {
+		earliest(s.awaitSince + awaitInfTimeout)
+	}
+	earliest(s.stallAt)
+	return t
 }
 
 // Event implements tcp.SegmentHooks.
