@@ -71,6 +71,9 @@ func (h *Host) newConn(local, remote netip.AddrPort, active bool) (*Conn, *stack
 		return nil, nil, err
 	}
 	c.mc = mc
+	for _, a := range h.downAddrs() {
+		mc.LocalAddrDown(a) // before any other goroutine knows c
+	}
 	c.Stream = stack.NewStream(c.o, mc, f.Local(), f.Remote())
 	return c, f, nil
 }

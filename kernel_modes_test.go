@@ -199,3 +199,61 @@ func TestKernelHandover(t *testing.T) {
 		t.Fatalf("after wifi came back it carried %d of 4 MiB (cellular %d)", wifi2-wifi1, cell2-cell1)
 	}
 }
+
+// TestKernelAddrDownUp: the client's cellular interface loses its
+// address and gets it back (Host.AddrDown, AddrUp: what `mptcp nc` calls
+// when it sees the link go down and up). The kernel's server sees the
+// REMOVE_ADDR and the subflow closed, then a new join; the data goes on
+// intact throughout and cellular carries some again at the end.
+func TestKernelAddrDownUp(t *testing.T) {
+	k := newKernelLab(t, lab.Config{Paths: twoEmulatedPaths()}, lab.Client, mptcp.Config{})
+	ln := k.kernelListen(t)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := k.h.Dial(ctx, netip.AddrPortFrom(k.l.ServerAddr(1), 5201))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := <-acc
+	if srv == nil {
+		t.Fatal("no connection accepted")
+	}
+	defer srv.Close()
+	if _, err := k.l.WaitCounter(ctx, lab.Server, "MPTcpExtMPJoinAckRx", 1); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	cellSent := func() (b uint64, open int) {
+		for _, sf := range c.Info().Subflows {
+			if sf.Local.Addr() == k.l.ClientAddr(2) {
+				b += sf.DataSent
+				if sf.TCP.State.String() != "CLOSED" {
+					open++
+				}
+			}
+		}
+		return
+	}
+	sendToKernel(t, c, srv, randomBytes(2<<20, 51))
+	k.h.AddrDown(k.l.ClientAddr(2))
+	if _, err := k.l.WaitCounter(ctx, lab.Server, "MPTcpExtRmAddr", 1); err != nil {
+		t.Fatalf("the kernel saw no REMOVE_ADDR: %v", err)
+	}
+	sendToKernel(t, c, srv, randomBytes(2<<20, 52))
+	before, open := cellSent()
+	if open != 0 {
+		t.Fatalf("%d subflows from cellular still open after AddrDown\n%s", open, summary(c.Info()))
+	}
+	k.h.AddrUp(k.l.ClientAddr(2))
+	if _, err := k.l.WaitCounter(ctx, lab.Server, "MPTcpExtMPJoinAckRx", 2); err != nil {
+		t.Fatalf("no new join after AddrUp: %v\n%s", err, summary(c.Info()))
+	}
+	sendToKernel(t, c, srv, randomBytes(8<<20, 53))
+	after, _ := cellSent()
+	t.Logf("cellular carried %d bytes after its return\n%s", after-before, summary(c.Info()))
+	if after == before {
+		t.Fatal("cellular carried nothing after its return")
+	}
+}

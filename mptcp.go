@@ -55,6 +55,7 @@ type Host struct {
 
 	mu     sync.Mutex
 	tokens map[uint32]*Conn
+	down   map[netip.Addr]bool // local addresses that are gone (AddrDown)
 	closed bool
 }
 
@@ -86,6 +87,60 @@ func (h *Host) Close() error {
 	h.closed = true
 	h.mu.Unlock()
 	return h.st.SetSYNTap(nil)
+}
+
+// AddrDown tells every connection of the host that local address a is
+// gone: its interface went down or lost the address (the path manager's
+// part of Linux's address events). Subflows from a close with
+// REMOVE_ADDR to the peer where other subflows carry on, or are parked
+// where none can; connections opened later do not use a either.
+func (h *Host) AddrDown(a netip.Addr) {
+	h.mu.Lock()
+	if h.down == nil {
+		h.down = make(map[netip.Addr]bool)
+	}
+	h.down[a] = true
+	conns := h.conns()
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.o.Lock()
+		c.mc.LocalAddrDown(a)
+		c.o.Unlock()
+	}
+}
+
+// AddrUp tells every connection that local address a works again: clients
+// open their subflows from it again, servers announce it (ADD_ADDR).
+func (h *Host) AddrUp(a netip.Addr) {
+	h.mu.Lock()
+	delete(h.down, a)
+	conns := h.conns()
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.o.Lock()
+		c.mc.LocalAddrUp(a)
+		c.o.Unlock()
+	}
+}
+
+// conns returns the connections with a token (h.mu held).
+func (h *Host) conns() []*Conn {
+	out := make([]*Conn, 0, len(h.tokens))
+	for _, c := range h.tokens {
+		out = append(out, c)
+	}
+	return out
+}
+
+// downAddrs returns the addresses marked down.
+func (h *Host) downAddrs() []netip.Addr {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]netip.Addr, 0, len(h.down))
+	for a := range h.down {
+		out = append(out, a)
+	}
+	return out
 }
 
 // newKey draws a key whose token no other connection of the host uses

@@ -35,6 +35,10 @@ const (
 	EventFallback
 	// EventClosed: the connection ended (Err: why, nil after a clean close).
 	EventClosed
+	// EventAddrDown and EventAddrUp: a local address went away or came
+	// back (LocalAddrDown, LocalAddrUp; Addr).
+	EventAddrDown
+	EventAddrUp
 )
 
 func (k EventKind) String() string {
@@ -57,6 +61,10 @@ func (k EventKind) String() string {
 		return "fallback"
 	case EventClosed:
 		return "closed"
+	case EventAddrDown:
+		return "addr_down"
+	case EventAddrUp:
+		return "addr_up"
 	}
 	return "unknown"
 }

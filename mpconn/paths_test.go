@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/mptcp-go/mptcp/tcp"
 )
 
 func TestBackupPathUsedOnlyWhenNeeded(t *testing.T) {
@@ -121,5 +123,112 @@ func TestDataFinAlone(t *testing.T) {
 	}
 	if !n.runUntil(time.Minute, func() bool { return c.snd.finAcked }) {
 		t.Fatal("DATA_FIN never acknowledged")
+	}
+}
+
+// TestLocalAddrDownUp: the client's interfaces go away and come back.
+// Cellular's address goes down: its subflow closes with REMOVE_ADDR on
+// both sides and the data stays on wifi; it comes back: a new join, and
+// cellular carries data again. Then wifi's address (id 0, the initial
+// subflow's) goes down and comes back: the connection goes on over
+// cellular and rejoins from wifi under a new address id.
+func TestLocalAddrDownUp(t *testing.T) {
+	n, cli, c, s := twoSubflows(t, 208, Config{}, Config{})
+	srvMIB := &s.env.(*simEnv).h.mib
+	data := randomData(6<<20, 15)
+	chunk := func(i int) []byte { return data[i<<20 : (i+1)<<20] }
+	if r := n.transfer(c, s, chunk(0), time.Minute); !bytes.Equal(r.got, chunk(0)) {
+		t.Fatal("data differs")
+	}
+	alive := func(c *Conn, local string) int {
+		k := 0
+		for _, sf := range c.Subflows() {
+			if sf.io.Local().Addr() == addr(local) && sf.ep.State() != tcp.StateClosed {
+				k++
+			}
+		}
+		return k
+	}
+	sentFrom := func(local string) uint64 {
+		var b uint64
+		for _, sf := range c.Subflows() {
+			if sf.io.Local().Addr() == addr(local) {
+				b += sf.dataSent
+			}
+		}
+		return b
+	}
+
+	c.LocalAddrDown(addr("10.0.2.1"))
+	if !n.runUntil(5*time.Second, func() bool { return alive(c, "10.0.2.1") == 0 && len(s.Subflows()) == 1 }) {
+		t.Fatalf("cellular subflow still open after its address went down: %s", brief(c))
+	}
+	if cli.mib.RmAddrTx.Load() != 1 || srvMIB.RmAddr.Load() != 1 {
+		t.Fatalf("REMOVE_ADDR tx %d rx %d", cli.mib.RmAddrTx.Load(), srvMIB.RmAddr.Load())
+	}
+	if r := n.transfer(c, s, chunk(1), time.Minute); !bytes.Equal(r.got, chunk(1)) {
+		t.Fatal("data with cellular down differs")
+	}
+	c.LocalAddrUp(addr("10.0.2.1"))
+	if !n.runUntil(5*time.Second, func() bool { return alive(c, "10.0.2.1") == 1 && c.Subflows()[len(c.Subflows())-1].fully }) {
+		t.Fatalf("no new subflow from cellular after it came back: %s", brief(c))
+	}
+	before := sentFrom("10.0.2.1")
+	if r := n.transfer(c, s, chunk(2), time.Minute); !bytes.Equal(r.got, chunk(2)) {
+		t.Fatal("data after cellular's return differs")
+	}
+	if sentFrom("10.0.2.1") == before {
+		t.Fatal("cellular carried nothing after it came back")
+	}
+
+	// Wifi, the initial subflow's address.
+	c.LocalAddrDown(addr("10.0.1.1"))
+	if !n.runUntil(5*time.Second, func() bool { return alive(c, "10.0.1.1") == 0 }) {
+		t.Fatalf("initial subflow still open after wifi went down: %s", brief(c))
+	}
+	if r := n.transfer(c, s, chunk(3), time.Minute); !bytes.Equal(r.got, chunk(3)) {
+		t.Fatal("data with wifi down differs")
+	}
+	c.LocalAddrUp(addr("10.0.1.1"))
+	if !n.runUntil(5*time.Second, func() bool { return alive(c, "10.0.1.1") == 1 && c.Subflows()[len(c.Subflows())-1].fully }) {
+		t.Fatalf("no new subflow from wifi after it came back: %s", brief(c))
+	}
+	last := c.Subflows()[len(c.Subflows())-1]
+	if last.localID == 0 {
+		t.Fatal("the rejoin from wifi used address id 0")
+	}
+	before = sentFrom("10.0.1.1")
+	if r := n.transfer(c, s, data[4<<20:], time.Minute); !bytes.Equal(r.got, data[4<<20:]) {
+		t.Fatal("data after wifi's return differs")
+	}
+	if sentFrom("10.0.1.1") == before {
+		t.Fatal("wifi carried nothing after it came back")
+	}
+	if c.State() != StateEstablished || c.Fallback() {
+		t.Fatalf("connection %v fallback %v", c.State(), c.Fallback())
+	}
+}
+
+// TestOnlyAddrDownParks: the only path's address goes down: the subflow is
+// parked (no REMOVE_ADDR, no reset) and carries the data again when the
+// path returns.
+func TestOnlyAddrDownParks(t *testing.T) {
+	n, cli, srv := twoHosts(t, 209, Config{DisableJoins: true}, Config{})
+	c := cli.dial("10.0.1.2:80")
+	s := established(t, n, cli, srv, c)
+	data := randomData(2<<20, 16)
+	if r := n.transfer(c, s, data[:1<<20], time.Minute); !bytes.Equal(r.got, data[:1<<20]) {
+		t.Fatal("data differs")
+	}
+	n.setPath("10.0.1.1", "10.0.1.2", func(p *simPath) { p.down = true })
+	c.LocalAddrDown(addr("10.0.1.1"))
+	n.runFor(2 * time.Second)
+	if cli.mib.RmAddrTx.Load() != 0 || c.Subflows()[0].ep.State() != tcp.StateEstablished {
+		t.Fatalf("the only subflow was removed (REMOVE_ADDR %d, %v)", cli.mib.RmAddrTx.Load(), c.Subflows()[0].ep.State())
+	}
+	n.setPath("10.0.1.1", "10.0.1.2", func(p *simPath) { p.down = false })
+	c.LocalAddrUp(addr("10.0.1.1"))
+	if r := n.transfer(c, s, data[1<<20:], 2*time.Minute); !bytes.Equal(r.got, data[1<<20:]) {
+		t.Fatal("data after the path returned differs")
 	}
 }

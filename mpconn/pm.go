@@ -29,6 +29,10 @@ type pathManager struct {
 	echoes   []option.AddAddr
 	rmIDs    []uint8
 
+	// down: local addresses whose interface is down or lost them
+	// (LocalAddrDown): no subflow is opened from them.
+	down map[netip.Addr]bool
+
 	joinNonces  map[uint32]bool // nonces of the peer's MP_JOIN SYNs (replay detection)
 	closedCount int
 	wakeAt      time.Duration // clientReady's timer
@@ -163,7 +167,7 @@ func (pm *pathManager) progress() {
 	// address the routes pick toward it.
 	try := func(l localAddr, r remoteAddr) {
 		key := [2]netip.AddrPort{netip.AddrPortFrom(l.addr, 0), r.addr}
-		if pm.tried[key] || l.id == 0 && r.id == 0 || len(c.subflows) >= c.cfg.MaxSubflows {
+		if pm.tried[key] || l.id == 0 && r.id == 0 || len(c.subflows) >= c.cfg.MaxSubflows || pm.down[l.addr] || pm.hasSubflow(l.addr, r.addr) {
 			return
 		}
 		pm.tried[key] = true
@@ -181,7 +185,7 @@ func (pm *pathManager) progress() {
 		return
 	}
 	first := pm.remotes[0]
-	for _, l := range pm.locals[1:] {
+	for _, l := range pm.locals { // locals[0] only once it has a new id (LocalAddrUp)
 		if l.addr.Is4() == first.addr.Addr().Is4() {
 			try(l, first)
 		}
@@ -193,6 +197,121 @@ func (pm *pathManager) progress() {
 		}
 		try(localAddr{addr: src, id: pm.localID(src)}, r)
 	}
+}
+
+// hasSubflow reports whether a subflow from local to remote is open.
+func (pm *pathManager) hasSubflow(local netip.Addr, remote netip.AddrPort) bool {
+	for _, s := range pm.c.subflows {
+		if s.io.Local().Addr() == local && s.io.Remote() == remote && s.ep.State() != tcp.StateClosed {
+			return true
+		}
+	}
+	return false
+}
+
+// LocalAddrDown tells the connection that local address a is gone (its
+// interface went down or lost the address). If other subflows can carry
+// the data, those from a are closed and the peer is told with REMOVE_ADDR
+// (RFC 8684 §3.4.2); otherwise they are parked (stale, their data
+// reinjected once a path works) rather than lose the connection. No
+// subflow is opened from a until LocalAddrUp.
+func (c *Conn) LocalAddrDown(a netip.Addr) {
+	c.enter()
+	defer c.leave()
+	pm := &c.pm
+	if pm.down == nil {
+		pm.down = make(map[netip.Addr]bool)
+	}
+	if pm.down[a] {
+		return
+	}
+	pm.down[a] = true
+	c.event(Event{Kind: EventAddrDown, Addr: netip.AddrPortFrom(a, 0)})
+	if !pm.started || c.fallback || c.state != StateEstablished {
+		return
+	}
+	others := false
+	for _, s := range c.subflows {
+		if s.io.Local().Addr() != a && s.fully && s.ep.State() == tcp.StateEstablished {
+			others = true
+		}
+	}
+	for _, s := range c.subflows {
+		if s.io.Local().Addr() != a || s.ep.State() == tcp.StateClosed {
+			continue
+		}
+		if others {
+			s.rstReason, s.rstSet = option.RstUnspecified, true
+			c.pendingResets = append(c.pendingResets, s)
+		} else if !s.stale {
+			s.stale = true
+			c.mib.SubflowStale.Add(1)
+		}
+	}
+	if others {
+		for _, l := range pm.locals {
+			if l.addr == a && !slices.Contains(pm.rmIDs, l.id) {
+				pm.rmIDs = append(pm.rmIDs, l.id)
+			}
+		}
+	}
+	for _, x := range pm.announce {
+		if x.a.addr == a {
+			x.pending, x.due = false, 0 // no longer ours to offer
+		}
+	}
+}
+
+// LocalAddrUp tells the connection that local address a works again: a
+// client opens its subflows from it again, a server announces it again
+// (ADD_ADDR). An address that was the initial subflow's (address id 0)
+// comes back under a new id, as a join cannot use id 0.
+func (c *Conn) LocalAddrUp(a netip.Addr) {
+	c.enter()
+	defer c.leave()
+	pm := &c.pm
+	if !pm.down[a] {
+		return
+	}
+	delete(pm.down, a)
+	c.event(Event{Kind: EventAddrUp, Addr: netip.AddrPortFrom(a, 0)})
+	if !pm.started {
+		return
+	}
+	for i := range pm.locals {
+		if pm.locals[i].addr == a && pm.locals[i].id == 0 {
+			pm.locals[i].id = pm.nextLocalID()
+		}
+	}
+	for key := range pm.tried {
+		if key[0].Addr() == a {
+			delete(pm.tried, key)
+		}
+	}
+	if !c.active && !c.cfg.DisableJoins {
+		announced := false
+		for _, x := range pm.announce {
+			if x.a.addr == a {
+				x.a.id = pm.localID(a)
+				x.pending, x.echoed, x.retries, x.due = true, false, 0, 0
+				announced = true
+			}
+		}
+		if !announced && a.Is4() == c.subflows[0].io.Local().Addr().Is4() && (c.cfg.Announce == nil || slices.Contains(c.cfg.Announce, a)) {
+			pm.announce = append(pm.announce, &announcement{a: localAddr{addr: a, id: pm.localID(a)}, pending: true})
+		}
+	}
+}
+
+// nextLocalID returns an address id no local address has.
+func (pm *pathManager) nextLocalID() uint8 {
+	id := uint8(1)
+	for _, l := range pm.locals {
+		if l.id >= id {
+			id = l.id + 1
+		}
+	}
+	return id
 }
 
 // openJoin starts an MP_JOIN subflow from l to r (RFC 8684 §3.2).

@@ -16,11 +16,13 @@
 package netdev
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/mptcp-go/mptcp/header"
 	"github.com/mptcp-go/mptcp/link"
@@ -293,4 +295,58 @@ func setLinkUp(dev string) error {
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// LinkUp reports whether the kernel's interface dev is operational (up,
+// with a carrier: IFF_UP and IFF_RUNNING), as seen from the calling
+// thread's network namespace.
+func LinkUp(dev string) (bool, error) {
+	ifc, err := net.InterfaceByName(dev)
+	if err != nil {
+		return false, fmt.Errorf("link %s: %w", dev, err)
+	}
+	return ifc.Flags&net.FlagUp != 0 && ifc.Flags&net.FlagRunning != 0, nil
+}
+
+// WatchLink polls dev's state every interval (100 ms if zero) until ctx
+// ends, and calls changed with the new state at each change (not for the
+// state it starts in). A stack that owns an interface is not told by the
+// kernel when it goes down; its MPTCP host needs to know to close or park
+// the subflows over it and bring them back (mptcp.Host.AddrDown, AddrUp).
+// It blocks; an interface that disappears counts as down.
+func WatchLink(ctx context.Context, dev string, interval time.Duration, changed func(up bool)) {
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	// The state it starts in is not news (a veth just brought up may take
+	// a moment to be running). A link must look down twice in a row to
+	// count as down: a moment without carrier is not worth closing
+	// subflows over.
+	was, err := LinkUp(dev)
+	if err != nil {
+		was = false
+	}
+	downs := 0
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		up, err := LinkUp(dev)
+		if err != nil {
+			up = false
+		}
+		if up {
+			downs = 0
+		} else if downs++; downs < 2 {
+			continue
+		}
+		if up != was {
+			was = up
+			changed(up)
+		}
+	}
 }

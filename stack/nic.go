@@ -102,6 +102,7 @@ func (n *nic) readLoop() {
 	for i := range bufs {
 		bufs[i] = make([]byte, size)
 	}
+	var backoff time.Duration
 	for {
 		var k int
 		var err error
@@ -111,11 +112,22 @@ func (n *nic) readLoop() {
 			k, err = n.ep.ReadPackets(bufs, sizes)
 		}
 		if err != nil {
-			if !errors.Is(err, link.ErrClosed) {
+			if errors.Is(err, link.ErrClosed) {
+				return
+			}
+			// The device went down (a packet socket reports ENETDOWN once
+			// and reads again once the link is back up) or some other
+			// trouble: keep reading, backing off up to 100 ms so that an
+			// error that persists (the device removed) does not spin.
+			n.s.stats.LinkReadErrors.Add(1)
+			if backoff == 0 {
 				n.s.log.Debug("interface read", "iface", n.cfg.Name, "err", err)
 			}
-			return
+			backoff = min(max(2*backoff, time.Millisecond), 100*time.Millisecond)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		for i := 0; i < k; i++ {
 			n.input(bufs[i][:sizes[i]], offload && flags[i]&link.ChecksumValid != 0)
 		}

@@ -115,6 +115,9 @@ type Stats struct {
 	ICMPInMsgs, ICMPOutMsgs                                   atomic.Uint64
 	ARPIn, ARPOut, NDPIn, NDPOut                              atomic.Uint64
 	LinkDrops                                                 atomic.Uint64
+	// LinkReadErrors counts failed reads from a device (ENETDOWN while
+	// its link is down); the stack keeps reading.
+	LinkReadErrors atomic.Uint64
 	// Fragment reassembly and fragmentation, as in Linux's /proc/net/snmp:
 	// fragments received that needed reassembly, datagrams reassembled
 	// (an IPv6 atomic fragment counts as one), datagrams given up (timed

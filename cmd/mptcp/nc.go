@@ -459,6 +459,8 @@ func (r *ncRun) run(ctx context.Context) error {
 	defer r.s.Close()
 	stopWatch := r.watchChecksums()
 	defer stopWatch()
+	stopLinks := r.watchLinks()
+	defer stopLinks()
 	r.t0 = time.Now()
 	var err error
 	if r.cfg.listen {
@@ -594,6 +596,43 @@ func (r *ncRun) setup() error {
 	}
 	r.host = h
 	return nil
+}
+
+// watchLinks follows each path's interface: when one goes down (or
+// disappears) the MPTCP host closes or parks its subflows (REMOVE_ADDR to
+// the peer), and when it comes back opens them again (a new join, or
+// ADD_ADDR from a listener).
+func (r *ncRun) watchLinks() (stop func()) {
+	if r.host == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, d := range r.devs {
+		c := d.Config()
+		if c.TUN {
+			continue // our own device: its state is ours
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			netdev.WatchLink(ctx, c.Name, 100*time.Millisecond, func(up bool) {
+				state := "down"
+				if up {
+					state = "up"
+				}
+				r.log.Info("link "+state, "dev", c.Name)
+				for _, a := range c.Addrs {
+					if up {
+						r.host.AddrUp(a.Addr())
+					} else {
+						r.host.AddrDown(a.Addr())
+					}
+				}
+			})
+		}()
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // watchChecksums warns once when TCP segments arrive with bad checksums:
@@ -1061,9 +1100,11 @@ func (r *ncRun) onEvent(e mpconn.Event) {
 		if e.Kind == mpconn.EventEstablished && e.Fallback {
 			ev.Event = "established_fallback"
 		}
-	case mpconn.EventAddAddr, mpconn.EventAddAddrSent, mpconn.EventRemoveAddr:
-		id := e.AddrID
-		ev.AddrID = &id
+	case mpconn.EventAddAddr, mpconn.EventAddAddrSent, mpconn.EventRemoveAddr, mpconn.EventAddrDown, mpconn.EventAddrUp:
+		if e.Kind != mpconn.EventAddrDown && e.Kind != mpconn.EventAddrUp {
+			id := e.AddrID
+			ev.AddrID = &id
+		}
 		if e.Addr.Addr().IsValid() {
 			ev.Addr = e.Addr.Addr().String()
 			if e.Addr.Port() != 0 {

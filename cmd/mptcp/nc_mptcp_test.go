@@ -405,6 +405,7 @@ func TestNCMPTCP(t *testing.T) {
 	t.Run("client-2paths-announce", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, true) })
 	t.Run("listen-2paths", func(t *testing.T) { testNCMPTCPListen(t, bin) })
 	t.Run("client-2paths-lia", func(t *testing.T) { testNCCoupled(t, bin, "lia") })
+	t.Run("client-link-down-up", func(t *testing.T) { testNCLinkFlap(t, bin) })
 	t.Run("client-backup", func(t *testing.T) {
 		// cellular is a backup path: its join carries the backup flag (the
 		// kernel counts MPJoinSynBackupRx) and no data while wifi works.
@@ -461,4 +462,64 @@ func TestNCMPTCP(t *testing.T) {
 			t.Fatalf("stdout %d bytes, summary %+v", p.stdout.Len(), s)
 		}
 	})
+}
+
+// testNCLinkFlap: the second path's interface goes down in the middle of
+// an upload and comes back. nc sees it (netdev.WatchLink): the kernel
+// gets a REMOVE_ADDR and the subflow goes; when the link returns nc joins
+// again from it. Every byte arrives; the --json events tell the story.
+func testNCLinkFlap(t *testing.T, bin string) {
+	l := mpLab(t, 2, false)
+	up := randBytes(t, 8<<20)
+	ap, srv := kernelMPTCPServer(t, l, nil)
+	args := append(append([]string{"nc", "-v", "--json"}, pathArgs(l)...), ap.Addr().String(), fmt.Sprint(ap.Port()))
+	p := startNC(t, bin, l, args...)
+	if _, err := p.stdin.Write(up[:1<<20]); err != nil {
+		t.Fatal(err)
+	}
+	waitCounter(t, l, lab.Server, "MPTcpExtMPJoinAckRx", 1, p)
+	dev := l.Iface(lab.Client, 2)
+	link := func(state string) {
+		if out, err := l.Command(context.Background(), lab.Client, "ip", "link", "set", "dev", dev, state).CombinedOutput(); err != nil {
+			t.Fatalf("ip link set %s %s: %v: %s", dev, state, err, out)
+		}
+	}
+	link("down")
+	waitCounter(t, l, lab.Server, "MPTcpExtRmAddr", 1, p)
+	if _, err := p.stdin.Write(up[1<<20 : 4<<20]); err != nil {
+		t.Fatal(err)
+	}
+	link("up")
+	waitCounter(t, l, lab.Server, "MPTcpExtMPJoinAckRx", 2, p)
+	if _, err := p.stdin.Write(up[4<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	p.stdin.Close()
+	if code := p.wait(t); code != exitOK {
+		t.Fatalf("nc exit %d:\n%s", code, p.errText())
+	}
+	res := <-srv
+	if res.err != nil || sha256.Sum256(res.got) != sha256.Sum256(up) {
+		t.Fatalf("kernel server got %d of %d bytes (SHA-256 equal: %v), %v", len(res.got), len(up), sha256.Sum256(res.got) == sha256.Sum256(up), res.err)
+	}
+	stderr := p.errText()
+	s := lastJSON(t, stderr)
+	a2 := l.ClientAddr(2).String()
+	if !hasEvent(s, "addr_down", a2) || !hasEvent(s, "addr_up", a2) {
+		t.Fatalf("no addr_down/addr_up events for %s: %+v", a2, s.Events)
+	}
+	joins := 0
+	for _, e := range s.Events {
+		if e.Event == "subflow_established" && strings.HasPrefix(e.Local, a2+":") {
+			joins++
+		}
+	}
+	if joins != 2 {
+		t.Errorf("%d subflows established from %s, want 2 (before and after the flap): %+v", joins, a2, s.Events)
+	}
+	for _, want := range []string{`msg="link down" dev=` + dev, `msg="link up" dev=` + dev} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("-v lacks %s:\n%s", want, stderr)
+		}
+	}
 }
