@@ -142,6 +142,8 @@ type ncFlags struct {
 	noStdin    bool
 	json       bool
 	verbose    bool
+	mode       string
+	scheduler  string
 }
 
 // ncConfig is the validated configuration.
@@ -153,10 +155,12 @@ type ncConfig struct {
 	laddr    netip.AddrPort // listen: address (invalid: every address) and port
 	paths    []pathSpec
 	checksum bool
-	cc       string        // each subflow's (or the TCP connection's) congestion control
-	coupled  cc.Factory    // coupled congestion control of the subflows (--cc lia, olia), or nil
-	timeout  time.Duration // 0: none
-	quit     time.Duration // < 0: wait for the peer
+	cc       string     // each subflow's (or the TCP connection's) congestion control
+	coupled  cc.Factory // coupled congestion control of the subflows (--cc lia, olia), or nil
+	mode     mpconn.Mode
+	sched    func() mpconn.Scheduler // nil: the mode's default
+	timeout  time.Duration           // 0: none
+	quit     time.Duration           // < 0: wait for the peer
 	noStdin  bool
 	json     bool
 }
@@ -280,6 +284,11 @@ func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.BoolVar(&f.checksum, "checksum", false, "ask for DSS checksums (RFC 8684 §3.3.1; used when either side asks)")
 	fs.StringVar(&f.cc, "cc", "cubic", "congestion control `NAME`: "+strings.Join(tcpCCNames(), ", ")+
 		" (each subflow on its own), or "+strings.Join(cc.Names(), ", ")+" (MPTCP: coupled across the subflows)")
+	fs.StringVar(&f.mode, "mode", "default", "MPTCP path management `MODE`: default (a subflow from each other path to the peer, and to each address it announces), "+
+		"fullmesh or aggregate (every path to every peer address), handover (the other paths joined as backups, used when the first fails), "+
+		"interactive (the lowest-latency path carries the data, another only while it recovers from a loss)")
+	fs.StringVar(&f.scheduler, "scheduler", "", "MPTCP `SCHEDULER`: "+strings.Join(mpconn.SchedulerNames(), ", ")+
+		" (default: the mode's: interactive for --mode interactive, minrtt otherwise)")
 	fs.Var(&f.timeout, "w", "connect timeout in `SECS` or as a duration (5, 1.5, 500ms); with -l, how long to wait for the connection (same as --timeout; default: none, TCP's SYN retries)")
 	fs.Var(&f.timeout, "timeout", "connect timeout in `SECS` (same as -w)")
 	fs.Var(&f.quit, "q", "after EOF on stdin, quit after `SECS` even if the peer has not closed (our data is acknowledged first; negative: wait for the peer)")
@@ -345,6 +354,16 @@ func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 		return nil, errors.New("--checksum is MPTCP's (not with --tcp)")
 	case f.plainTCP && paths[0].backup:
 		return nil, errors.New("backup is MPTCP's (not with --tcp)")
+	case f.plainTCP && (f.mode != "default" || f.scheduler != ""):
+		return nil, errors.New("--mode and --scheduler are MPTCP's (not with --tcp)")
+	}
+	if cfg.mode, err = mpconn.ParseMode(f.mode); err != nil {
+		return nil, fmt.Errorf("--mode: %v", err)
+	}
+	if f.scheduler != "" {
+		if cfg.sched, err = mpconn.SchedulerByName(f.scheduler); err != nil {
+			return nil, fmt.Errorf("--scheduler: %v", err)
+		}
 	}
 	if f.cc == "newreno" {
 		cfg.cc = "reno"
@@ -581,7 +600,8 @@ func (r *ncRun) setup() error {
 	if r.cfg.plainTCP {
 		return nil
 	}
-	mc := mptcp.Config{TCP: tcpc, Checksum: r.cfg.checksum, Congestion: r.cfg.coupled, OnEvent: r.onEvent}
+	mc := mptcp.Config{TCP: tcpc, Checksum: r.cfg.checksum, Congestion: r.cfg.coupled, OnEvent: r.onEvent,
+		Mode: r.cfg.mode, NewScheduler: r.cfg.sched}
 	for _, p := range r.cfg.paths {
 		if p.backup {
 			for _, a := range p.dev.Addrs {

@@ -406,14 +406,65 @@ func TestNCMPTCP(t *testing.T) {
 	t.Run("listen-2paths", func(t *testing.T) { testNCMPTCPListen(t, bin) })
 	t.Run("client-2paths-lia", func(t *testing.T) { testNCCoupled(t, bin, "lia") })
 	t.Run("client-link-down-up", func(t *testing.T) { testNCLinkFlap(t, bin) })
-	t.Run("client-backup", func(t *testing.T) {
-		// cellular is a backup path: its join carries the backup flag (the
-		// kernel counts MPJoinSynBackupRx) and no data while wifi works.
+	for _, how := range []string{"backup-flag", "mode-handover"} {
+		t.Run("client-"+how, func(t *testing.T) { testNCBackup(t, bin, how) })
+	}
+	t.Run("client-scheduler-redundant", func(t *testing.T) {
+		// Every byte goes on wifi, and cellular carries copies of what it
+		// can before wifi has it acknowledged.
+		l := mpLab(t, 2, false)
+		up := randBytes(t, 4<<20)
+		ap, srv := kernelMPTCPServer(t, l, nil)
+		p := startNC(t, bin, l, append(append([]string{"nc", "--json", "--scheduler", "redundant"}, pathArgs(l)...), ap.Addr().String(), fmt.Sprint(ap.Port()))...)
+		p.stdin.Write(up[:64<<10])
+		waitCounter(t, l, lab.Server, "MPTcpExtMPJoinAckRx", 1, p)
+		p.stdin.Write(up[64<<10:])
+		p.stdin.Close()
+		if code := p.wait(t); code != exitOK {
+			t.Fatalf("exit %d:\n%s", code, p.errText())
+		}
+		if res := <-srv; res.err != nil || !bytes.Equal(res.got, up) {
+			t.Fatalf("kernel server: %d bytes (want %d), %v", len(res.got), len(up), res.err)
+		}
+		s := lastJSON(t, p.errText())
+		if s.MPTCP.BytesRedundant == 0 {
+			t.Fatalf("--scheduler redundant sent no copies: %+v", s.MPTCP)
+		}
+	})
+	t.Run("client-no-data", func(t *testing.T) {
+		// Nothing on stdin: the DATA_FIN goes out at once on a pure ACK,
+		// the server answers and closes, nc exits 0.
+		l := mpLab(t, 1, false)
+		down := randBytes(t, 256<<10)
+		ap, srv := kernelMPTCPServer(t, l, down)
+		p := startNC(t, bin, l, append(append([]string{"nc", "--json"}, pathArgs(l)...), ap.Addr().String(), fmt.Sprint(ap.Port()))...)
+		p.stdin.Close()
+		if code := p.wait(t); code != exitOK {
+			t.Fatalf("exit %d:\n%s", code, p.errText())
+		}
+		if res := <-srv; res.err != nil || len(res.got) != 0 || !res.mptcp {
+			t.Fatalf("kernel server: %d bytes, MPTCP %v, %v", len(res.got), res.mptcp, res.err)
+		}
+		if s := lastJSON(t, p.errText()); !bytes.Equal(p.stdout.Bytes(), down) || s.Fallback || s.BytesReceived != int64(len(down)) {
+			t.Fatalf("stdout %d bytes, summary %+v", p.stdout.Len(), s)
+		}
+	})
+}
+
+// testNCBackup: cellular is a backup path, by its --path flag or by
+// --mode handover: its join carries the backup flag (the kernel counts
+// MPJoinSynBackupRx) and no data while wifi works.
+func testNCBackup(t *testing.T, bin, how string) {
+	{
 		l := mpLab(t, 2, false)
 		up := randBytes(t, 4<<20)
 		ap, srv := kernelMPTCPServer(t, l, nil)
 		args := pathArgs(l)
-		args[3] += ",backup"
+		if how == "backup-flag" {
+			args[3] += ",backup"
+		} else {
+			args = append([]string{"--mode", "handover"}, args...)
+		}
 		p := startNC(t, bin, l, append(append([]string{"nc", "--json"}, args...), ap.Addr().String(), fmt.Sprint(ap.Port()))...)
 		p.stdin.Write(up[:64<<10])
 		waitCounter(t, l, lab.Server, "MPTcpExtMPJoinSynBackupRx", 1, p)
@@ -443,25 +494,7 @@ func TestNCMPTCP(t *testing.T) {
 		if n != 1 || backup != 0 || wifi != uint64(len(up)) {
 			t.Errorf("%d backup subflows carrying %d bytes, wifi %d: %+v", n, backup, wifi, all)
 		}
-	})
-	t.Run("client-no-data", func(t *testing.T) {
-		// Nothing on stdin: the DATA_FIN goes out at once on a pure ACK,
-		// the server answers and closes, nc exits 0.
-		l := mpLab(t, 1, false)
-		down := randBytes(t, 256<<10)
-		ap, srv := kernelMPTCPServer(t, l, down)
-		p := startNC(t, bin, l, append(append([]string{"nc", "--json"}, pathArgs(l)...), ap.Addr().String(), fmt.Sprint(ap.Port()))...)
-		p.stdin.Close()
-		if code := p.wait(t); code != exitOK {
-			t.Fatalf("exit %d:\n%s", code, p.errText())
-		}
-		if res := <-srv; res.err != nil || len(res.got) != 0 || !res.mptcp {
-			t.Fatalf("kernel server: %d bytes, MPTCP %v, %v", len(res.got), res.mptcp, res.err)
-		}
-		if s := lastJSON(t, p.errText()); !bytes.Equal(p.stdout.Bytes(), down) || s.Fallback || s.BytesReceived != int64(len(down)) {
-			t.Fatalf("stdout %d bytes, summary %+v", p.stdout.Len(), s)
-		}
-	})
+	}
 }
 
 // testNCLinkFlap: the second path's interface goes down in the middle of

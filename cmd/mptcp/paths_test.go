@@ -64,6 +64,9 @@ func TestNCMPTCPUsageErrors(t *testing.T) {
 		{append(append([]string{"nc", "--iface", "eth0"}, two...), "198.18.1.2", "1"), "exclude each other"},
 		{[]string{"nc", "--path", "wifi=198.18.1.1/24,bogus", "198.18.1.2", "1"}, "unknown option"},
 		{append(append([]string{"nc", "-l"}, two...), "198.18.3.1:5001"), "not one of --addr or --path"},
+		{[]string{"nc", "--tcp", "--mode", "handover", "--path", "wifi=198.18.1.1/24", "198.18.1.2", "1"}, "--mode and --scheduler are MPTCP's"},
+		{append(append([]string{"nc", "--mode", "turbo"}, two...), "198.18.1.2", "1"), `unknown mode "turbo"`},
+		{append(append([]string{"nc", "--scheduler", "fastest"}, two...), "198.18.1.2", "1"), `unknown scheduler "fastest"`},
 	} {
 		code, out, errOut := runCLI(tc.args...)
 		if code != exitUsage || out != "" || !strings.Contains(errOut, tc.want) {
