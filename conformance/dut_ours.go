@@ -17,7 +17,7 @@ var Ours = DUTFactory{Name: "ours", New: newOurs}
 type oursDUT struct {
 	st *stack.Stack
 	tb *link.Pipe
-	mp mptcpLayer // nil until package mptcp lands (dut_ours_mptcp.go)
+	mp mptcpLayer // package mptcp's Host (dut_ours_mptcp.go)
 }
 
 func newOurs(_ context.Context, cfg DUTConfig) (DUT, error) {

@@ -132,8 +132,8 @@ func WriteMarkdown(w io.Writer, results []Result, meta TableMeta) error {
 	fmt.Fprintf(&b, "%d scenarios (%d TCP, %d MPTCP), %d runs: %d pass, %d fail, %d not yet, %d n/a, %d skipped.\n\n",
 		len(scs), tcp, mp, len(results), count[Pass], count[Fail], count[NotYet], count[NA], count[Skipped])
 	b.WriteString("Cells: **pass**, with the behaviour the DUT chose in brackets where the RFC allows more than " +
-		"one (the *Note* under the family's table explains the choice); **FAIL**; *not yet* (the DUT lacks what the scenario needs: our " +
-		"stack's MPTCP rows until package mptcp lands); *n/a* (the scenario does not apply to the DUT's API); " +
+		"one (the *Note* under the family's table explains the choice); **FAIL**; *not yet* (the DUT lacks what the scenario needs: " +
+		"a socket option our stack does not have, TCP Fast Open); *n/a* (the scenario does not apply to the DUT's API); " +
 		"*skipped* (the DUT cannot run here, e.g. the kernel without root).\n\n")
 	for _, fam := range families {
 		list := perFamily[fam]

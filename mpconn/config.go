@@ -71,7 +71,9 @@ type Config struct {
 	// included (8 if zero, Linux's largest subflows limit). Joins over
 	// the limit are refused with MP_TCPRST "lack of resources".
 	MaxSubflows int
-	// MaxAddAddr bounds the addresses the peer may advertise (8 if zero;
+	// MaxAddAddr bounds the addresses the peer may advertise (8 if zero,
+	// none if negative: they are echoed and not used, as Linux's default
+	// add_addr_accepted 0;
 	// Linux's add_addr_accepted limit).
 	MaxAddAddr int
 	// AddAddrTimeout is how long an ADD_ADDR waits for its echo before it
@@ -79,6 +81,10 @@ type Config struct {
 	// (2 s and 3 if zero).
 	AddAddrTimeout time.Duration
 	AddAddrRetries int
+	// CloseTimeout bounds two waits (Linux's net.mptcp.close_timeout, 60
+	// s if zero): for the peer's DATA_FIN after Close, and for a new
+	// subflow once every subflow of an established connection is gone.
+	CloseTimeout time.Duration
 	// SendBuffer bounds the data written and not yet DATA_ACKed (4 MiB if
 	// zero). ReceiveBuffer is the connection-level receive window offered
 	// on every subflow (RFC 8684 §3.3.4), allocated as data arrives (8 MiB
@@ -107,6 +113,15 @@ type Config struct {
 	// Backup marks addresses whose subflows are backups (MP_JOIN "B"
 	// flag, MP_PRIO): used only when no other subflow can send.
 	Backup []netip.Addr
+	// AddrIDs fixes the address ids of local addresses (as Linux's
+	// endpoint ids); the others get the lowest unused ids from 1. The
+	// initial subflow's address is id 0.
+	AddrIDs map[netip.Addr]uint8
+	// JoinFrom lists the local addresses a client opens subflows from
+	// besides the initial subflow's (nil: every local address; empty: none,
+	// as Linux without "subflow" endpoints). Subflows to the addresses the
+	// peer announces are opened from the address the routes pick.
+	JoinFrom []netip.Addr
 	// Announce lists the local addresses a passive connection advertises
 	// with ADD_ADDR (nil: every local address of the initial subflow's
 	// family other than its own).
@@ -127,11 +142,14 @@ func (c *Config) setDefaults() {
 	if c.MaxSubflows <= 0 {
 		c.MaxSubflows = 8
 	}
-	if c.MaxAddAddr <= 0 {
+	if c.MaxAddAddr == 0 {
 		c.MaxAddAddr = 8
 	}
 	if c.AddAddrTimeout <= 0 {
 		c.AddAddrTimeout = 2 * time.Second
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = 60 * time.Second
 	}
 	if c.AddAddrRetries <= 0 {
 		c.AddAddrRetries = 3
@@ -230,6 +248,7 @@ type CongestionFactory interface {
 // a host; it is safe for concurrent use.
 type MIB struct {
 	MPCapableSYNTX          atomic.Uint64 // MP_CAPABLE SYNs sent
+	MPCapableSYNTXDrop      atomic.Uint64 // SYN retransmissions sent without MP_CAPABLE
 	MPCapableSYNRX          atomic.Uint64 // MP_CAPABLE SYNs received
 	MPCapableSYNACKRX       atomic.Uint64 // MP_CAPABLE SYN/ACKs received
 	MPCapableACKRX          atomic.Uint64 // third ACKs with MP_CAPABLE received

@@ -70,7 +70,9 @@ type Conn struct {
 	rcv recvState
 
 	// Application side.
-	appClosed bool // Close: no more reads
+	appClosed bool          // Close: no more reads
+	closeAt   time.Duration // after Close: when to stop waiting for the peer's DATA_FIN
+	orphanAt  time.Duration // no subflow left: when to give up waiting for one
 	notify    tcp.Notify
 
 	newCC func() tcp.CongestionControl // the connection's subflow controllers (Config.Congestion)
@@ -361,6 +363,10 @@ func (c *Conn) NextDeadline() (time.Duration, bool) {
 		add(s.timerAt())
 	}
 	add(c.rtxAt)
+	if c.state != StateClosed {
+		add(c.closeAt)
+		add(c.orphanAt)
+	}
 	add(c.pm.nextTimer())
 	return d, d != 0
 }
@@ -445,7 +451,25 @@ func (c *Conn) checkDone() {
 		c.setState(StateClosed)
 		return
 	}
-	if alive == 0 {
+	if alive > 0 {
+		c.orphanAt = 0
+		return
+	}
+	if c.cfg.DisableJoins || !c.fullyEstablished || c.snd.finQueued && c.snd.finAcked {
+		c.fail(ErrNoSubflow)
+		return
+	}
+	// Every subflow is gone (reset: a RST is a subflow's end, not the
+	// connection's, RFC 8684 §3.6), but the connection is not: a new
+	// subflow may join it (Linux keeps the msk and accepts joins). A
+	// client tries its paths once more; after Config.CloseTimeout the
+	// connection fails (Linux's net.mptcp.close_timeout).
+	if c.orphanAt == 0 {
+		c.orphanAt = c.now + c.cfg.CloseTimeout
+		if c.active {
+			clear(c.pm.tried)
+		}
+	} else if c.now >= c.orphanAt {
 		c.fail(ErrNoSubflow)
 	}
 }

@@ -102,13 +102,11 @@ func (pm *pathManager) start() {
 	init := c.subflows[0].io
 	pm.locals = []localAddr{{addr: init.Local().Addr(), id: 0}}
 	pm.remotes = []remoteAddr{{addr: init.Remote(), id: 0}}
-	id := uint8(1)
 	for _, a := range c.env.LocalAddrs() {
 		if a.Is4() != init.Local().Addr().Is4() || a == init.Local().Addr() || slices.ContainsFunc(pm.locals, func(l localAddr) bool { return l.addr == a }) {
 			continue
 		}
-		pm.locals = append(pm.locals, localAddr{addr: a, id: id})
-		id++
+		pm.locals = append(pm.locals, localAddr{addr: a, id: pm.idFor(a)})
 	}
 	if !c.active && !c.cfg.DisableJoins {
 		for _, l := range pm.locals[1:] {
@@ -128,8 +126,34 @@ func (pm *pathManager) localID(a netip.Addr) uint8 {
 			return l.id
 		}
 	}
-	id := uint8(len(pm.locals))
+	id := pm.idFor(a)
 	pm.locals = append(pm.locals, localAddr{addr: a, id: id})
+	return id
+}
+
+// idFor picks the address id of a new local address: Config.AddrIDs' if
+// it names one, else the lowest unused.
+func (pm *pathManager) idFor(a netip.Addr) uint8 {
+	if id, ok := pm.c.cfg.AddrIDs[a]; ok && id != 0 {
+		return id
+	}
+	used := func(id uint8) bool {
+		for _, l := range pm.locals {
+			if l.id == id {
+				return true
+			}
+		}
+		for _, x := range pm.c.cfg.AddrIDs {
+			if x == id {
+				return true
+			}
+		}
+		return false
+	}
+	id := uint8(1)
+	for used(id) && id < 255 {
+		id++
+	}
 	return id
 }
 
@@ -173,11 +197,15 @@ func (pm *pathManager) progress() {
 		pm.tried[key] = true
 		pm.openJoin(l, r)
 	}
+	// Config.JoinFrom: the addresses with Linux's "subflow" endpoints.
+	from := func(l localAddr) bool {
+		return c.cfg.JoinFrom == nil || l.addr == c.subflows[0].io.Local().Addr() || slices.Contains(c.cfg.JoinFrom, l.addr)
+	}
 	if c.cfg.Mode == ModeFullmesh {
 		// Every local address to every known peer address.
 		for _, r := range pm.remotes {
 			for _, l := range pm.locals {
-				if l.addr.Is4() == r.addr.Addr().Is4() {
+				if l.addr.Is4() == r.addr.Addr().Is4() && from(l) {
 					try(l, r)
 				}
 			}
@@ -186,7 +214,7 @@ func (pm *pathManager) progress() {
 	}
 	first := pm.remotes[0]
 	for _, l := range pm.locals { // locals[0] only once it has a new id (LocalAddrUp)
-		if l.addr.Is4() == first.addr.Addr().Is4() {
+		if l.addr.Is4() == first.addr.Addr().Is4() && from(l) {
 			try(l, first)
 		}
 	}

@@ -60,6 +60,12 @@ func (r *recvState) insert(c *Conn, dsn uint64, p []byte) {
 		p = p[d:]
 		dsn = r.nxt
 	}
+	if c.appClosed {
+		// New data after Close: nobody will read it. Reset, as TCP does
+		// (RFC 9293 §3.10.7.4, RFC 2525 §2.17), with MP_FASTCLOSE.
+		c.abortLater = ErrAborted
+		return
+	}
 	limit := r.nxt + uint64(max(c.cfg.ReceiveBuffer-r.buf.n, 0))
 	if int64(limit-r.wndEdge) < 0 {
 		limit = r.wndEdge
@@ -202,6 +208,9 @@ func (c *Conn) enterFallback(s *Subflow, rcvSSN uint32, rcvDSN uint64) {
 func (c *Conn) fallbackIO() {
 	s := c.subflows[0]
 	if !s.fbSet {
+		if !s.haveIRS {
+			return // decided before the SYN/ACK (our SYN went out without MP_CAPABLE)
+		}
 		// Fallback decided at the handshake: the stream starts with the
 		// first byte after the SYN, both ways.
 		s.fbSet, s.fbSSN, s.fbDSN = true, s.irs+1, c.rcv.nxt

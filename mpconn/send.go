@@ -412,10 +412,16 @@ func (c *Conn) dataFinProgress() {
 		}
 	}
 	if c.appClosed && c.snd.finAcked && !c.rcv.finRcvd {
-		// Nothing more will be read: close the subflows (the peer's
-		// data would be refused anyway), as Linux does after close().
-		c.closeSubflows()
-		c.setState(StateClosed)
+		// Our DATA_FIN is acknowledged and nothing more will be read: wait
+		// for the peer's DATA_FIN, and close the subflows once it comes
+		// (checkDone) or after Config.CloseTimeout (Linux's msk in
+		// FIN_WAIT2 and its net.mptcp.close_timeout).
+		if c.closeAt == 0 {
+			c.closeAt = c.now + c.cfg.CloseTimeout
+		} else if c.now >= c.closeAt {
+			c.closeSubflows()
+			c.setState(StateClosed)
+		}
 	}
 }
 
@@ -585,10 +591,11 @@ func (c *Conn) refreshSubflows() {
 			s.ackNow = false
 			s.ep.SendAck()
 		}
-		if !c.fallback && s.ep.State() == tcp.StateCloseWait {
+		if !c.fallback && s.ep.State() == tcp.StateCloseWait && (c.snd.finSent || c.usableCount() > 1) {
 			// The peer closed this subflow (its path went away, or the
 			// connection is done): close our side too; its data is
-			// reinjected once it is gone.
+			// reinjected once it is gone. The last subflow waits for our
+			// DATA_FIN, which its FIN then carries.
 			s.ep.Close()
 		}
 	}

@@ -41,6 +41,7 @@ type Subflow struct {
 	remoteID   uint8
 
 	// MP_JOIN handshake state.
+	synRtx                  int // retransmissions of our MP_CAPABLE SYN
 	localNonce, remoteNonce uint32
 	thmac                   uint64   // our truncated HMAC (SYN/ACK)
 	hmac                    [20]byte // our HMAC (third ACK)
@@ -249,6 +250,17 @@ func (s *Subflow) OutgoingOptions(seg *tcp.SegmentInfo, b []byte) []byte {
 			o.MPJoin = option.MPJoin{Stage: option.JoinSYN, Backup: s.backup, AddrID: s.localID,
 				Token: c.remoteToken, Nonce: s.localNonce}
 		} else if c.active && !c.fallback {
+			if seg.Retransmit {
+				s.synRtx++
+			}
+			if s.synRtx > synRetransBeforeFallback {
+				// A middlebox may drop SYNs with unknown options: after
+				// a few tries, try without (Linux's
+				// net.mptcp.syn_retrans_before_tcp_fallback).
+				c.mib.MPCapableSYNTXDrop.Add(1)
+				c.fallback = true
+				return b
+			}
 			o.Subtype = option.SubtypeMPCapable
 			o.MPCapable = option.MPCapable{Version: c.version, Flags: c.capFlags(c.cfg.Checksum)}
 		} else {
@@ -275,6 +287,10 @@ func (s *Subflow) OutgoingOptions(seg *tcp.SegmentInfo, b []byte) []byte {
 	}
 	return out
 }
+
+// synRetransBeforeFallback is how many retransmissions of an MP_CAPABLE
+// SYN go out before the SYN is sent without it (Linux's default).
+const synRetransBeforeFallback = 2
 
 // capFlags are MP_CAPABLE's flags: HMAC-SHA256 and, if asked, checksums.
 func (c *Conn) capFlags(csum bool) uint8 {
@@ -416,7 +432,18 @@ func (s *Subflow) establishedOptions(seg *tcp.SegmentInfo, b []byte) []byte {
 		}
 	}
 	if seg.Len == 0 {
+		before := len(b)
 		b = c.pm.appendSignals(s, b, budget-(len(b)-start))
+		if len(b) == before && c.pm.signalDue() && d.Flags&option.DSSMapping == 0 && !s.failPending {
+			// The signal (an IPv6 ADD_ADDR with its HMAC, say) does not
+			// fit beside the DSS: this pure ACK carries it alone and the
+			// DATA_ACK waits for the next segment (Linux's
+			// mptcp_established_options_add_addr drops the other
+			// suboptions likewise).
+			if out := c.pm.appendSignals(s, b[:start], budget); len(out) > start {
+				b = out
+			}
+		}
 	}
 	if s.prioPending {
 		o = option.Option{Subtype: option.SubtypeMPPrio, MPPrio: option.MPPrio{Backup: s.backup}}
@@ -514,7 +541,9 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 		n++
 		switch o.Subtype {
 		case option.SubtypeMPCapable:
-			mpc = o
+			if usableMPCapable(&o.MPCapable) {
+				mpc = o
+			}
 		case option.SubtypeMPJoin:
 			join = o
 		case option.SubtypeDSS:
@@ -562,7 +591,8 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 	if c.fallback {
 		return nil
 	}
-	if n == 0 && seg.State != tcp.StateSynReceived && c.state == StateEstablished && c.haveRemoteKey && c.canFallback(s) && !s.awaitInf {
+	if n == 0 && seg.State != tcp.StateSynReceived && c.state == StateEstablished && c.haveRemoteKey && c.canFallback(s) && !s.awaitInf &&
+		!(seg.Len > 0 && s.rxCovers(seg.Seq)) {
 		// No MPTCP option at all on an established segment of the only
 		// subflow: the peer fell back to TCP (a middlebox stripped our
 		// options and it took our stream as plain TCP; its answers carry
@@ -608,6 +638,15 @@ func (s *Subflow) Incoming(seg *tcp.SegmentInfo, opts []byte) error {
 		c.mpFailIn(s, fail.MPFail.DSN)
 	}
 	return nil
+}
+
+// usableMPCapable reports whether an MP_CAPABLE can be used (RFC 8684
+// §3.1): version 1, flag H (HMAC-SHA256, the only algorithm defined) and
+// not flag B (an extension this implementation does not know). Any other
+// is ignored as if absent, which makes the connection plain TCP, as
+// Linux's mptcp_parse_option does.
+func usableMPCapable(m *option.MPCapable) bool {
+	return m.Version == option.V1 && m.Flags&option.CapHMACSHA256 != 0 && m.Flags&option.CapExtensibility == 0
 }
 
 // synIn handles the SYN of a passive subflow.
@@ -872,6 +911,18 @@ func (s *Subflow) Event(ev tcp.SubflowEvent) {
 			s.c.subflowStale(s)
 		}
 	}
+}
+
+// rxCovers reports whether a received mapping covers subflow sequence
+// number seq: a segment there needs no DSS of its own (one mapping spans
+// several segments, RFC 8684 §3.3.1).
+func (s *Subflow) rxCovers(seq uint32) bool {
+	for i := range s.rx {
+		if r := &s.rx[i]; seqLEQ(r.ssn, seq) && seqLT(seq, r.ssn+r.len) {
+			return true
+		}
+	}
+	return false
 }
 
 // addRx records a received mapping. An identical one (each segment of a

@@ -461,7 +461,11 @@ func (e *Endpoint) Abort() {
 func (e *Endpoint) abort() {
 	switch e.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
-		e.sendRST(e.sndNxt, 0, false)
+		// RFC 9293 §3.10.5 asks for <SEQ=SND.NXT><CTL=RST>; the ACK of
+		// RCV.NXT is Linux's (tcp_send_active_reset) and changes nothing
+		// for the receiver, which checks a RST by its sequence number
+		// (RFC 5961 §3.2). MPTCP's conformance rows compare with Linux.
+		e.sendRST(e.sndNxt, e.rcvNxt, true)
 	}
 	if e.state != StateClosed {
 		e.fail(ErrConnectionAborted)
