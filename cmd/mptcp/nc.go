@@ -636,7 +636,7 @@ func (r *ncRun) watchLinks() (stop func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			netdev.WatchLink(ctx, c.Name, 100*time.Millisecond, func(up bool) {
+			netdev.WatchLink(ctx, c.Name, 25*time.Millisecond, func(up bool) {
 				state := "down"
 				if up {
 					state = "up"
