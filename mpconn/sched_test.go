@@ -446,3 +446,27 @@ func TestPluggedInScheduler(t *testing.T) {
 		t.Fatalf("a scheduler keeping to subflow 1: wifi %d cellular %d", in.Subflows[0].DataSent, in.Subflows[1].DataSent)
 	}
 }
+
+// TestLossyPathNotStale: a path with 2% loss still delivers while TCP
+// repairs its losses (a retransmission restarts the oldest segment's
+// clock): it must not be deemed stale, and it carries a fair part of the
+// data.
+func TestLossyPathNotStale(t *testing.T) {
+	n, cli, c, s := twoSubflows(t, 408, Config{}, Config{})
+	n.setPath("10.0.1.1", "10.0.1.2", func(p *simPath) { p.rate, p.loss, p.qlim = 2<<20, 0.02, 30*time.Millisecond })
+	n.setPath("10.0.2.1", "10.0.2.2", func(p *simPath) { p.rate, p.qlim = 2<<20, 30*time.Millisecond })
+	data := randomData(8<<20, 17)
+	r := n.transfer(c, s, data, 2*time.Minute)
+	if !bytes.Equal(r.got, data) {
+		t.Fatal("data differs")
+	}
+	in := c.Info()
+	lossy := float64(in.Subflows[0].DataSent) / float64(in.Subflows[0].DataSent+in.Subflows[1].DataSent)
+	t.Logf("lossy path carried %.0f%%, stale %d times, %.2f MB/s", 100*lossy, cli.mib.SubflowStale.Load(), float64(len(data))/(r.done-r.start).Seconds()/1e6)
+	if st := cli.mib.SubflowStale.Load(); st != 0 {
+		t.Errorf("the lossy but working path was deemed stale %d times", st)
+	}
+	if lossy < 0.2 {
+		t.Errorf("the lossy path carried %.0f%% of the data", 100*lossy)
+	}
+}

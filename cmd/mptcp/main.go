@@ -52,6 +52,7 @@ func commands() []command {
 		{"capture", "capture MPTCP traffic on an interface and analyze it live (optionally saving pcapng)", runCapture},
 		{"nc", "netcat over the userspace MPTCP stack (or TCP) on interfaces it owns (AF_PACKET or TUN)", runNC},
 		{"probe", "does a server speak MPTCP, and does the path let it through (options stripped or changed)?", runProbe},
+		{"bench", "benchmark MPTCP on lab topologies: our stack, the kernel's MPTCP and TCP side by side", runBench},
 		{"version", "print the version of this build (also: mptcp --version)", runVersion},
 	}
 }
