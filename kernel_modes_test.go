@@ -16,6 +16,26 @@ import (
 	"github.com/mptcp-go/mptcp/mpconn"
 )
 
+// dialKernelServer connects our client to a kernel MPTCP server on the
+// lab's first server address; both ends close when the test ends.
+func dialKernelServer(ctx context.Context, t *testing.T, k *kernelLab) (*mptcp.Conn, net.Conn) {
+	t.Helper()
+	ln := k.kernelListen(t)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	c, err := k.h.Dial(ctx, netip.AddrPortFrom(k.l.ServerAddr(1), 5201))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	srv := <-acc
+	if srv == nil {
+		t.Fatal("no connection accepted")
+	}
+	t.Cleanup(func() { srv.Close() })
+	return c, srv
+}
+
 // sendToKernel writes data on c and checks that the kernel's side (srv)
 // reads exactly that, without closing either.
 func sendToKernel(t *testing.T, c *mptcp.Conn, srv net.Conn, data []byte) {
@@ -86,21 +106,9 @@ func TestKernelModes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newKernelLab(t, lab.Config{Paths: twoEmulatedPaths(), Announce: tc.announce}, lab.Client, tc.cfg)
-			ln := k.kernelListen(t)
-			acc := make(chan net.Conn, 1)
-			go func() { c, _ := ln.Accept(); acc <- c }()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c, err := k.h.Dial(ctx, netip.AddrPortFrom(k.l.ServerAddr(1), 5201))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			srv := <-acc
-			if srv == nil {
-				t.Fatal("no connection accepted")
-			}
-			defer srv.Close()
+			c, srv := dialKernelServer(ctx, t, k)
 			want := 2
 			if tc.announce {
 				want = 4
@@ -130,21 +138,9 @@ func TestKernelModes(t *testing.T) {
 // rest; wifi comes back and the data returns to it.
 func TestKernelHandover(t *testing.T) {
 	k := newKernelLab(t, lab.Config{Paths: twoEmulatedPaths()}, lab.Client, mptcp.Config{Mode: mpconn.ModeHandover})
-	ln := k.kernelListen(t)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := k.h.Dial(ctx, netip.AddrPortFrom(k.l.ServerAddr(1), 5201))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := <-acc
-	if srv == nil {
-		t.Fatal("no connection accepted")
-	}
-	defer srv.Close()
+	c, srv := dialKernelServer(ctx, t, k)
 	if _, err := k.l.WaitCounter(ctx, lab.Server, "MPTcpExtMPJoinSynBackupRx", 1); err != nil {
 		t.Fatalf("no backup join: %v", err)
 	}
@@ -207,21 +203,9 @@ func TestKernelHandover(t *testing.T) {
 // intact throughout and cellular carries some again at the end.
 func TestKernelAddrDownUp(t *testing.T) {
 	k := newKernelLab(t, lab.Config{Paths: twoEmulatedPaths()}, lab.Client, mptcp.Config{})
-	ln := k.kernelListen(t)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := k.h.Dial(ctx, netip.AddrPortFrom(k.l.ServerAddr(1), 5201))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := <-acc
-	if srv == nil {
-		t.Fatal("no connection accepted")
-	}
-	defer srv.Close()
+	c, srv := dialKernelServer(ctx, t, k)
 	if _, err := k.l.WaitCounter(ctx, lab.Server, "MPTcpExtMPJoinAckRx", 1); err != nil {
 		t.Fatalf("join: %v", err)
 	}
