@@ -122,6 +122,11 @@ type Config struct {
 	// as Linux without "subflow" endpoints). Subflows to the addresses the
 	// peer announces are opened from the address the routes pick.
 	JoinFrom []netip.Addr
+	// UseAnnounced, if set, limits the addresses a client joins among
+	// those the peer announces (ADD_ADDR) to these prefixes; the others
+	// are echoed as RFC 8684 §3.4.1 asks and left unused (a phone told to
+	// keep off a server's other networks). Nil: every announced address.
+	UseAnnounced []netip.Prefix
 	// Announce lists the local addresses a passive connection advertises
 	// with ADD_ADDR (nil: every local address of the initial subflow's
 	// family other than its own).

@@ -232,3 +232,31 @@ func TestOnlyAddrDownParks(t *testing.T) {
 		t.Fatal("data after the path returned differs")
 	}
 }
+
+// TestUseAnnounced: a client told to use only announced addresses in
+// 10.0.3.0/24 echoes the server's ADD_ADDR for 10.0.2.2 but opens no
+// subflow to it; without the limit it does.
+func TestUseAnnounced(t *testing.T) {
+	for _, limit := range []bool{false, true} {
+		cfg := Config{JoinFrom: []netip.Addr{}}
+		if limit {
+			cfg.UseAnnounced = []netip.Prefix{netip.MustParsePrefix("10.0.3.0/24")}
+		}
+		n, cli, srv := twoHosts(t, 210, cfg, Config{})
+		c := cli.dial("10.0.1.2:80")
+		established(t, n, cli, srv, c)
+		n.runFor(5 * time.Second)
+		if cli.mib.AddAddr.Load() != 1 || cli.mib.EchoAddTx.Load() == 0 {
+			t.Fatalf("limit %v: ADD_ADDR %d, echoes %d", limit, cli.mib.AddAddr.Load(), cli.mib.EchoAddTx.Load())
+		}
+		joined := false
+		for _, sf := range c.Subflows() {
+			if sf.io.Remote().Addr() == addr("10.0.2.2") {
+				joined = true
+			}
+		}
+		if joined == limit {
+			t.Fatalf("limit %v: joined the announced 10.0.2.2: %v", limit, joined)
+		}
+	}
+}

@@ -443,6 +443,9 @@ func (pm *pathManager) addAddrIn(s *Subflow, a *option.AddAddr) {
 		port = c.subflows[0].io.Remote().Port()
 	}
 	ap := netip.AddrPortFrom(a.Addr, port)
+	if c.cfg.UseAnnounced != nil && !slices.ContainsFunc(c.cfg.UseAnnounced, func(p netip.Prefix) bool { return p.Contains(a.Addr) }) {
+		return // echoed, not used (Config.UseAnnounced)
+	}
 	for i, r := range pm.remotes {
 		if r.id == a.AddrID {
 			pm.remotes[i].addr = ap // a new address for the id (§3.4.1)

@@ -144,6 +144,7 @@ type ncFlags struct {
 	verbose    bool
 	mode       string
 	scheduler  string
+	useAnn     prefixList
 }
 
 // ncConfig is the validated configuration.
@@ -159,6 +160,7 @@ type ncConfig struct {
 	coupled  cc.Factory // coupled congestion control of the subflows (--cc lia, olia), or nil
 	mode     mpconn.Mode
 	sched    func() mpconn.Scheduler // nil: the mode's default
+	useAnn   []netip.Prefix          // nil: every address the server announces
 	timeout  time.Duration           // 0: none
 	quit     time.Duration           // < 0: wait for the peer
 	noStdin  bool
@@ -289,6 +291,7 @@ func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 		"interactive (the lowest-latency path carries the data, another only while it recovers from a loss)")
 	fs.StringVar(&f.scheduler, "scheduler", "", "MPTCP `SCHEDULER`: "+strings.Join(mpconn.SchedulerNames(), ", ")+
 		" (default: the mode's: interactive for --mode interactive, minrtt otherwise)")
+	fs.Var(&f.useAnn, "use-announced", "join only the addresses the server announces within `CIDR` (repeatable; default: all of them)")
 	fs.Var(&f.timeout, "w", "connect timeout in `SECS` or as a duration (5, 1.5, 500ms); with -l, how long to wait for the connection (same as --timeout; default: none, TCP's SYN retries)")
 	fs.Var(&f.timeout, "timeout", "connect timeout in `SECS` (same as -w)")
 	fs.Var(&f.quit, "q", "after EOF on stdin, quit after `SECS` even if the peer has not closed (our data is acknowledged first; negative: wait for the peer)")
@@ -359,6 +362,9 @@ func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 	}
 	if cfg.mode, err = mpconn.ParseMode(f.mode); err != nil {
 		return nil, fmt.Errorf("--mode: %v", err)
+	}
+	if len(f.useAnn) > 0 {
+		cfg.useAnn = []netip.Prefix(f.useAnn)
 	}
 	if f.scheduler != "" {
 		if cfg.sched, err = mpconn.SchedulerByName(f.scheduler); err != nil {
@@ -601,7 +607,7 @@ func (r *ncRun) setup() error {
 		return nil
 	}
 	mc := mptcp.Config{TCP: tcpc, Checksum: r.cfg.checksum, Congestion: r.cfg.coupled, OnEvent: r.onEvent,
-		Mode: r.cfg.mode, NewScheduler: r.cfg.sched}
+		Mode: r.cfg.mode, NewScheduler: r.cfg.sched, UseAnnounced: r.cfg.useAnn}
 	for _, p := range r.cfg.paths {
 		if p.backup {
 			for _, a := range p.dev.Addrs {
