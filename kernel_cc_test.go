@@ -70,7 +70,8 @@ func TestKernelCoupledCC(t *testing.T) {
 			got, _, err := timedReader(srv, nil)
 			elapsed := time.Since(start)
 			if err != nil {
-				t.Fatalf("kernel read after %d of %d bytes: %v\n%s", len(got), len(data), err, summary(c.Info()))
+				m, _ := k.l.MPTCPCounters(lab.Server)
+				t.Fatalf("kernel read after %d of %d bytes: %v\n%s\nkernel: %v", len(got), len(data), err, summary(c.Info()), nonzeroU(m))
 			}
 			if err := <-errc; err != nil {
 				t.Fatalf("write: %v", err)
@@ -106,4 +107,14 @@ func TestKernelCoupledCC(t *testing.T) {
 			fmt.Printf("GOODPUT %s %.1f Mbit/s%s\n", tc.name, mbps, share)
 		})
 	}
+}
+
+func nonzeroU(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
