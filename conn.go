@@ -21,6 +21,9 @@ type Conn struct {
 	o  *stack.Owner
 	mc *mpconn.Conn
 	ln *Listener // the listener of a passive connection not yet accepted (under o's lock)
+	// first is the initial subflow's flow (a listener drops a half-open
+	// connection by closing it first: nothing goes out).
+	first *stack.Flow
 
 	estCh    chan struct{}
 	estOnce  sync.Once
@@ -54,10 +57,15 @@ func (e env) Notify(n tcp.Notify) { e.c.notify(n) }
 
 // newConn makes the driver of a connection: owner, first flow, engine.
 func (h *Host) newConn(local, remote netip.AddrPort, active bool) (*Conn, *stack.Flow, error) {
+	if !h.connSlot() {
+		h.limitDrops.Add(1)
+		return nil, nil, ErrTooManyConnections
+	}
 	c := &Conn{h: h, estCh: make(chan struct{}), doneCh: make(chan struct{})}
 	c.o = h.st.NewOwner(c)
 	f, err := h.st.OpenFlow(c.o, local, remote)
 	if err != nil {
+		h.connGone()
 		return nil, nil, err
 	}
 	var mc *mpconn.Conn
@@ -68,9 +76,10 @@ func (h *Host) newConn(local, remote netip.AddrPort, active bool) (*Conn, *stack
 	}
 	if err != nil {
 		f.Close()
+		h.connGone()
 		return nil, nil, err
 	}
-	c.mc = mc
+	c.mc, c.first = mc, f
 	for _, a := range h.downAddrs() {
 		mc.LocalAddrDown(a) // before any other goroutine knows c
 	}
@@ -96,9 +105,10 @@ func (c *Conn) NextDeadline() (time.Duration, bool) { return c.mc.NextDeadline()
 func (c *Conn) Finished() bool                      { return c.mc.Finished() }
 func (c *Conn) AbortEngine()                        { c.mc.AbortEngine() }
 func (c *Conn) Retired() {
+	c.h.connGone()
 	c.h.releaseToken(c.mc.LocalToken(), c)
 	if c.ln != nil {
-		c.ln.forget(c)
+		c.ln.q.Forget(c)
 		c.ln = nil
 	}
 	c.doneOnce.Do(func() { close(c.doneCh) })

@@ -11,30 +11,32 @@ import (
 
 // Listener accepts MPTCP connections (and plain TCP ones, which become
 // connections in fallback, as Linux's MPTCP listener does). It
-// implements net.Listener.
+// implements net.Listener. Its connections not yet accepted are bounded
+// as the stack's own listeners' are (stack.Options Backlog and
+// MaxHalfOpen, stack.SYNQueue): a flood of MP_CAPABLE SYNs recycles the
+// oldest half-open connections instead of filling memory or locking out
+// real clients.
 type Listener struct {
 	h       *Host
 	addr    netip.AddrPort
 	stop    func()
 	acceptQ chan *Conn
+	q       *stack.SYNQueue[*Conn]
 	closed  chan struct{}
 	once    sync.Once
-
-	mu      sync.Mutex
-	pending int
-	open    map[*Conn]struct{}
 }
 
 var _ net.Listener = (*Listener)(nil)
 
-// Backlog is the number of connections a Listener holds for Accept
-// (established or in their handshake).
+// Backlog is the default number of established connections a Listener
+// holds for Accept (the stack's Options.Backlog).
 const Backlog = 128
 
 // Listen listens on laddr (an unspecified address listens on every
 // address of its family; port 0 picks one).
 func (h *Host) Listen(laddr netip.AddrPort) (*Listener, error) {
-	l := &Listener{h: h, acceptQ: make(chan *Conn, Backlog), closed: make(chan struct{}), open: make(map[*Conn]struct{})}
+	backlog, half := h.st.ListenLimits()
+	l := &Listener{h: h, acceptQ: make(chan *Conn, backlog), closed: make(chan struct{}), q: stack.NewSYNQueue[*Conn](half, backlog)}
 	a, stop, err := h.st.ListenSYN(laddr, l.handleSYN)
 	if err != nil {
 		return nil, err
@@ -44,62 +46,62 @@ func (h *Host) Listen(laddr netip.AddrPort) (*Listener, error) {
 }
 
 // handleSYN makes a passive connection for a SYN (its MP_CAPABLE, if
-// any, is read by the connection's first subflow).
+// any, is read by the connection's first subflow), within the listener's
+// and the host's bounds.
 func (l *Listener) handleSYN(local, remote netip.AddrPort, seg *tcp.Segment) (*stack.Flow, stack.SYNVerdict) {
-	if !l.reserve() {
+	stats := l.h.st.Stats()
+	victim, evict, ok := l.q.Admit()
+	if !ok {
+		stats.ListenOverflows.Add(1)
 		return nil, stack.SYNDrop
+	}
+	if evict {
+		stats.HalfOpenEvicted.Add(1)
+		l.drop(victim)
 	}
 	c, f, err := l.h.newConn(local, remote, false)
 	if err != nil {
-		l.unreserve()
+		l.q.Cancel()
 		return nil, stack.SYNDrop
 	}
 	c.ln = l
-	l.mu.Lock()
-	l.open[c] = struct{}{}
-	l.mu.Unlock()
+	if !l.q.Add(c) {
+		c.o.Lock()
+		c.ln = nil
+		f.Close()
+		c.mc.AbortEngine()
+		c.o.Unlock()
+		return nil, stack.SYNDrop
+	}
 	return f, stack.SYNDeliver
 }
 
-func (l *Listener) reserve() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	select {
-	case <-l.closed:
-		return false
-	default:
+// drop ends a half-open connection the queue gave up, silently: its flow
+// is closed first, so not even a RST goes to what is likely a forged
+// source.
+func (l *Listener) drop(c *Conn) {
+	c.o.Lock()
+	if c.ln == l {
+		c.ln = nil
+		c.first.Close()
+		c.mc.AbortEngine()
 	}
-	if l.pending >= cap(l.acceptQ) {
-		return false
-	}
-	l.pending++
-	return true
-}
-
-func (l *Listener) unreserve() {
-	l.mu.Lock()
-	l.pending--
-	l.mu.Unlock()
-}
-
-func (l *Listener) forget(c *Conn) {
-	l.mu.Lock()
-	if _, ok := l.open[c]; ok {
-		delete(l.open, c)
-		l.pending--
-	}
-	l.mu.Unlock()
+	c.o.Unlock()
 }
 
 // enqueue hands an established connection to Accept (under its owner's
-// lock).
+// lock); one the queue has no room for, or gave up, is reset.
 func (l *Listener) enqueue(c *Conn) {
-	select {
-	case l.acceptQ <- c:
-	default:
-		c.ln = nil
-		c.mc.AbortEngine()
+	if l.q.Established(c) {
+		select {
+		case l.acceptQ <- c:
+			return
+		default: // cannot happen: the queue bounds acceptQ's contents
+		}
 	}
+	l.h.st.Stats().ListenOverflows.Add(1)
+	c.ln = nil
+	c.mc.AbortEngine()
 }
 
 // Accept implements net.Listener.
@@ -112,7 +114,7 @@ func (l *Listener) AcceptMPTCP() (*Conn, error) {
 		c.o.Lock()
 		c.ln = nil
 		c.o.Unlock()
-		l.forget(c)
+		l.q.Forget(c)
 		return c, nil
 	case <-l.closed:
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
@@ -125,15 +127,10 @@ func (l *Listener) Close() error {
 	l.once.Do(func() {
 		close(l.closed)
 		l.stop()
-		l.mu.Lock()
-		orphans := make([]*Conn, 0, len(l.open))
-		for c := range l.open {
-			orphans = append(orphans, c)
-		}
-		l.mu.Unlock()
-		for _, c := range orphans {
+		for _, c := range l.q.Close() {
 			c.o.Lock()
 			if c.ln == l {
+				c.ln = nil
 				c.mc.AbortEngine()
 			}
 			c.o.Unlock()

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mptcp-go/mptcp/header"
 	"github.com/mptcp-go/mptcp/mpconn"
@@ -45,6 +46,9 @@ type MIB = mpconn.MIB
 // ErrTokenSpace: no unique token could be drawn for a new connection.
 var ErrTokenSpace = errors.New("mptcp: no free token")
 
+// ErrTooManyConnections: the host has Config.MaxConnections connections.
+var ErrTooManyConnections = errors.New("mptcp: connection limit reached")
+
 // Host is MPTCP on a stack: its connections, their tokens (unique on the
 // host, RFC 8684 §3.1) and the joins addressed to them. It is safe for
 // concurrent use.
@@ -52,9 +56,12 @@ type Host struct {
 	st  *stack.Stack
 	cfg Config
 	mib MIB
+	// limitDrops counts connections refused at Config.MaxConnections.
+	limitDrops atomic.Uint64
 
 	mu     sync.Mutex
 	tokens map[uint32]*Conn
+	nconns int                 // connections made and not retired (Config.MaxConnections)
 	down   map[netip.Addr]bool // local addresses that are gone (AddrDown)
 	closed bool
 }
@@ -65,6 +72,9 @@ func NewHost(st *stack.Stack, cfg Config) (*Host, error) {
 	h := &Host{st: st, cfg: cfg, tokens: make(map[uint32]*Conn)}
 	if cfg.MIB == nil {
 		h.cfg.MIB = &h.mib
+	}
+	if cfg.MaxConnections <= 0 {
+		h.cfg.MaxConnections = mpconn.DefaultMaxConnections
 	}
 	if err := tcp.ValidCongestionControl(cfg.TCP.CongestionControl); err != nil {
 		return nil, err
@@ -121,6 +131,36 @@ func (h *Host) AddrUp(a netip.Addr) {
 		c.mc.LocalAddrUp(a)
 		c.o.Unlock()
 	}
+}
+
+// NumConns returns the number of the host's connections (handshakes
+// included, until they are gone for good).
+func (h *Host) NumConns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.nconns
+}
+
+// ConnLimitDrops returns how many connections (SYNs and dials) were
+// refused because the host had Config.MaxConnections.
+func (h *Host) ConnLimitDrops() uint64 { return h.limitDrops.Load() }
+
+// connSlot takes a place for a new connection, if the host has one
+// (Config.MaxConnections).
+func (h *Host) connSlot() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.nconns >= h.cfg.MaxConnections {
+		return false
+	}
+	h.nconns++
+	return true
+}
+
+func (h *Host) connGone() {
+	h.mu.Lock()
+	h.nconns--
+	h.mu.Unlock()
 }
 
 // conns returns the connections with a token (h.mu held).

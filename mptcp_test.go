@@ -22,6 +22,7 @@ import (
 type pair struct {
 	cli, srv   *stack.Stack
 	hcli, hsrv *mptcp.Host
+	cliLinks   []*link.Pipe // the client's ends (a test may write into them, as on a shared link)
 }
 
 func newPair(t *testing.T, ccfg, scfg mptcp.Config) *pair {
@@ -30,6 +31,7 @@ func newPair(t *testing.T, ccfg, scfg mptcp.Config) *pair {
 	t.Cleanup(func() { p.cli.Close(); p.srv.Close() })
 	for i, name := range []string{"wifi", "cell"} {
 		a, b := link.NewPipe(link.PipeOptions{})
+		p.cliLinks = append(p.cliLinks, a)
 		net := byte(i + 1)
 		ca := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, net, 1}), 24)
 		sa := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, net, 2}), 24)

@@ -62,6 +62,9 @@ type tcpError struct {
 func (e *tcpError) Error() string        { return "mptcp: " + e.msg }
 func (e *tcpError) Is(target error) bool { return target == e.errno }
 
+// DefaultMaxConnections is Config.MaxConnections' default.
+const DefaultMaxConnections = 65536
+
 // Config configures a connection.
 type Config struct {
 	// Checksum asks for DSS checksums (RFC 8684 §3.3.1, the MP_CAPABLE
@@ -76,6 +79,11 @@ type Config struct {
 	// add_addr_accepted 0;
 	// Linux's add_addr_accepted limit).
 	MaxAddAddr int
+	// MaxConnections bounds the connections of a host (package mptcp's
+	// Host), handshakes included (DefaultMaxConnections if zero): a SYN
+	// beyond it is dropped and a Dial fails. The half-open ones are
+	// bounded per listener too (stack.Options.MaxHalfOpen).
+	MaxConnections int
 	// AddAddrTimeout is how long an ADD_ADDR waits for its echo before it
 	// is sent again (Linux's add_addr_timeout); AddAddrRetries how often
 	// (2 s and 3 if zero).

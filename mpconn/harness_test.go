@@ -390,7 +390,7 @@ func (h *simHost) deliver(src, dst netip.AddrPort, b []byte) {
 			}
 		}
 	}
-	if join != nil {
+	if join != nil && !h.plainListen { // a plain TCP server does not read MP_JOIN
 		c := h.tokens[join.Token]
 		if c == nil {
 			h.mib.MPJoinNoTokenFound.Add(1)

@@ -53,8 +53,7 @@ func (c *Conn) Finished() bool                      { return c.ep.State() == tcp
 func (c *Conn) AbortEngine()                        { c.ep.Abort() }
 func (c *Conn) Retired() {
 	if c.ln != nil {
-		c.ln.forget(c)
-		c.ln.unreserve()
+		c.ln.q.Forget(c)
 		c.ln = nil
 	}
 	c.doneOnce.Do(func() { close(c.doneCh) })
@@ -147,13 +146,10 @@ type Listener struct {
 	addr    netip.AddrPort
 	opts    ListenOptions
 	acceptQ chan *Conn
+	q       *SYNQueue[*Conn] // connections not yet accepted (Options.Backlog, Options.MaxHalfOpen)
 	closed  chan struct{}
 	once    sync.Once
 	stop    func()
-
-	mu      sync.Mutex
-	pending int // connections in SYN-RECEIVED or queued
-	open    map[*Conn]struct{}
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -167,7 +163,7 @@ func (s *Stack) ListenTCP(addr netip.AddrPort) (*Listener, error) {
 // ListenTCPOptions is ListenTCP with options.
 func (s *Stack) ListenTCPOptions(addr netip.AddrPort, o ListenOptions) (*Listener, error) {
 	l := &Listener{s: s, opts: o, acceptQ: make(chan *Conn, s.opts.Backlog), closed: make(chan struct{}),
-		open: make(map[*Conn]struct{})}
+		q: NewSYNQueue[*Conn](s.opts.MaxHalfOpen, s.opts.Backlog)}
 	a, stop, err := s.ListenSYN(addr, l.handleSYN)
 	if err != nil {
 		return nil, err
@@ -176,7 +172,8 @@ func (s *Stack) ListenTCPOptions(addr netip.AddrPort, o ListenOptions) (*Listene
 	return l, nil
 }
 
-// handleSYN opens a connection for a SYN (RFC 9293 §3.10.7.2).
+// handleSYN opens a connection for a SYN (RFC 9293 §3.10.7.2), within
+// the listener's bounds (SYNQueue).
 func (l *Listener) handleSYN(local, remote netip.AddrPort, seg *tcp.Segment) (*Flow, SYNVerdict) {
 	var hooks tcp.SegmentHooks
 	if l.opts.Hooks != nil {
@@ -186,18 +183,28 @@ func (l *Listener) handleSYN(local, remote netip.AddrPort, seg *tcp.Segment) (*F
 		}
 		hooks = h
 	}
-	if !l.reserve() {
-		return nil, SYNDrop // backlog full: the peer retries (like Linux)
+	victim, evict, ok := l.q.Admit()
+	if !ok {
+		l.s.stats.ListenOverflows.Add(1)
+		return nil, SYNDrop // accept queue full: the peer retries (like Linux)
+	}
+	if evict {
+		l.s.stats.HalfOpenEvicted.Add(1)
+		l.drop(victim)
 	}
 	c, err := l.s.newConn(local, remote, hooks)
 	if err != nil {
-		l.unreserve()
+		l.q.Cancel()
 		return nil, SYNDrop
 	}
 	c.ln = l
-	l.mu.Lock()
-	l.open[c] = struct{}{}
-	l.mu.Unlock()
+	if !l.q.Add(c) {
+		c.o.Lock()
+		c.ln = nil
+		c.flow.Close()
+		c.o.Unlock()
+		return nil, SYNDrop
+	}
 	l.s.stats.TCPPassiveOpens.Add(1)
 	c.o.Lock()
 	_ = c.ep.Listen()
@@ -205,43 +212,32 @@ func (l *Listener) handleSYN(local, remote netip.AddrPort, seg *tcp.Segment) (*F
 	return c.flow, SYNDeliver
 }
 
-func (l *Listener) reserve() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	select {
-	case <-l.closed:
-		return false
-	default:
-	}
-	if l.pending >= cap(l.acceptQ) {
-		return false
-	}
-	l.pending++
-	return true
-}
-
-func (l *Listener) unreserve() {
-	l.mu.Lock()
-	l.pending--
-	l.mu.Unlock()
-}
-
-// forget drops a connection that ended before it was accepted.
-func (l *Listener) forget(c *Conn) {
-	l.mu.Lock()
-	delete(l.open, c)
-	l.mu.Unlock()
-}
-
-// enqueue hands an established connection to Accept (under its owner's lock).
-func (l *Listener) enqueue(c *Conn) {
-	select {
-	case l.acceptQ <- c:
-	default:
-		// Cannot happen: pending bounds the queue. Be safe anyway.
+// drop ends a half-open connection the queue gave up, silently: its flow
+// is closed first, so not even a RST goes out (to a forged source, as a
+// request socket that times out in Linux).
+func (l *Listener) drop(c *Conn) {
+	c.o.Lock()
+	if c.ln == l {
 		c.ln = nil
+		c.flow.Close()
 		c.ep.Abort()
 	}
+	c.o.Unlock()
+}
+
+// enqueue hands an established connection to Accept (under its owner's
+// lock); one the queue has no room for, or gave up, is reset.
+func (l *Listener) enqueue(c *Conn) {
+	if l.q.Established(c) {
+		select {
+		case l.acceptQ <- c:
+			return
+		default: // cannot happen: the queue bounds acceptQ's contents
+		}
+	}
+	l.s.stats.ListenOverflows.Add(1)
+	c.ln = nil
+	c.ep.Abort()
 }
 
 // Accept implements net.Listener.
@@ -253,15 +249,9 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 		select {
 		case c := <-l.acceptQ:
 			c.o.Lock()
-			mine := c.ln == l
 			c.ln = nil
 			c.o.Unlock()
-			l.mu.Lock()
-			delete(l.open, c)
-			l.mu.Unlock()
-			if mine {
-				l.unreserve()
-			}
+			l.q.Forget(c)
 			return c, nil
 		case <-l.closed:
 			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
@@ -275,17 +265,10 @@ func (l *Listener) Close() error {
 	l.once.Do(func() {
 		close(l.closed)
 		l.stop()
-		l.mu.Lock()
-		orphans := make([]*Conn, 0, len(l.open))
-		for c := range l.open {
-			orphans = append(orphans, c)
-		}
-		l.open = nil
-		l.mu.Unlock()
-		for _, c := range orphans {
+		for _, c := range l.q.Close() {
 			c.o.Lock()
-			mine := c.ln == l
-			if mine {
+			if c.ln == l {
+				c.ln = nil
 				c.ep.Abort()
 			}
 			c.o.Unlock()

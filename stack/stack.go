@@ -37,6 +37,9 @@ var (
 	ErrBadInterface = errors.New("stack: bad interface config")
 )
 
+// DefaultMaxHalfOpen is Options.MaxHalfOpen's default.
+const DefaultMaxHalfOpen = 1024
+
 // Options configure a Stack.
 type Options struct {
 	// Logger receives diagnostics; nil discards them.
@@ -45,8 +48,15 @@ type Options struct {
 	// (buffer sizes, congestion control, timers). Ports, ISS, MTU, hooks
 	// and notifications are filled in per connection.
 	TCP tcp.Config
-	// Backlog is the accept queue length of listeners (128 if zero).
+	// Backlog is the accept queue length of listeners (128 if zero):
+	// established connections waiting for Accept. A SYN that finds it
+	// full is dropped (the peer retries).
 	Backlog int
+	// MaxHalfOpen bounds each listener's connections in their handshake
+	// (SYN-RECEIVED; 1024 if zero). A SYN that finds the table full
+	// recycles the oldest (RFC 4987 §3.4), so a SYN flood costs bounded
+	// memory and real clients still connect (see SYNQueue).
+	MaxHalfOpen int
 	// EphemeralPorts is the range local ports are picked from
 	// ([32768, 60999] if zero, Linux's default).
 	EphemeralMin, EphemeralMax uint16
@@ -118,6 +128,11 @@ type Stats struct {
 	// LinkReadErrors counts failed reads from a device (ENETDOWN while
 	// its link is down); the stack keeps reading.
 	LinkReadErrors atomic.Uint64
+	// ListenOverflows counts SYNs and handshakes dropped because a
+	// listener's accept queue was full (Linux's TcpExt name);
+	// HalfOpenEvicted the half-open connections given up for a newer SYN
+	// when a listener's half-open table was full (SYN floods).
+	ListenOverflows, HalfOpenEvicted atomic.Uint64
 	// Fragment reassembly and fragmentation, as in Linux's /proc/net/snmp:
 	// fragments received that needed reassembly, datagrams reassembled
 	// (an IPv6 atomic fragment counts as one), datagrams given up (timed
@@ -138,8 +153,11 @@ func New(opts Options) *Stack {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Backlog == 0 {
+	if opts.Backlog <= 0 {
 		opts.Backlog = 128
+	}
+	if opts.MaxHalfOpen <= 0 {
+		opts.MaxHalfOpen = DefaultMaxHalfOpen
 	}
 	if opts.NeighborReachable <= 0 {
 		opts.NeighborReachable = 30 * time.Second

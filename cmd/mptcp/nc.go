@@ -145,6 +145,9 @@ type ncFlags struct {
 	mode       string
 	scheduler  string
 	useAnn     prefixList
+
+	// limits (0: the defaults)
+	maxSubflows, maxAddAddr, maxHalfOpen int
 }
 
 // ncConfig is the validated configuration.
@@ -165,6 +168,10 @@ type ncConfig struct {
 	quit     time.Duration           // < 0: wait for the peer
 	noStdin  bool
 	json     bool
+
+	// Limits (0: the defaults): subflows per connection, addresses taken
+	// from the peer's ADD_ADDRs (<0: none), handshakes a listener holds.
+	maxSubflows, maxAddAddr, maxHalfOpen int
 }
 
 // prefixList is a repeatable CIDR flag.
@@ -292,6 +299,9 @@ func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.StringVar(&f.scheduler, "scheduler", "", "MPTCP `SCHEDULER`: "+strings.Join(mpconn.SchedulerNames(), ", ")+
 		" (default: the mode's: interactive for --mode interactive, minrtt otherwise)")
 	fs.Var(&f.useAnn, "use-announced", "join only the addresses the server announces within `CIDR` (repeatable; default: all of them)")
+	fs.IntVar(&f.maxSubflows, "max-subflows", 0, "at most `N` subflows on the connection, the first included (0: 8); joins beyond are refused with MP_TCPRST")
+	fs.IntVar(&f.maxAddAddr, "max-add-addr", 0, "use at most `N` of the addresses the peer announces (0: 8; -1: none, they are only echoed)")
+	fs.IntVar(&f.maxHalfOpen, "max-half-open", 0, "with -l: at most `N` handshakes in progress; a SYN beyond gives up the oldest (0: 1024)")
 	fs.Var(&f.timeout, "w", "connect timeout in `SECS` or as a duration (5, 1.5, 500ms); with -l, how long to wait for the connection (same as --timeout; default: none, TCP's SYN retries)")
 	fs.Var(&f.timeout, "timeout", "connect timeout in `SECS` (same as -w)")
 	fs.Var(&f.quit, "q", "after EOF on stdin, quit after `SECS` even if the peer has not closed (our data is acknowledged first; negative: wait for the peer)")
@@ -338,7 +348,8 @@ func parseMAC(s string) (header.MAC, error) {
 // not looked at).
 func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 	cfg := &ncConfig{listen: f.listen, plainTCP: f.plainTCP, checksum: f.checksum, cc: f.cc,
-		timeout: f.timeout.d, quit: f.quit.d, noStdin: f.noStdin, json: f.json}
+		timeout: f.timeout.d, quit: f.quit.d, noStdin: f.noStdin, json: f.json,
+		maxSubflows: f.maxSubflows, maxAddAddr: f.maxAddAddr, maxHalfOpen: f.maxHalfOpen}
 	paths, err := pathsFromFlags(f.paths, f.iface, f.tun, f.addrs, f.gws, f.mac, f.mtu, f.offload)
 	if err != nil {
 		return nil, err
@@ -347,6 +358,10 @@ func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 	switch {
 	case f.timeout.d < 0:
 		return nil, errors.New("-w/--timeout must not be negative")
+	case f.maxSubflows < 0 || f.maxHalfOpen < 0 || f.maxAddAddr < -1:
+		return nil, errors.New("--max-subflows and --max-half-open must not be negative, --max-add-addr not below -1")
+	case f.plainTCP && (f.maxSubflows != 0 || f.maxAddAddr != 0):
+		return nil, errors.New("--max-subflows and --max-add-addr are MPTCP's (not with --tcp)")
 	case !ccValid(f.cc):
 		return nil, fmt.Errorf("--cc %q: want one of %s", f.cc, strings.Join(ccNames(), ", "))
 	case f.plainTCP && len(paths) > 1:
@@ -566,7 +581,7 @@ func initialSubflow(in *mpconn.ConnInfo) *mpconn.SubflowInfo {
 // setup opens the interfaces and makes the stack (and the MPTCP host).
 func (r *ncRun) setup() error {
 	tcpc := tcp.Config{CongestionControl: r.cfg.cc}
-	r.s = stack.New(stack.Options{Logger: r.log, TCP: tcpc})
+	r.s = stack.New(stack.Options{Logger: r.log, TCP: tcpc, MaxHalfOpen: r.cfg.maxHalfOpen})
 	for _, p := range r.cfg.paths {
 		d, err := netdev.Open(p.dev)
 		if err != nil {
@@ -607,7 +622,8 @@ func (r *ncRun) setup() error {
 		return nil
 	}
 	mc := mptcp.Config{TCP: tcpc, Checksum: r.cfg.checksum, Congestion: r.cfg.coupled, OnEvent: r.onEvent,
-		Mode: r.cfg.mode, NewScheduler: r.cfg.sched, UseAnnounced: r.cfg.useAnn}
+		Mode: r.cfg.mode, NewScheduler: r.cfg.sched, UseAnnounced: r.cfg.useAnn,
+		MaxSubflows: r.cfg.maxSubflows, MaxAddAddr: r.cfg.maxAddAddr}
 	for _, p := range r.cfg.paths {
 		if p.backup {
 			for _, a := range p.dev.Addrs {

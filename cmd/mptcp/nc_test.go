@@ -72,6 +72,9 @@ func TestNCUsageErrors(t *testing.T) {
 		{with("-w", "soon", "10.0.0.2", "1"), "invalid value"},
 		{with("--mtu", "100", "10.0.0.2", "1"), "--mtu"},
 		{with("--bogus", "10.0.0.2", "1"), "flag provided but not defined"},
+		{with("--max-subflows", "-1", "10.0.0.2", "1"), "must not be negative"},
+		{with("--max-add-addr", "-2", "10.0.0.2", "1"), "not below -1"},
+		{with("--tcp", "--max-subflows", "2", "10.0.0.2", "1"), "MPTCP's (not with --tcp)"},
 	} {
 		code, out, errOut := runCLI(tc.args...)
 		if code != exitUsage || out != "" || !strings.Contains(errOut, tc.want) {
