@@ -155,6 +155,11 @@ type mpConn struct{ *mptcp.Conn }
 
 func (c mpConn) Abort() error { c.Conn.Abort(); return nil }
 
+// ReadZero implements ZeroReader: our connection's Read with an empty
+// buffer (stack.Stream's, which answers it without taking data from the
+// engine, as read(2) of zero bytes does).
+func (c mpConn) ReadZero() (int, error) { return c.Conn.Read(nil) }
+
 type mpListener struct {
 	ln *mptcp.Listener
 	l  *hostLayer
