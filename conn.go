@@ -175,6 +175,16 @@ func (c *Conn) SetBackup(a netip.Addr, backup bool) {
 	c.o.Unlock()
 }
 
+// SetNoDelay turns Nagle's algorithm off (noDelay, the default unless
+// Config.TCP.Nagle) or on for every subflow, as net.TCPConn's SetNoDelay
+// (TCP_NODELAY) does for one TCP connection.
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	c.o.Lock()
+	c.mc.SetNoDelay(noDelay)
+	c.o.Unlock()
+	return nil
+}
+
 // RemoveAddr withdraws local address a from the connection (REMOVE_ADDR,
 // RFC 8684 §3.4.2).
 func (c *Conn) RemoveAddr(a netip.Addr) {

@@ -74,6 +74,7 @@ type Conn struct {
 	closeAt   time.Duration // after Close: when to stop waiting for the peer's DATA_FIN
 	orphanAt  time.Duration // no subflow left: when to give up waiting for one
 	notify    tcp.Notify
+	nagle     bool // Nagle's algorithm on the subflows (SetNoDelay)
 
 	newCC func() tcp.CongestionControl // the connection's subflow controllers (Config.Congestion)
 	sched Scheduler                    // the connection's own (Config.NewScheduler)
@@ -118,6 +119,7 @@ func NewPassive(env Env, cfg Config, io SubflowIO) (*Conn, error) {
 func newConn(env Env, cfg Config, active bool) *Conn {
 	cfg.setDefaults()
 	c := &Conn{env: env, cfg: cfg, mib: cfg.MIB, active: active, version: option.V1}
+	c.nagle = cfg.TCP.Nagle
 	c.sched = cfg.NewScheduler()
 	if c.sched == nil {
 		c.sched = MinRTT{}
@@ -587,5 +589,18 @@ func (c *Conn) SetBackup(local netip.Addr, backup bool) {
 			s.prioPending = true
 			s.ep.SendAck()
 		}
+	}
+}
+
+// SetNoDelay turns Nagle's algorithm (RFC 9293 §3.7.4) off (noDelay) or
+// on for every subflow, present and future, as TCP_NODELAY on Linux's
+// MPTCP socket reaches its subflows. Config.TCP.Nagle is the initial
+// setting.
+func (c *Conn) SetNoDelay(noDelay bool) {
+	c.enter()
+	defer c.leave()
+	c.nagle = !noDelay
+	for _, s := range c.subflows {
+		s.ep.SetNagle(c.nagle)
 	}
 }

@@ -128,6 +128,7 @@ func (c *Conn) newSubflow(io SubflowIO, join bool) *Subflow {
 	s := &Subflow{c: c, id: c.nextID, io: io, join: join}
 	c.nextID++
 	tmpl := c.cfg.TCP
+	tmpl.Nagle = c.nagle
 	if tmpl.SendBufferSize == 0 {
 		// The scheduler keeps about a window's worth in the subflow;
 		// the rest waits in the connection's buffer.

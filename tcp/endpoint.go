@@ -520,6 +520,18 @@ func (e *Endpoint) FlushAck() {
 	}
 }
 
+// SetNagle turns Nagle's algorithm (RFC 9293 §3.7.4) on or off for the
+// data sent from now on (Config.Nagle; TCP_NODELAY off or on). Turning it
+// off sends what it held back at once, as Linux's TCP_NODELAY does.
+func (e *Endpoint) SetNagle(on bool) {
+	e.enter()
+	defer e.leave()
+	e.cfg.Nagle = on
+	if !on {
+		e.trySend()
+	}
+}
+
 // SetMTU lowers the path MTU after an ICMP "fragmentation needed" or
 // "packet too big" (RFC 1191, RFC 8201). Values below the minimum are
 // ignored.
