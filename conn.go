@@ -25,6 +25,8 @@ type Conn struct {
 	// connection by closing it first: nothing goes out).
 	first *stack.Flow
 
+	tos uint8 // every subflow's TOS / traffic class (under o's lock)
+
 	estCh    chan struct{}
 	estOnce  sync.Once
 	doneCh   chan struct{}
@@ -51,23 +53,25 @@ func (e env) OpenSubflow(local, remote netip.AddrPort) (mpconn.SubflowIO, error)
 	if err != nil {
 		return nil, err
 	}
+	f.SetTOS(e.c.tos)
 	return f, nil
 }
 func (e env) Notify(n tcp.Notify) { e.c.notify(n) }
 
 // newConn makes the driver of a connection: owner, first flow, engine.
-func (h *Host) newConn(local, remote netip.AddrPort, active bool) (*Conn, *stack.Flow, error) {
+func (h *Host) newConn(local, remote netip.AddrPort, active bool, tos uint8) (*Conn, *stack.Flow, error) {
 	if !h.connSlot() {
 		h.limitDrops.Add(1)
 		return nil, nil, ErrTooManyConnections
 	}
-	c := &Conn{h: h, estCh: make(chan struct{}), doneCh: make(chan struct{})}
+	c := &Conn{h: h, tos: tos, estCh: make(chan struct{}), doneCh: make(chan struct{})}
 	c.o = h.st.NewOwner(c)
 	f, err := h.st.OpenFlow(c.o, local, remote)
 	if err != nil {
 		h.connGone()
 		return nil, nil, err
 	}
+	f.SetTOS(tos)
 	var mc *mpconn.Conn
 	if active {
 		mc, err = mpconn.NewActive(env{c}, h.cfg, f)
@@ -124,7 +128,24 @@ func (h *Host) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 
 // DialFrom is Dial from laddr (zero address or port: the stack picks).
 func (h *Host) DialFrom(ctx context.Context, laddr, raddr netip.AddrPort) (*Conn, error) {
-	c, _, err := h.newConn(laddr, raddr, true)
+	return h.DialWith(ctx, raddr, DialOptions{Local: laddr})
+}
+
+// DialOptions are the settings of one connection that DialWith makes.
+type DialOptions struct {
+	// Local is the address to dial from (zero address or port: the
+	// stack picks).
+	Local netip.AddrPort
+	// TOS is the IPv4 TOS or IPv6 traffic class byte of every subflow's
+	// packets, the SYN included (IP_TOS, IPV6_TCLASS on the MPTCP
+	// socket before connect); its two ECN bits stay the stack's.
+	TOS uint8
+}
+
+// DialWith is Dial with per-connection settings.
+func (h *Host) DialWith(ctx context.Context, raddr netip.AddrPort, o DialOptions) (*Conn, error) {
+	laddr := o.Local
+	c, _, err := h.newConn(laddr, raddr, true, o.TOS)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(raddr), Err: err}
 	}

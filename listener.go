@@ -59,7 +59,7 @@ func (l *Listener) handleSYN(local, remote netip.AddrPort, seg *tcp.Segment) (*s
 		stats.HalfOpenEvicted.Add(1)
 		l.drop(victim)
 	}
-	c, f, err := l.h.newConn(local, remote, false)
+	c, f, err := l.h.newConn(local, remote, false, 0)
 	if err != nil {
 		l.q.Cancel()
 		return nil, stack.SYNDrop

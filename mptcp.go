@@ -264,6 +264,7 @@ func (h *Host) joinSYN(local, remote netip.AddrPort, seg *tcp.Segment) (*stack.F
 		h.refuse(local, remote, seg, option.RstLackOfResources)
 		return nil, stack.SYNDrop
 	}
+	f.SetTOS(c.tos)
 	ok, reason := c.mc.AcceptJoin(f, &j)
 	if !ok {
 		f.Close()

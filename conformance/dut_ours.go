@@ -56,8 +56,8 @@ func (d *oursDUT) apply(o SockOpts) error {
 	if o.MPTCP && d.mp == nil {
 		return fmt.Errorf("ours: MPTCP socket (package mptcp not landed): %w", ErrNotSupported)
 	}
-	if o.TTL != 0 || o.TOS != 0 || o.FastOpen != 0 {
-		return fmt.Errorf("ours: TTL, TOS or Fast Open socket option: %w", ErrNotSupported)
+	if o.TTL != 0 || o.FastOpen != 0 || o.TOS != 0 && !o.MPTCP {
+		return fmt.Errorf("ours: TTL, Fast Open or TCP TOS socket option: %w", ErrNotSupported)
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func (d *oursDUT) Dial(ctx context.Context, raddr netip.AddrPort, o SockOpts) (C
 		return nil, err
 	}
 	if o.MPTCP {
-		return d.mp.Dial(ctx, raddr)
+		return d.mp.Dial(ctx, raddr, o)
 	}
 	c, err := d.st.DialTCP(ctx, netip.AddrPort{}, raddr)
 	if err != nil {

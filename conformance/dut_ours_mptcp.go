@@ -19,7 +19,7 @@ import (
 // time).
 type mptcpLayer interface {
 	Listen(ctx context.Context, laddr netip.AddrPort) (Listener, error)
-	Dial(ctx context.Context, raddr netip.AddrPort) (Conn, error)
+	Dial(ctx context.Context, raddr netip.AddrPort, o SockOpts) (Conn, error)
 }
 
 // oursMPTCP returns our MPTCP layer (package mptcp's Host) on st,
@@ -120,8 +120,8 @@ func (l *hostLayer) Listen(_ context.Context, laddr netip.AddrPort) (Listener, e
 	return &mpListener{ln: ln, l: l}, nil
 }
 
-func (l *hostLayer) Dial(ctx context.Context, raddr netip.AddrPort) (Conn, error) {
-	c, err := l.h.Dial(ctx, raddr)
+func (l *hostLayer) Dial(ctx context.Context, raddr netip.AddrPort, o SockOpts) (Conn, error) {
+	c, err := l.h.DialWith(ctx, raddr, mptcp.DialOptions{TOS: uint8(o.TOS)})
 	if err != nil {
 		return nil, err
 	}

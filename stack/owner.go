@@ -181,7 +181,14 @@ type Flow struct {
 	txPkts  [][]byte
 	inBatch bool // the reader holds its output until the end of its batch
 	removed bool
+	tos     uint8 // DSCP bits of the IPv4 TOS / IPv6 traffic class (SetTOS)
 }
+
+// SetTOS sets the IPv4 TOS or IPv6 traffic class byte of the flow's
+// packets from now on (IP_TOS, IPV6_TCLASS); its two ECN bits (RFC 3168
+// §5) stay the stack's. Called with the owner's lock held (or before the
+// owner is shared).
+func (f *Flow) SetTOS(tos uint8) { f.tos = tos &^ ecnMask }
 
 // OpenFlow registers a flow of owner o from local to remote. An invalid
 // or unspecified local address picks the source address the route to
@@ -296,9 +303,9 @@ func (f *Flow) OutputSegment(hdr, p1, p2 []byte) {
 	tl := len(hdr) + len(p1) + len(p2)
 	b := f.n.txq.get(lh + ihl + tl)
 	src, dst := f.key.local.Addr(), f.key.remote.Addr()
-	var tos uint8
+	tos := f.tos
 	if f.ep != nil && f.ep.SegmentECT() {
-		tos = ecnECT0
+		tos |= ecnECT0
 	}
 	f.s.encodeIP(b[lh:], src, dst, header.ProtocolTCP, tl, tos)
 	o := lh + ihl
