@@ -627,7 +627,7 @@ func (s *Subflow) stallDeadline() time.Duration {
 		return sent + s.ep.RTO()
 	}
 	t := srtt + max(4*rttvar, minStallTimeout)
-	if out := int(s.ep.SndNxt() - s.ep.SndUna()); out <= s.ep.Info().MSS {
+	if out := int(s.ep.SndNxt() - s.ep.SndUna()); out <= s.ep.MSS() {
 		t += 200 * time.Millisecond
 	}
 	return sent + t

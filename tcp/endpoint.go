@@ -632,6 +632,9 @@ func (e *Endpoint) SRTT() time.Duration { return e.srtt }
 // RTO returns the current retransmission timeout, backoff included.
 func (e *Endpoint) RTO() time.Duration { return e.currentRTO() }
 
+// MSS returns the send MSS the congestion control counts in.
+func (e *Endpoint) MSS() int { return e.ccs.MSS }
+
 // Cwnd returns the congestion window in bytes.
 func (e *Endpoint) Cwnd() int { return e.ccs.Cwnd }
 
