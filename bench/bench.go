@@ -85,8 +85,6 @@ type scenario struct {
 	run       func(r *runner, s *scenario) []Row
 }
 
-var seq atomic.Int64
-
 // Run runs the scenarios and returns the table.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Reps <= 0 {
@@ -151,8 +149,9 @@ func machine() Machine {
 
 // runner holds what the scenarios share.
 type runner struct {
-	ctx context.Context
-	o   Options
+	ctx  context.Context
+	o    Options
+	labs atomic.Int64 // labs made, for unique names
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -161,9 +160,17 @@ func (r *runner) progress(format string, args ...any) {
 	}
 }
 
-// withLab brings a lab up for fn and down after it.
-func (r *runner) withLab(paths []lab.PathSpec, client, server lab.Mode, fn func(l *lab.Lab) error) error {
-	cfg := lab.Config{Name: fmt.Sprintf("bn%d-%d", os.Getpid()%100000, seq.Add(1)), Paths: paths,
+// withLab brings a lab up for fn and down after it, with our stack's
+// side (if the pair has one) left to the userspace stack.
+func (r *runner) withLab(paths []lab.PathSpec, p pair, fn func(l *lab.Lab) error) error {
+	client, server := lab.Kernel, lab.Kernel
+	switch p.ours {
+	case lab.Client:
+		client = lab.User
+	case lab.Server:
+		server = lab.User
+	}
+	cfg := lab.Config{Name: fmt.Sprintf("bn%d-%d", os.Getpid()%100000, r.labs.Add(1)), Paths: paths,
 		ClientMode: client, ServerMode: server, StateDir: os.TempDir() + "/mptcp-bench"}
 	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 	l, err := lab.Up(ctx, cfg)
@@ -173,6 +180,21 @@ func (r *runner) withLab(paths []lab.PathSpec, client, server lab.Mode, fn func(
 	}
 	defer l.Close()
 	return fn(l)
+}
+
+// finish returns rows with err (if any) recorded on each, and reports it.
+func (r *runner) finish(rows []*Row, err error, scenario, pairName string) []Row {
+	out := make([]Row, 0, len(rows))
+	for _, row := range rows {
+		if err != nil {
+			row.Error = err.Error()
+		}
+		out = append(out, *row)
+	}
+	if err != nil {
+		r.progress("  %-16s %-18s failed: %v", scenario, pairName, err)
+	}
+	return out
 }
 
 // pair is one way of running a scenario's transfers.
@@ -324,12 +346,6 @@ func (r *runner) runTransfers(s *scenario, pairs []pair, atDelay time.Duration, 
 	var out []Row
 	data := payload(s.size, 7)
 	for _, p := range pairs {
-		client, server := lab.Kernel, lab.Kernel
-		if p.ours == lab.Client {
-			client = lab.User
-		} else if p.ours == lab.Server {
-			server = lab.User
-		}
 		rows := map[string]*Row{}
 		order := []string{}
 		add := func(metric, unit string, v float64) {
@@ -341,7 +357,7 @@ func (r *runner) runTransfers(s *scenario, pairs []pair, atDelay time.Duration, 
 			rows[k].Values = append(rows[k].Values, v)
 		}
 		var runErr error
-		err := r.withLab(s.paths, client, server, func(l *lab.Lab) error {
+		err := r.withLab(s.paths, p, func(l *lab.Lab) error {
 			st, err := r.prepare(l, p)
 			if err != nil {
 				return err

@@ -39,13 +39,9 @@ func runRequests(r *runner, s *scenario) []Row {
 	req := payload(100, 4)
 	var out []Row
 	for _, p := range pairs {
-		client, server := lab.Kernel, lab.Kernel
-		if p.ours == lab.Server {
-			server = lab.User
-		}
 		rows := []*Row{{Pair: p.name, Metric: "time to first byte p50", Unit: "ms"}, {Pair: p.name, Metric: "time to first byte p99", Unit: "ms"},
 			{Pair: p.name, Metric: "time to complete p50", Unit: "ms"}, {Pair: p.name, Metric: "time to complete p99", Unit: "ms"}}
-		err := r.withLab(s.paths, client, server, func(l *lab.Lab) error {
+		err := r.withLab(s.paths, p, func(l *lab.Lab) error {
 			st, err := r.prepare(l, p)
 			if err != nil {
 				return err
@@ -80,15 +76,7 @@ func runRequests(r *runner, s *scenario) []Row {
 			}
 			return nil
 		})
-		for _, row := range rows {
-			if err != nil {
-				row.Error = err.Error()
-			}
-			out = append(out, *row)
-		}
-		if err != nil {
-			r.progress("  %-16s %-18s failed: %v", s.Name, p.name, err)
-		}
+		out = append(out, r.finish(rows, err, s.Name, p.name)...)
 	}
 	return out
 }
@@ -104,7 +92,7 @@ func runConns(r *runner, s *scenario) []Row {
 	p := pair{name: "kernel -> ours", ours: lab.Server}
 	rows := []*Row{{Pair: p.name, Metric: "memory per connection", Unit: "KiB"}, {Pair: p.name, Metric: "fairness (Jain)", Unit: ""},
 		{Pair: p.name, Metric: "aggregate goodput", Unit: "Mbit/s"}}
-	err := r.withLab(s.paths, lab.Kernel, lab.User, func(l *lab.Lab) error {
+	err := r.withLab(s.paths, p, func(l *lab.Lab) error {
 		for rep := 0; rep < r.o.Reps; rep++ {
 			// A fresh stack each time: the heap then holds nothing of the
 			// last round's connections.
@@ -122,17 +110,7 @@ func runConns(r *runner, s *scenario) []Row {
 		}
 		return nil
 	})
-	var out []Row
-	for _, row := range rows {
-		if err != nil {
-			row.Error = err.Error()
-		}
-		out = append(out, *row)
-	}
-	if err != nil {
-		r.progress("  %-16s %-18s failed: %v", s.Name, p.name, err)
-	}
-	return out
+	return r.finish(rows, err, s.Name, p.name)
 }
 
 func heap() uint64 {
