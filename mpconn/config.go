@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -309,32 +310,21 @@ type MIB struct {
 	MPCurrEstab             atomic.Int64 // connections established now
 }
 
-// Counters returns the counters by name (for JSON and nstat-like output).
+// Counters returns every counter of the MIB by its field name (for JSON
+// and nstat-like output); a counter added to the struct shows up here by
+// itself.
 func (m *MIB) Counters() map[string]int64 {
-	return map[string]int64{
-		"MPCapableSYNTX": int64(m.MPCapableSYNTX.Load()), "MPCapableSYNRX": int64(m.MPCapableSYNRX.Load()),
-		"MPCapableSYNACKRX": int64(m.MPCapableSYNACKRX.Load()), "MPCapableACKRX": int64(m.MPCapableACKRX.Load()),
-		"MPCapableFallbackACK": int64(m.MPCapableFallbackACK.Load()), "MPCapableFallbackSYNACK": int64(m.MPCapableFallbackSYNACK.Load()),
-		"MPCapableDataFallback": int64(m.MPCapableDataFallback.Load()), "MPFallbackTokenInit": int64(m.MPFallbackTokenInit.Load()),
-		"MPTCPRetrans": int64(m.MPTCPRetrans.Load()), "MPJoinNoTokenFound": int64(m.MPJoinNoTokenFound.Load()),
-		"MPJoinSynRx": int64(m.MPJoinSynRx.Load()), "MPJoinSynBackupRx": int64(m.MPJoinSynBackupRx.Load()),
-		"MPJoinSynAckRx": int64(m.MPJoinSynAckRx.Load()), "MPJoinSynAckBackupRx": int64(m.MPJoinSynAckBackupRx.Load()),
-		"MPJoinSynAckHMacFailure": int64(m.MPJoinSynAckHMacFailure.Load()), "MPJoinAckRx": int64(m.MPJoinAckRx.Load()),
-		"MPJoinAckHMacFailure": int64(m.MPJoinAckHMacFailure.Load()), "MPJoinRejected": int64(m.MPJoinRejected.Load()),
-		"MPJoinSynTx": int64(m.MPJoinSynTx.Load()), "MPJoinReplayed": int64(m.MPJoinReplayed.Load()),
-		"DSSNotMatching": int64(m.DSSNotMatching.Load()), "DSSNoMatchTCP": int64(m.DSSNoMatchTCP.Load()),
-		"InfiniteMapTx": int64(m.InfiniteMapTx.Load()), "InfiniteMapRx": int64(m.InfiniteMapRx.Load()),
-		"DataCsumErr": int64(m.DataCsumErr.Load()), "OFOQueue": int64(m.OFOQueue.Load()),
-		"DuplicateData": int64(m.DuplicateData.Load()), "NoDSSInWindow": int64(m.NoDSSInWindow.Load()),
-		"AddAddr": int64(m.AddAddr.Load()), "AddAddrTx": int64(m.AddAddrTx.Load()), "AddAddrDrop": int64(m.AddAddrDrop.Load()),
-		"EchoAdd": int64(m.EchoAdd.Load()), "EchoAddTx": int64(m.EchoAddTx.Load()),
-		"RmAddr": int64(m.RmAddr.Load()), "RmAddrTx": int64(m.RmAddrTx.Load()), "RmSubflow": int64(m.RmSubflow.Load()),
-		"MPPrioTx": int64(m.MPPrioTx.Load()), "MPPrioRx": int64(m.MPPrioRx.Load()),
-		"MPFailTx": int64(m.MPFailTx.Load()), "MPFailRx": int64(m.MPFailRx.Load()),
-		"MPFastcloseTx": int64(m.MPFastcloseTx.Load()), "MPFastcloseRx": int64(m.MPFastcloseRx.Load()),
-		"MPRstTx": int64(m.MPRstTx.Load()), "MPRstRx": int64(m.MPRstRx.Load()),
-		"MPCurrEstab": m.MPCurrEstab.Load(),
+	out := make(map[string]int64, 48)
+	v := reflect.ValueOf(m).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i).Addr().Interface().(type) {
+		case *atomic.Uint64:
+			out[v.Type().Field(i).Name] = int64(f.Load())
+		case *atomic.Int64:
+			out[v.Type().Field(i).Name] = f.Load()
+		}
 	}
+	return out
 }
 
 // SubflowIO is the driver's side of one subflow: the flow (4-tuple) its

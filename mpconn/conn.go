@@ -35,13 +35,16 @@ func (s State) String() string {
 // they share. It is not safe for concurrent use: the driver serialises
 // every call (and the calls the subflows' endpoints make into it).
 type Conn struct {
-	env     Env
-	cfg     Config
-	mib     *MIB
-	active  bool // we opened the connection (client)
-	state   State
-	err     error
-	version option.Version
+	env    Env
+	cfg    Config
+	mib    *MIB
+	active bool // we opened the connection (client)
+	// inTimers: the current entry is HandleTimers (the stall check gives
+	// its verdict only from the connection's own timer).
+	inTimers bool
+	state    State
+	err      error
+	version  option.Version
 
 	localKey, remoteKey     uint64
 	localToken, remoteToken uint32
@@ -335,7 +338,11 @@ func (c *Conn) Finished() bool {
 // HandleTimers runs every subflow's expired timers and the connection's.
 func (c *Conn) HandleTimers() {
 	c.enter()
-	defer c.leave()
+	c.inTimers = true
+	defer func() {
+		c.leave() // the stall checks run here, still as the timer
+		c.inTimers = false
+	}()
 	for _, s := range slices.Clone(c.subflows) {
 		if d, ok := s.ep.NextDeadline(); ok && d <= c.now {
 			s.ep.HandleTimers()

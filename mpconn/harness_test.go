@@ -125,6 +125,9 @@ func (n *simNet) step(limit time.Duration) bool {
 		next = n.q[0].at
 	}
 	for _, h := range n.hostList() {
+		if h.paused {
+			continue
+		}
 		for _, c := range h.conns {
 			if d, ok := c.NextDeadline(); ok && (next < 0 || d < next) {
 				next = d
@@ -139,12 +142,17 @@ func (n *simNet) step(limit time.Duration) bool {
 	}
 	if len(n.q) > 0 && n.q[0].at <= n.now {
 		p := heap.Pop(&n.q).(*simPkt)
-		if h := n.hosts[p.dst.Addr()]; h != nil {
+		if h := n.hosts[p.dst.Addr()]; h != nil && h.paused {
+			h.backlog = append(h.backlog, p)
+		} else if h != nil {
 			h.deliver(p.src, p.dst, p.data)
 		}
 		return true
 	}
 	for _, h := range n.hostList() {
+		if h.paused {
+			continue
+		}
 		for _, c := range h.conns {
 			if d, ok := c.NextDeadline(); ok && d <= n.now {
 				c.HandleTimers()
@@ -220,6 +228,30 @@ type simHost struct {
 	// deliverHook, if set, takes every segment for the host (a scripted
 	// peer).
 	deliverHook func(src, dst netip.AddrPort, b []byte)
+	// paused: the host's process does not run (pause); what arrives
+	// meanwhile waits in backlog, as in its interfaces' queues.
+	paused  bool
+	backlog []*simPkt
+}
+
+// pause stops h's process for d while the network and the other hosts
+// go on: segments for h queue up and its timers do not run. Then, as
+// when a starved process is scheduled again, its timers run first,
+// late, and the queued segments are delivered after them.
+func (n *simNet) pause(h *simHost, d time.Duration) {
+	h.paused = true
+	n.runFor(d)
+	h.paused = false
+	for _, c := range h.conns {
+		if at, ok := c.NextDeadline(); ok && at <= n.now {
+			c.HandleTimers()
+		}
+	}
+	for _, p := range h.backlog {
+		p.at = n.now
+		heap.Push(&n.q, p)
+	}
+	h.backlog = nil
 }
 
 func (n *simNet) addHost(name string, cfg Config, addrs ...string) *simHost {

@@ -470,3 +470,36 @@ func TestLossyPathNotStale(t *testing.T) {
 		t.Errorf("the lossy path carried %.0f%% of the data", 100*lossy)
 	}
 }
+
+// TestStarvedProcessNotStale: the sending process does not run for 60
+// or 150 ms (a loaded machine) while its paths and its peer work; the
+// ACKs that came in meanwhile wait in the interfaces' queues, and the
+// stall timer runs before the readers deliver them (simNet.pause). The
+// paths lose nothing (no queue to overflow): only the pauses could make
+// a path look dead. A timer that fires that late is not
+// evidence of a dead path: no subflow is deemed stale and nothing is
+// reinjected. (Before, every path looked dead and the data went to
+// whatever subflow the check reached last.)
+func TestStarvedProcessNotStale(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		starve time.Duration
+	}{{"starved-60ms", 60 * time.Millisecond}, {"starved-150ms", 150 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, cli, c, s := twoSubflows(t, 409, Config{}, Config{})
+			data := randomData(4<<20, 18)
+			starts := []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, 800 * time.Millisecond}
+			var events []timedEvent
+			for _, at := range starts {
+				events = append(events, timedEvent{at: n.now + at, do: func() { n.pause(cli, tc.starve) }})
+			}
+			r := n.transfer(c, s, data, time.Minute, events...)
+			if !bytes.Equal(r.got, data) {
+				t.Fatal("data differs")
+			}
+			if st, re := cli.mib.SubflowStale.Load(), cli.mib.MPTCPRetrans.Load(); st != 0 || re != 0 {
+				t.Errorf("after %d pauses of %v: %d subflows deemed stale, %d reinjections", len(starts), tc.starve, st, re)
+			}
+		})
+	}
+}

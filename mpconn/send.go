@@ -637,6 +637,14 @@ func (s *Subflow) stallDeadline() time.Duration {
 // deemed stale.
 const minStallTimeout = 40 * time.Millisecond
 
+// stallTimerSlack is how late a stall timer may fire and still count as
+// on time; stallRecheck is when a verdict that could not be given is
+// looked at again.
+const (
+	stallTimerSlack = 4 * time.Millisecond
+	stallRecheck    = 4 * time.Millisecond
+)
+
 // checkStall marks s stale when its outstanding data is overdue
 // (stallDeadline) while another subflow could carry it.
 func (c *Conn) checkStall(s *Subflow) {
@@ -652,6 +660,22 @@ func (c *Conn) checkStall(s *Subflow) {
 		s.stallAt = at
 		return
 	}
+	// Silence means something only if we were listening. A timer that
+	// fires late says this process did not run for a while (a loaded
+	// machine): the ACKs that would have cleared the subflow may be
+	// waiting unread in the interface's queue. So the verdict is given
+	// only by a timer that fires on time; otherwise look again shortly,
+	// after the readers had a chance to deliver what came in.
+	target := at
+	if s.stallCheck > at {
+		target = s.stallCheck
+	}
+	if !c.inTimers || c.now-target > stallTimerSlack {
+		s.stallCheck = c.now + stallRecheck
+		s.stallAt = s.stallCheck
+		return
+	}
+	s.stallCheck = 0
 	s.stale = true
 	c.mib.SubflowStale.Add(1)
 	c.cfg.Logger.Debug("mptcp subflow stalled", "subflow", s.id, "since", c.now-s.progressAt)

@@ -65,8 +65,12 @@ type Subflow struct {
 	// progressAt: when the subflow last had its data acknowledged (or
 	// nothing outstanding); stallAt: when it counts as stale if nothing
 	// is acknowledged before (0: not armed).
-	progressAt  time.Duration
-	stallAt     time.Duration
+	progressAt time.Duration
+	stallAt    time.Duration
+	// stallCheck: the deadline was seen passed when the engine could not
+	// vouch that it had been listening (not from its own timer, or from
+	// a timer that fired late); the verdict waits for this second look.
+	stallCheck  time.Duration
 	penalizedAt time.Duration // the last opportunistic penalty
 	// cpNxt: the subflow carried the data up to this DSN (a
 	// CopyScheduler's subflows catch up from here).
