@@ -86,8 +86,20 @@ func init() {
 		Scenario{
 			Name:    "syscalls/connect-refused",
 			Summary: "an MPTCP connect answered by RST|ACK fails with ECONNREFUSED, and a write on the socket then reports the same error",
+			Note:    "A DUT without unconnected sockets (ours: Dial returns connected connections only) plays it with Dial, which must fail with ECONNREFUSED; it has no socket left to write on.",
 			MPTCP:   true,
 			Run: func(t *T) {
+				if _, ok := t.dut.(SocketAPI); !ok {
+					d := t.Dial(0, t.TB().port(), SockOpts{MPTCP: true})
+					f, syn := t.TB().ExpectConnect(Quick)
+					syn.MPCIs(MPCFlagH, false, false)
+					f.Send(Seg{Flags: RST | ACK, Ack: 1})
+					if _, err := d.Wait(Quick); !errors.Is(err, syscall.ECONNREFUSED) {
+						t.Errorf("connect: got %v, want ECONNREFUSED", err)
+					}
+					f.ExpectNone(100 * time.Millisecond)
+					return
+				}
 				s := t.Socket(SockOpts{MPTCP: true})
 				t.must("connect", s.Connect(netipPort(t.Topology().TB[0], t.TB().port())))
 				f, _ := t.TB().ExpectConnect(Quick)
