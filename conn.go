@@ -58,25 +58,33 @@ func (e env) OpenSubflow(local, remote netip.AddrPort) (mpconn.SubflowIO, error)
 }
 func (e env) Notify(n tcp.Notify) { e.c.notify(n) }
 
+// connOpts are a connection's own settings.
+type connOpts struct {
+	tos    uint8  // DialOptions.TOS
+	cookie []byte // the peer's Fast Open cookie, if the listener takes Fast Open
+}
+
 // newConn makes the driver of a connection: owner, first flow, engine.
-func (h *Host) newConn(local, remote netip.AddrPort, active bool, tos uint8) (*Conn, *stack.Flow, error) {
+func (h *Host) newConn(local, remote netip.AddrPort, active bool, o connOpts) (*Conn, *stack.Flow, error) {
 	if !h.connSlot() {
 		h.limitDrops.Add(1)
 		return nil, nil, ErrTooManyConnections
 	}
-	c := &Conn{h: h, tos: tos, estCh: make(chan struct{}), doneCh: make(chan struct{})}
+	c := &Conn{h: h, tos: o.tos, estCh: make(chan struct{}), doneCh: make(chan struct{})}
 	c.o = h.st.NewOwner(c)
 	f, err := h.st.OpenFlow(c.o, local, remote)
 	if err != nil {
 		h.connGone()
 		return nil, nil, err
 	}
-	f.SetTOS(tos)
+	f.SetTOS(o.tos)
+	cfg := h.cfg
+	cfg.TCP.FastOpenCookie = o.cookie
 	var mc *mpconn.Conn
 	if active {
-		mc, err = mpconn.NewActive(env{c}, h.cfg, f)
+		mc, err = mpconn.NewActive(env{c}, cfg, f)
 	} else {
-		mc, err = mpconn.NewPassive(env{c}, h.cfg, f)
+		mc, err = mpconn.NewPassive(env{c}, cfg, f)
 	}
 	if err != nil {
 		f.Close()
@@ -145,7 +153,7 @@ type DialOptions struct {
 // DialWith is Dial with per-connection settings.
 func (h *Host) DialWith(ctx context.Context, raddr netip.AddrPort, o DialOptions) (*Conn, error) {
 	laddr := o.Local
-	c, _, err := h.newConn(laddr, raddr, true, o.TOS)
+	c, _, err := h.newConn(laddr, raddr, true, connOpts{tos: o.TOS})
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(raddr), Err: err}
 	}

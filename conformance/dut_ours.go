@@ -56,8 +56,8 @@ func (d *oursDUT) apply(o SockOpts) error {
 	if o.MPTCP && d.mp == nil {
 		return fmt.Errorf("ours: MPTCP socket (package mptcp not landed): %w", ErrNotSupported)
 	}
-	if o.TTL != 0 || o.FastOpen != 0 || o.TOS != 0 && !o.MPTCP {
-		return fmt.Errorf("ours: TTL, Fast Open or TCP TOS socket option: %w", ErrNotSupported)
+	if o.TTL != 0 || (o.FastOpen != 0 || o.TOS != 0) && !o.MPTCP {
+		return fmt.Errorf("ours: TTL, or Fast Open or TOS on a TCP socket: %w", ErrNotSupported)
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func (d *oursDUT) Listen(ctx context.Context, laddr netip.AddrPort, o SockOpts) 
 		return nil, err
 	}
 	if o.MPTCP {
-		return d.mp.Listen(ctx, laddr)
+		return d.mp.Listen(ctx, laddr, o)
 	}
 	l, err := d.st.ListenTCP(laddr)
 	if err != nil {

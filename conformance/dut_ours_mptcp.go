@@ -18,7 +18,7 @@ import (
 // implement PathManager (Setup.Endpoints withdrawn or marked backup at run
 // time).
 type mptcpLayer interface {
-	Listen(ctx context.Context, laddr netip.AddrPort) (Listener, error)
+	Listen(ctx context.Context, laddr netip.AddrPort, o SockOpts) (Listener, error)
 	Dial(ctx context.Context, raddr netip.AddrPort, o SockOpts) (Conn, error)
 }
 
@@ -112,8 +112,8 @@ func (l *hostLayer) each(fn func(c *mptcp.Conn)) {
 	}
 }
 
-func (l *hostLayer) Listen(_ context.Context, laddr netip.AddrPort) (Listener, error) {
-	ln, err := l.h.Listen(laddr)
+func (l *hostLayer) Listen(_ context.Context, laddr netip.AddrPort, o SockOpts) (Listener, error) {
+	ln, err := l.h.ListenWith(laddr, mptcp.ListenOptions{FastOpen: o.FastOpen > 0})
 	if err != nil {
 		return nil, err
 	}

@@ -273,7 +273,7 @@ func init() {
 		},
 		Scenario{
 			Name:    "fastopen/server-data-in-syn",
-			Summary: "with a valid cookie, data in an MP_CAPABLE SYN is accepted at once: the SYN-ACK acknowledges it and the application reads it (RFC 7413 §4.2, RFC 8684 §3.1)",
+			Summary: "with a valid cookie, data in an MP_CAPABLE SYN is accepted at once: the SYN-ACK acknowledges it and the application reads it, then the data mapped from DSN 1 and subflow sequence 1, the byte after the SYN's (RFC 7413 §4.2, RFC 8684 §3.1 and Appendix B)",
 			MPTCP:   true,
 			Setup:   Setup{KernelSysctls: []string{"net.ipv4.tcp_fastopen=3"}},
 			Run: func(t *T) {
@@ -294,6 +294,15 @@ func init() {
 				c := acc.Result(Quick)
 				if got := t.Read(c, 10, Quick); string(got) != string(d) {
 					t.Errorf("read: data differs from what was sent")
+				}
+				// The SYN's data is outside the data sequence space: the
+				// first mapped byte is DSN 1, and subflow sequence 1 is the
+				// byte after the SYN's data (Linux's ssn_offset).
+				d2 := Pattern(20, 9)
+				g.Send(Seg{Flags: ACK | PSH, Seq: 11, Ack: 1, Data: d2, Opts: []Opt{Mapping(1, 1, 1, d2)}})
+				g.ExpectDataAck(21, Quick)
+				if got := t.Read(c, 20, Quick); string(got) != string(d2) {
+					t.Errorf("read after the SYN's data: data differs from what was sent")
 				}
 			},
 		},

@@ -92,6 +92,8 @@ func FuzzTCPOptions(f *testing.F) {
 	f.Add(AppendSACK(AppendNOP(nil, 2), []SACKBlock{{1, 2}, {3, 4}}))
 	f.Add([]byte{30, 12, 0x00, 0x81, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Add([]byte{2, 0})
+	f.Add(AppendFastOpen(AppendFastOpen(nil, nil), []byte{1, 2, 3, 4, 5, 6, 7, 8}))
+	f.Add([]byte{34, 3, 1})
 	f.Fuzz(func(t *testing.T, opts []byte) {
 		it := NewTCPOptionIterator(opts)
 		total := 0
@@ -107,6 +109,9 @@ func FuzzTCPOptions(f *testing.F) {
 		}
 		var o TCPOptions
 		_ = ParseTCPOptions(opts, &o)
+		if n := o.FastOpenCookieLen; n != 0 && (n < TCPFastOpenCookieMin || n > TCPFastOpenCookieMax) || n != 0 && !o.FastOpen {
+			t.Fatalf("Fast Open cookie of %d bytes (option %v)", n, o.FastOpen)
+		}
 	})
 }
 

@@ -573,3 +573,28 @@ func BenchmarkChecksum1500(b *testing.B) {
 		Checksum(buf, 0)
 	}
 }
+
+// TestParseFastOpen: a Fast Open option (RFC 7413 §4.1.1) is a cookie
+// request with length 2, a cookie with 4 to 16 bytes; other lengths are
+// ignored.
+func TestParseFastOpen(t *testing.T) {
+	for _, tc := range []struct {
+		opts   []byte
+		ok     bool
+		cookie []byte
+	}{
+		{[]byte{34, 2}, true, nil},
+		{AppendFastOpen(nil, []byte{1, 2, 3, 4, 5, 6, 7, 8}), true, []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{AppendFastOpen(nil, make([]byte, 16)), true, make([]byte, 16)},
+		{[]byte{34, 3, 1}, false, nil},
+		{AppendFastOpen(nil, make([]byte, 17)), false, nil},
+	} {
+		var o TCPOptions
+		if err := ParseTCPOptions(tc.opts, &o); err != nil {
+			t.Fatalf("%x: %v", tc.opts, err)
+		}
+		if o.FastOpen != tc.ok || string(o.FastOpenCookie[:o.FastOpenCookieLen]) != string(tc.cookie) {
+			t.Errorf("%x: Fast Open %v cookie %x, want %v %x", tc.opts, o.FastOpen, o.FastOpenCookie[:o.FastOpenCookieLen], tc.ok, tc.cookie)
+		}
+	}
+}

@@ -61,6 +61,7 @@ const (
 	TCPOptSACK          uint8 = 5
 	TCPOptTimestamps    uint8 = 8
 	TCPOptMPTCP         uint8 = 30
+	TCPOptFastOpen      uint8 = 34 // RFC 7413 §4.1.1
 )
 
 // Option lengths, kind and length bytes included.
@@ -69,6 +70,11 @@ const (
 	TCPOptWindowScaleLen   = 3
 	TCPOptSACKPermittedLen = 2
 	TCPOptTimestampsLen    = 10
+	// TCPFastOpenCookieMin and TCPFastOpenCookieMax bound a Fast Open
+	// cookie (RFC 7413 §4.1.1: 4 to 16 bytes; an option of length 2
+	// requests one).
+	TCPFastOpenCookieMin = 4
+	TCPFastOpenCookieMax = 16
 	// TCPMaxWindowScale is the largest shift RFC 7323 §2.3 allows.
 	TCPMaxWindowScale = 14
 )
@@ -294,6 +300,12 @@ type TCPOptions struct {
 	NumSACK       int
 	SACK          [MaxSACKBlocks]SACKBlock
 	HasMPTCP      bool // an MPTCP option (kind 30) is present
+	// FastOpen is set when a Fast Open option (RFC 7413 §4.1.1) is
+	// present: a cookie request if FastOpenCookieLen is 0, else the
+	// cookie in FastOpenCookie[:FastOpenCookieLen].
+	FastOpen          bool
+	FastOpenCookieLen uint8
+	FastOpenCookie    [TCPFastOpenCookieMax]byte
 }
 
 // ParseTCPOptions decodes opts into o without allocating. Malformed
@@ -342,9 +354,21 @@ func ParseTCPOptions(opts []byte, o *TCPOptions) error {
 			}
 		case TCPOptMPTCP:
 			o.HasMPTCP = true
+		case TCPOptFastOpen:
+			if len(d) == 0 || len(d) >= TCPFastOpenCookieMin && len(d) <= TCPFastOpenCookieMax {
+				o.FastOpen = true
+				o.FastOpenCookieLen = uint8(copy(o.FastOpenCookie[:], d))
+			}
 		}
 	}
 	return it.Err()
+}
+
+// AppendFastOpen appends a Fast Open option carrying cookie (empty: a
+// cookie request), RFC 7413 §4.1.1.
+func AppendFastOpen(b, cookie []byte) []byte {
+	b = append(b, TCPOptFastOpen, byte(2+len(cookie)))
+	return append(b, cookie...)
 }
 
 // AppendMSS appends an MSS option (RFC 9293 §3.7.1).

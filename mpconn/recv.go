@@ -332,3 +332,22 @@ func (c *Conn) mpFailIn(s *Subflow, dsn uint64) {
 func (c *Conn) fastCloseReceived() {
 	c.fastCloseRcvd = true
 }
+
+// fastOpenData takes the data of the initial subflow's Fast Open SYN (RFC
+// 7413 §4.2; RFC 8684 Appendix B): it comes before the data sequence space,
+// which the MP_CAPABLE exchange has not set up yet, so it is queued for the
+// application ahead of it, and the subflow's relative sequence numbers
+// start after it (as Linux's mptcp_fastopen_subflow_synack_set_params
+// does).
+func (c *Conn) fastOpenData(s *Subflow, p1, p2 []byte) {
+	r := &c.rcv
+	for _, p := range [][]byte{p1, p2} {
+		r.buf.ensure(r.buf.n + len(p))
+		r.buf.writeAt(r.buf.n, p)
+		r.buf.n += len(p)
+		r.bytes += uint64(len(p))
+		s.irs += uint32(len(p))
+		s.dataRecv += uint64(len(p))
+	}
+	c.notify |= tcp.NotifyReadable
+}

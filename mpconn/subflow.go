@@ -149,6 +149,9 @@ func (c *Conn) newSubflow(io SubflowIO, join bool) *Subflow {
 	if c.newCC != nil {
 		tmpl.NewCongestionControl = c.newCC
 	}
+	if join {
+		tmpl.FastOpenCookie = nil // Fast Open is the initial subflow's only
+	}
 	cfg := io.TCPConfig(tmpl)
 	cfg.Hooks = s
 	cfg.Notify = s.onNotify
@@ -982,6 +985,10 @@ func (s *Subflow) ReceiveWindow() (int, int) {
 // placed in the data sequence space through the mappings (Linux's
 // subflow_check_data_avail and __mptcp_move_skbs).
 func (s *Subflow) ReceiveData(seq uint32, p1, p2 []byte) {
+	if s.initial && !s.c.active && s.ep.State() == tcp.StateSynReceived && seq == s.irs+1 {
+		s.c.fastOpenData(s, p1, p2)
+		return
+	}
 	seq = s.receive(seq, p1)
 	s.receive(seq, p2)
 }

@@ -220,6 +220,13 @@ type Config struct {
 	// Nagle enables Nagle's algorithm (RFC 9293 §3.7.4). Off by default, as
 	// Go's net package sets TCP_NODELAY.
 	Nagle bool
+	// FastOpenCookie, if set, turns on TCP Fast Open for a passive
+	// endpoint (RFC 7413 §4.2): it is the cookie valid for this
+	// connection's peer, which the owner derives from the peer's address
+	// and a secret (§4.1.2). A SYN that requests a cookie, or carries a
+	// wrong one, gets it in the SYN-ACK; the data of a SYN that carries it
+	// is accepted at once, and the SYN-ACK acknowledges it.
+	FastOpenCookie []byte
 	// Hooks, if set, see every segment and event (MPTCP).
 	Hooks SegmentHooks
 	// Notify, if set, is called with readiness changes.
@@ -297,6 +304,7 @@ type Stats struct {
 	DSACKs                uint64 // D-SACKs received (TCPDSACKRecv)
 	SpuriousUndos         uint64 // recoveries undone after D-SACKs (TCPDSACKUndo)
 	ECNReductions         uint64 // window reductions on ECN-Echo
+	FastOpenAccepted      uint64 // SYNs whose data was accepted with a valid Fast Open cookie (TCPFastOpenPassive)
 	// OptionOverflows counts segments whose hook options did not fit the
 	// option space left and were sent without them.
 	OptionOverflows uint64

@@ -99,6 +99,7 @@ type Endpoint struct {
 	sndWS, rcvWS        uint8
 	sackOK, tsOK, wsOK  bool
 	ecnOK               bool   // ECN negotiated (RFC 3168 §6.1.1)
+	fastOpenReply       bool   // the SYN-ACK carries our Fast Open cookie (RFC 7413 §4.2.2)
 	ecnEcho             bool   // receiver: set ECE until the peer's CWR
 	ecnCWRPending       bool   // sender: set CWR on the next data segment
 	ecnRecoverSeq       uint32 // sender: no second reduction before this is ACKed

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"bytes"
+
 	"github.com/mptcp-go/mptcp/header"
 )
 
@@ -113,7 +115,19 @@ func (e *Endpoint) inputListen(seg *Segment) {
 		e.fail(err)
 		return
 	}
-	// Data on a SYN is not queued (no TFO); the peer will resend it.
+	if c := e.cfg.FastOpenCookie; c != nil && o.FastOpen {
+		// RFC 7413 §4.2.2: with the right cookie the SYN's data is
+		// accepted; a request or a wrong cookie gets the right one.
+		if bytes.Equal(o.FastOpenCookie[:o.FastOpenCookieLen], c) {
+			if len(seg.Payload) > 0 {
+				e.stats.FastOpenAccepted++
+				e.receiveData(&Segment{Seq: seg.Seq + 1, Payload: seg.Payload})
+			}
+		} else {
+			e.fastOpenReply = true
+		}
+	}
+	// Other data on a SYN is not queued; the peer will resend it.
 	e.sendSYN()
 }
 

@@ -107,6 +107,13 @@ func (e *Endpoint) emit(seq uint32, flags header.TCPFlags, dataLen int, retrans 
 			copy(opts[base:], out)
 		}
 	}
+	if syn && e.fastOpenReply && flags&header.TCPFlagACK != 0 {
+		// The cookie goes where it fits after the hooks' options (MPTCP's
+		// MP_CAPABLE first: RFC 7413 §4.2.2 lets the server leave it out).
+		if c := e.cfg.FastOpenCookie; len(opts)+2+len(c) <= space {
+			opts = header.AppendFastOpen(opts, c)
+		}
+	}
 	if flags&header.TCPFlagACK != 0 && e.sackOK && (e.nooo > 0 || e.dsackPending) && !syn {
 		opts = e.appendSACKBlocks(opts, space)
 	}
