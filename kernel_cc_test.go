@@ -71,7 +71,15 @@ func TestKernelCoupledCC(t *testing.T) {
 			elapsed := time.Since(start)
 			if err != nil {
 				m, _ := k.l.MPTCPCounters(lab.Server)
-				t.Fatalf("kernel read after %d of %d bytes: %v\n%s\nkernel: %v", len(got), len(data), err, summary(c.Info()), nonzeroU(m))
+				// The kernel's sockets as it sees them: the MPTCP socket's
+				// and each subflow's memory (skmem: r = receive queue,
+				// o = out-of-order-ish backlog), windows, and the TCP
+				// memory pressure of its namespace.
+				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ss, _ := k.l.Command(sctx, lab.Server, "ss", "-Mtmni").CombinedOutput()
+				sockstat, _ := k.l.Command(sctx, lab.Server, "cat", "/proc/net/sockstat").CombinedOutput()
+				scancel()
+				t.Fatalf("kernel read after %d of %d bytes: %v\n%s\nkernel: %v\nss -Mtmni:\n%s\n%s", len(got), len(data), err, summary(c.Info()), nonzeroU(m), ss, sockstat)
 			}
 			if err := <-errc; err != nil {
 				t.Fatalf("write: %v", err)
