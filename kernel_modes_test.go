@@ -223,7 +223,8 @@ func TestKernelAddrDownUp(t *testing.T) {
 	sendToKernel(t, c, srv, randomBytes(2<<20, 51))
 	k.h.AddrDown(k.l.ClientAddr(2))
 	if _, err := k.l.WaitCounter(ctx, lab.Server, "MPTcpExtRmAddr", 1); err != nil {
-		t.Fatalf("the kernel saw no REMOVE_ADDR: %v", err)
+		t.Fatalf("the kernel saw no REMOVE_ADDR: %v\n%s\nkernel: %v\nours: %v", err, summary(c.Info()),
+			pick(counters(t, k.l, lab.Server), "Rm"), nonzero(k.h.MIB().Counters()))
 	}
 	sendToKernel(t, c, srv, randomBytes(2<<20, 52))
 	before, open := cellSent()

@@ -90,6 +90,12 @@ type Config struct {
 	// (2 s and 3 if zero).
 	AddAddrTimeout time.Duration
 	AddAddrRetries int
+	// RemoveAddrRepeats is how often a REMOVE_ADDR is sent again, a
+	// retransmission timeout apart, while its address stays down (2 if
+	// zero, never if negative). Nothing acknowledges a REMOVE_ADDR
+	// (RFC 8684 §3.4.2) and Linux sends it once: a lost pure ACK would
+	// leave the peer with an address that is gone.
+	RemoveAddrRepeats int
 	// CloseTimeout bounds two waits (Linux's net.mptcp.close_timeout, 60
 	// s if zero): for the peer's DATA_FIN after Close, and for a new
 	// subflow once every subflow of an established connection is gone.
@@ -167,6 +173,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.AddAddrRetries <= 0 {
 		c.AddAddrRetries = 3
+	}
+	if c.RemoveAddrRepeats == 0 {
+		c.RemoveAddrRepeats = 2
 	}
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = 4 << 20

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcp-go/mptcp/option"
 	"github.com/mptcp-go/mptcp/tcp"
 )
 
@@ -258,5 +259,81 @@ func TestUseAnnounced(t *testing.T) {
 		if joined == limit {
 			t.Fatalf("limit %v: joined the announced 10.0.2.2: %v", limit, joined)
 		}
+	}
+}
+
+// TestRemoveAddrLostRepeated: the pure ACK that carries the first
+// REMOVE_ADDR is lost (nothing acknowledges a REMOVE_ADDR, RFC 8684
+// §3.4.2): it goes out again a retransmission timeout later and the peer
+// learns the address is gone. With repeats off the peer never learns it,
+// which is the case the repeats exist for. An address that comes back
+// before a repeat is due cancels it: the new subflow from it survives.
+func TestRemoveAddrLostRepeated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		repeats int
+		want    uint64 // REMOVE_ADDRs the server took
+	}{
+		{"repeats", 0, 1},
+		{"no-repeats", -1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, cli, c, s := twoSubflows(t, 209, Config{RemoveAddrRepeats: tc.repeats}, Config{})
+			srvMIB := &s.env.(*simEnv).h.mib
+			data := randomData(1<<20, 16)
+			if r := n.transfer(c, s, data, time.Minute); !bytes.Equal(r.got, data) {
+				t.Fatal("data differs")
+			}
+			dropped := 0
+			n.mangle = func(_, _ netip.AddrPort, seg []byte) []byte {
+				found := false
+				rewriteOption(seg, option.SubtypeRemoveAddr, func([]byte) { found = true })
+				if found && dropped == 0 {
+					dropped++
+					return nil
+				}
+				return seg
+			}
+			c.LocalAddrDown(addr("10.0.2.1"))
+			n.runFor(5 * time.Second)
+			if dropped != 1 {
+				t.Fatalf("%d REMOVE_ADDRs dropped, want the first", dropped)
+			}
+			if got := srvMIB.RmAddr.Load(); got < tc.want || tc.want == 0 && got != 0 {
+				t.Fatalf("server took %d REMOVE_ADDRs, want %d (client sent %d)", got, tc.want, cli.mib.RmAddrTx.Load())
+			}
+			if tc.want == 0 {
+				return
+			}
+			if tx := cli.mib.RmAddrTx.Load(); tx != 3 {
+				t.Fatalf("client sent %d REMOVE_ADDRs, want 3 (first and 2 repeats)", tx)
+			}
+			// Down and up again at once: the repeats scheduled for the
+			// address are cancelled, the new subflow from it stays.
+			c.LocalAddrUp(addr("10.0.2.1"))
+			if !n.runUntil(5*time.Second, func() bool {
+				last := c.Subflows()[len(c.Subflows())-1]
+				return last.io.Local().Addr() == addr("10.0.2.1") && last.fully && last.ep.State() == tcp.StateEstablished
+			}) {
+				t.Fatalf("no new subflow from cellular: %s", brief(c))
+			}
+			n.mangle = nil
+			tx := cli.mib.RmAddrTx.Load()
+			c.LocalAddrDown(addr("10.0.2.1"))
+			c.LocalAddrUp(addr("10.0.2.1"))
+			n.runFor(5 * time.Second)
+			if got := cli.mib.RmAddrTx.Load(); got > tx+1 {
+				t.Fatalf("%d REMOVE_ADDRs after the address came back", got-tx)
+			}
+			open := 0
+			for _, sf := range s.Subflows() {
+				if sf.ep.State() == tcp.StateEstablished {
+					open++
+				}
+			}
+			if open != 2 {
+				t.Fatalf("server has %d established subflows after cellular came back, want 2: %s", open, brief(s))
+			}
+		})
 	}
 }

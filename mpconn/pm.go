@@ -28,6 +28,9 @@ type pathManager struct {
 	announce []*announcement // ours
 	echoes   []option.AddAddr
 	rmIDs    []uint8
+	// rmRepeat: the REMOVE_ADDRs sent that go out again
+	// (Config.RemoveAddrRepeats).
+	rmRepeat []rmRepeat
 
 	// down: local addresses whose interface is down or lost them
 	// (LocalAddrDown): no subflow is opened from them.
@@ -36,6 +39,13 @@ type pathManager struct {
 	joinNonces  map[uint32]bool // nonces of the peer's MP_JOIN SYNs (replay detection)
 	closedCount int
 	wakeAt      time.Duration // clientReady's timer
+}
+
+// rmRepeat is a REMOVE_ADDR to send again at due, left more times.
+type rmRepeat struct {
+	id   uint8
+	left int
+	due  time.Duration
 }
 
 type localAddr struct {
@@ -307,8 +317,11 @@ func (c *Conn) LocalAddrUp(a netip.Addr) {
 		return
 	}
 	for i := range pm.locals {
-		if pm.locals[i].addr == a && pm.locals[i].id == 0 {
-			pm.locals[i].id = pm.nextLocalID()
+		if pm.locals[i].addr == a {
+			pm.cancelRemove(pm.locals[i].id)
+			if pm.locals[i].id == 0 {
+				pm.locals[i].id = pm.nextLocalID()
+			}
 		}
 	}
 	for key := range pm.tried {
@@ -550,18 +563,55 @@ func (pm *pathManager) appendSignals(s *Subflow, b []byte, budget int) []byte {
 			if out, err := o.Append(b); err == nil && len(out)-start <= budget {
 				b = out
 				c.mib.RmAddrTx.Add(1)
-				pm.rmIDs = nil
+				for _, id := range pm.rmIDs {
+					pm.repeatRemove(id, c.now+c.dataRTO())
+				}
+				pm.rmIDs = pm.rmIDs[:0]
 			}
 		}
 	}
 	return b
 }
 
-// timers marks the ADD_ADDRs whose echo did not come back in time for
-// sending again.
+// repeatRemove notes that a REMOVE_ADDR for id went out: the first time
+// it is scheduled to go out again at due, Config.RemoveAddrRepeats
+// times in all.
+func (pm *pathManager) repeatRemove(id uint8, due time.Duration) {
+	for i := range pm.rmRepeat {
+		if r := &pm.rmRepeat[i]; r.id == id {
+			if r.left--; r.left <= 0 {
+				pm.rmRepeat = slices.Delete(pm.rmRepeat, i, i+1)
+			} else {
+				r.due = due
+			}
+			return
+		}
+	}
+	if n := pm.c.cfg.RemoveAddrRepeats; n > 0 {
+		pm.rmRepeat = append(pm.rmRepeat, rmRepeat{id: id, left: n, due: due})
+	}
+}
+
+// cancelRemove forgets the REMOVE_ADDRs for id not sent yet: the address
+// is back.
+func (pm *pathManager) cancelRemove(id uint8) {
+	pm.rmIDs = slices.DeleteFunc(pm.rmIDs, func(x uint8) bool { return x == id })
+	pm.rmRepeat = slices.DeleteFunc(pm.rmRepeat, func(r rmRepeat) bool { return r.id == id })
+}
+
+// timers marks the ADD_ADDRs whose echo did not come back in time, and
+// the REMOVE_ADDRs due again, for sending.
 func (pm *pathManager) timers(now time.Duration) {
 	if pm.wakeAt != 0 && now >= pm.wakeAt {
 		pm.wakeAt = 0
+	}
+	for i := range pm.rmRepeat {
+		if r := &pm.rmRepeat[i]; r.due != 0 && now >= r.due {
+			r.due = 0
+			if !slices.Contains(pm.rmIDs, r.id) {
+				pm.rmIDs = append(pm.rmIDs, r.id)
+			}
+		}
 	}
 	for _, a := range pm.announce {
 		if a.due != 0 && now >= a.due {
@@ -573,9 +623,15 @@ func (pm *pathManager) timers(now time.Duration) {
 	}
 }
 
-// nextTimer returns when the next ADD_ADDR retransmission is due.
+// nextTimer returns when the next ADD_ADDR or REMOVE_ADDR retransmission
+// is due.
 func (pm *pathManager) nextTimer() time.Duration {
 	d := pm.wakeAt
+	for _, r := range pm.rmRepeat {
+		if r.due != 0 && (d == 0 || r.due < d) {
+			d = r.due
+		}
+	}
 	for _, a := range pm.announce {
 		if !a.echoed && a.due != 0 && (d == 0 || a.due < d) {
 			d = a.due
