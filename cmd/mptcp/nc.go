@@ -148,6 +148,7 @@ type ncFlags struct {
 
 	// limits (0: the defaults)
 	maxSubflows, maxAddAddr, maxHalfOpen int
+	sndbuf, rcvbuf                       sizeFlag
 }
 
 // ncConfig is the validated configuration.
@@ -172,6 +173,10 @@ type ncConfig struct {
 	// Limits (0: the defaults): subflows per connection, addresses taken
 	// from the peer's ADD_ADDRs (<0: none), handshakes a listener holds.
 	maxSubflows, maxAddAddr, maxHalfOpen int
+	// sndbuf bounds the data written and not yet acknowledged, rcvbuf the
+	// receive window and each subflow's out-of-order data (0: the
+	// defaults).
+	sndbuf, rcvbuf int
 }
 
 // prefixList is a repeatable CIDR flag.
@@ -301,6 +306,8 @@ func runNC(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.Var(&f.useAnn, "use-announced", "join only the addresses the server announces within `CIDR` (repeatable; default: all of them)")
 	fs.IntVar(&f.maxSubflows, "max-subflows", 0, "at most `N` subflows on the connection, the first included (0: 8); joins beyond are refused with MP_TCPRST")
 	fs.IntVar(&f.maxAddAddr, "max-add-addr", 0, "use at most `N` of the addresses the peer announces (0: 8; -1: none, they are only echoed)")
+	fs.Var(&f.sndbuf, "sndbuf", "at most `SIZE` bytes written and not yet acknowledged (64k, 4m; default 4m); Write waits beyond it")
+	fs.Var(&f.rcvbuf, "rcvbuf", "receive window of `SIZE` bytes (64k, 8m; default 8m for MPTCP, up to 6m autotuned for --tcp): the most received data held, in order or not, at the connection level and on each subflow")
 	fs.IntVar(&f.maxHalfOpen, "max-half-open", 0, "with -l: at most `N` handshakes in progress; a SYN beyond gives up the oldest (0: 1024)")
 	fs.Var(&f.timeout, "w", "connect timeout in `SECS` or as a duration (5, 1.5, 500ms); with -l, how long to wait for the connection (same as --timeout; default: none, TCP's SYN retries)")
 	fs.Var(&f.timeout, "timeout", "connect timeout in `SECS` (same as -w)")
@@ -349,7 +356,8 @@ func parseMAC(s string) (header.MAC, error) {
 func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 	cfg := &ncConfig{listen: f.listen, plainTCP: f.plainTCP, checksum: f.checksum, cc: f.cc,
 		timeout: f.timeout.d, quit: f.quit.d, noStdin: f.noStdin, json: f.json,
-		maxSubflows: f.maxSubflows, maxAddAddr: f.maxAddAddr, maxHalfOpen: f.maxHalfOpen}
+		maxSubflows: f.maxSubflows, maxAddAddr: f.maxAddAddr, maxHalfOpen: f.maxHalfOpen,
+		sndbuf: int(f.sndbuf.n), rcvbuf: int(f.rcvbuf.n)}
 	paths, err := pathsFromFlags(f.paths, f.iface, f.tun, f.addrs, f.gws, f.mac, f.mtu, f.offload)
 	if err != nil {
 		return nil, err
@@ -360,6 +368,9 @@ func (f *ncFlags) validate(pos []string) (*ncConfig, error) {
 		return nil, errors.New("-w/--timeout must not be negative")
 	case f.maxSubflows < 0 || f.maxHalfOpen < 0 || f.maxAddAddr < -1:
 		return nil, errors.New("--max-subflows and --max-half-open must not be negative, --max-add-addr not below -1")
+	case f.sndbuf.n != 0 && (f.sndbuf.n < minNCBuffer || f.sndbuf.n > maxNCBuffer),
+		f.rcvbuf.n != 0 && (f.rcvbuf.n < minNCBuffer || f.rcvbuf.n > maxNCBuffer):
+		return nil, fmt.Errorf("--sndbuf and --rcvbuf must be between %s and %s", formatSize(minNCBuffer), formatSize(maxNCBuffer))
 	case f.plainTCP && (f.maxSubflows != 0 || f.maxAddAddr != 0):
 		return nil, errors.New("--max-subflows and --max-add-addr are MPTCP's (not with --tcp)")
 	case !ccValid(f.cc):
@@ -578,9 +589,39 @@ func initialSubflow(in *mpconn.ConnInfo) *mpconn.SubflowInfo {
 	return nil
 }
 
+// minNCBuffer and maxNCBuffer bound --sndbuf and --rcvbuf: a few
+// segments at least; the receive window's scale tops out at 1 GiB (RFC
+// 7323 §2.3).
+const (
+	minNCBuffer = 16 << 10
+	maxNCBuffer = 1 << 30
+)
+
+// tcpConfig is the TCP configuration of nc's connection or of each of its
+// subflows. With --tcp, --sndbuf and --rcvbuf cap its buffers (their
+// autotuning stops there). With MPTCP they are the connection's
+// (mpconn.Config.SendBuffer, ReceiveBuffer), and each subflow's
+// out-of-order data is bounded by the connection's window
+// (mpconn's default for the subflows).
+func (c *ncConfig) tcpConfig() tcp.Config {
+	tc := tcp.Config{CongestionControl: c.cc}
+	if !c.plainTCP {
+		return tc
+	}
+	if c.rcvbuf > 0 {
+		tc.ReceiveBufferSize = min(128<<10, c.rcvbuf)
+		tc.ReceiveBufferMax = c.rcvbuf
+	}
+	if c.sndbuf > 0 {
+		tc.SendBufferSize = min(256<<10, c.sndbuf)
+		tc.SendBufferMax = c.sndbuf
+	}
+	return tc
+}
+
 // setup opens the interfaces and makes the stack (and the MPTCP host).
 func (r *ncRun) setup() error {
-	tcpc := tcp.Config{CongestionControl: r.cfg.cc}
+	tcpc := r.cfg.tcpConfig()
 	r.s = stack.New(stack.Options{Logger: r.log, TCP: tcpc, MaxHalfOpen: r.cfg.maxHalfOpen})
 	for _, p := range r.cfg.paths {
 		d, err := netdev.Open(p.dev)
@@ -623,7 +664,8 @@ func (r *ncRun) setup() error {
 	}
 	mc := mptcp.Config{TCP: tcpc, Checksum: r.cfg.checksum, Congestion: r.cfg.coupled, OnEvent: r.onEvent,
 		Mode: r.cfg.mode, NewScheduler: r.cfg.sched, UseAnnounced: r.cfg.useAnn,
-		MaxSubflows: r.cfg.maxSubflows, MaxAddAddr: r.cfg.maxAddAddr}
+		MaxSubflows: r.cfg.maxSubflows, MaxAddAddr: r.cfg.maxAddAddr,
+		SendBuffer: r.cfg.sndbuf, ReceiveBuffer: r.cfg.rcvbuf}
 	for _, p := range r.cfg.paths {
 		if p.backup {
 			for _, a := range p.dev.Addrs {

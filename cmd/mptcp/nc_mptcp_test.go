@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -295,11 +296,15 @@ func testNCMPTCPClient(t *testing.T, bin string, paths int, announce bool) {
 // without subflow endpoints) connects to our "nc -l" with two paths; nc
 // announces its second address, the kernel joins it; both directions
 // byte-exact.
-func testNCMPTCPListen(t *testing.T, bin string) {
+func testNCMPTCPListen(t *testing.T, bin string, rcvbuf int) {
 	l := mpLab(t, 2, false)
 	const port = 5001
 	up, down := randBytes(t, 8<<20), randBytes(t, 1<<20)
-	args := append(append([]string{"nc", "-l", "-v", "--json"}, pathArgs(l)...), fmt.Sprint(port))
+	args := append([]string{"nc", "-l", "-v", "--json"}, pathArgs(l)...)
+	if rcvbuf > 0 {
+		args = append(args, "--rcvbuf", fmt.Sprint(rcvbuf))
+	}
+	args = append(args, fmt.Sprint(port))
 	p := startNC(t, bin, l, args...)
 	p.waitLine(t, "msg=listening")
 	// nc reads stdin once connected: feed it meanwhile.
@@ -386,7 +391,18 @@ func testNCMPTCPListen(t *testing.T, bin string) {
 			t.Errorf("-v lacks %s:\n%s", want, stderr)
 		}
 	}
-	t.Logf("received %d bytes, %d of them on the join", s.BytesReceived, joinRecv)
+	// The window offered at the end: the whole receive buffer (8 MiB by
+	// default), or --rcvbuf's.
+	nxt, err1 := strconv.ParseUint(s.MPTCP.RcvNxt, 16, 64)
+	edge, err2 := strconv.ParseUint(s.MPTCP.ReceiveWindowEdge, 16, 64)
+	want := uint64(8 << 20)
+	if rcvbuf > 0 {
+		want = uint64(rcvbuf)
+	}
+	if err1 != nil || err2 != nil || edge-nxt != want {
+		t.Errorf("receive window at the end: rcv_nxt %q edge %q, want %d bytes", s.MPTCP.RcvNxt, s.MPTCP.ReceiveWindowEdge, want)
+	}
+	t.Logf("received %d bytes, %d of them on the join, window %d", s.BytesReceived, joinRecv, edge-nxt)
 }
 
 // TestNCMPTCP runs nc's MPTCP end to end against the kernel.
@@ -403,7 +419,8 @@ func TestNCMPTCP(t *testing.T) {
 	t.Run("client-1path", func(t *testing.T) { testNCMPTCPClient(t, bin, 1, false) })
 	t.Run("client-2paths", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, false) })
 	t.Run("client-2paths-announce", func(t *testing.T) { testNCMPTCPClient(t, bin, 2, true) })
-	t.Run("listen-2paths", func(t *testing.T) { testNCMPTCPListen(t, bin) })
+	t.Run("listen-2paths", func(t *testing.T) { testNCMPTCPListen(t, bin, 0) })
+	t.Run("listen-2paths-rcvbuf", func(t *testing.T) { testNCMPTCPListen(t, bin, 64<<10) })
 	t.Run("client-2paths-lia", func(t *testing.T) { testNCCoupled(t, bin, "lia") })
 	t.Run("client-link-down-up", func(t *testing.T) { testNCLinkFlap(t, bin) })
 	for _, how := range []string{"backup-flag", "mode-handover"} {

@@ -75,6 +75,10 @@ func TestNCUsageErrors(t *testing.T) {
 		{with("--max-subflows", "-1", "10.0.0.2", "1"), "must not be negative"},
 		{with("--max-add-addr", "-2", "10.0.0.2", "1"), "not below -1"},
 		{with("--tcp", "--max-subflows", "2", "10.0.0.2", "1"), "MPTCP's (not with --tcp)"},
+		{with("--rcvbuf", "4k", "10.0.0.2", "1"), "between 16k and 1g"},
+		{with("--sndbuf", "2g", "10.0.0.2", "1"), "between 16k and 1g"},
+		{with("--rcvbuf", "-1", "10.0.0.2", "1"), "is not a size"},
+		{with("--sndbuf", "lots", "10.0.0.2", "1"), "is not a size"},
 	} {
 		code, out, errOut := runCLI(tc.args...)
 		if code != exitUsage || out != "" || !strings.Contains(errOut, tc.want) {
@@ -619,5 +623,41 @@ func testNCTUN(t *testing.T, bin string) {
 			t.Errorf("offload=%v: summary %+v link %+v", offload, s, s.Link)
 		}
 		t.Logf("TUN offload=%v: %.0f Mbit/s", offload, s.GoodputMbitS)
+	}
+}
+
+// TestNCBufferFlags: --sndbuf and --rcvbuf reach the connection's limits:
+// MPTCP's connection-level buffers (each subflow's out-of-order data is
+// bounded by the connection's window), or plain TCP's buffers with their
+// autotuning capped.
+func TestNCBufferFlags(t *testing.T) {
+	base := ncFlags{iface: "eth9", cc: "cubic", mode: "default", addrs: prefixList{netip.MustParsePrefix("198.18.1.1/24")}}
+	f := base
+	f.sndbuf.n, f.rcvbuf.n = 256<<10, 64<<10
+	cfg, err := f.validate([]string{"198.18.1.2", "80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.sndbuf != 256<<10 || cfg.rcvbuf != 64<<10 {
+		t.Fatalf("sndbuf %d rcvbuf %d", cfg.sndbuf, cfg.rcvbuf)
+	}
+	if tc := cfg.tcpConfig(); tc.ReceiveBufferMax != 0 || tc.SendBufferMax != 0 {
+		t.Fatalf("MPTCP subflows' TCP buffers set directly: %+v", tc)
+	}
+	f.plainTCP = true
+	cfg, err = f.validate([]string{"198.18.1.2", "80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := cfg.tcpConfig()
+	if tc.ReceiveBufferMax != 64<<10 || tc.ReceiveBufferSize != 64<<10 || tc.SendBufferMax != 256<<10 || tc.SendBufferSize != 256<<10 {
+		t.Fatalf("--tcp buffers: receive %d/%d send %d/%d", tc.ReceiveBufferSize, tc.ReceiveBufferMax, tc.SendBufferSize, tc.SendBufferMax)
+	}
+	cfg, err = base.validate([]string{"198.18.1.2", "80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := cfg.tcpConfig(); cfg.sndbuf != 0 || cfg.rcvbuf != 0 || tc.ReceiveBufferMax != 0 {
+		t.Fatalf("defaults changed: %+v %+v", cfg, tc)
 	}
 }
