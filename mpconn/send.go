@@ -162,7 +162,7 @@ func (c *Conn) pushNew() {
 			start, end, origin = r.start, r.end, r.origin
 		} else {
 			start = c.snd.nxt
-			end = min(c.snd.end, c.snd.wndEnd)
+			end = min(c.snd.end, c.sendLimit())
 			if int64(end-start) <= 0 {
 				if int64(c.snd.end-start) > 0 {
 					c.opportunistic() // window-limited
@@ -201,6 +201,41 @@ func (c *Conn) pushNew() {
 			s.cpNxt, s.cpSet = start+uint64(w), true
 		}
 	}
+}
+
+// sendLimit is the data sequence number new data may reach: the right
+// edge of the peer's window, less a reserve while more than one subflow
+// may carry data. Data that arrives beyond a hole waits in the peer's
+// out-of-order queue, and Linux (6.18) moves nothing more from its
+// subflows into the MPTCP socket once that socket's memory is over its
+// receive buffer, not even the segment that fills the hole: a window
+// filled to its last byte with out-of-order data (whose memory the
+// window's scaling ratio may underestimate by a few hundred bytes)
+// wedges the connection for good, its DATA_ACK stuck at the hole while
+// every subflow acknowledges. The reserve, two segments and 1/64 of the
+// window, keeps that queue below the buffer; one subflow delivers in
+// order and needs none.
+func (c *Conn) sendLimit() uint64 {
+	edge := c.snd.wndEnd
+	if c.usableCount() < 2 {
+		return edge
+	}
+	wnd := int64(edge - c.snd.una)
+	if wnd <= 0 {
+		return edge
+	}
+	mss := 0
+	for _, s := range c.subflows {
+		if s.usable() {
+			mss = max(mss, s.ep.MSS())
+		}
+	}
+	reserve := int64(2*mss) + wnd/64
+	if wnd <= reserve {
+		// A window this small: the segment at its left edge only.
+		return c.snd.una + uint64(min(wnd, int64(mss)))
+	}
+	return edge - uint64(reserve)
 }
 
 // pushCopies lets a CopyScheduler's subflows catch up: each sends the
