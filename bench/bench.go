@@ -30,6 +30,13 @@ type Options struct {
 	Match *regexp.Regexp
 	// Progress receives a line per measurement (nil: none).
 	Progress io.Writer
+	// CongestionControl is every TCP flow's and subflow's congestion
+	// control, the kernel's (net.ipv4.tcp_congestion_control in the labs'
+	// namespaces) and ours alike, so that the stacks are compared, not
+	// two controllers: "cubic" (Linux's default) if empty. A namespace
+	// otherwise inherits the host's setting, which may be another one
+	// (BBR on the machine these figures come from).
+	CongestionControl string
 }
 
 // Row is one measurement of one scenario for one pair of ends.
@@ -49,13 +56,15 @@ type Row struct {
 
 // Result is a whole run.
 type Result struct {
-	Started   time.Time  `json:"started"`
-	Duration  float64    `json:"duration_s"`
-	Machine   Machine    `json:"machine"`
-	Reps      int        `json:"reps"`
-	Short     bool       `json:"short"`
-	Scenarios []Scenario `json:"scenarios"`
-	Rows      []Row      `json:"rows"`
+	Started  time.Time `json:"started"`
+	Duration float64   `json:"duration_s"`
+	Machine  Machine   `json:"machine"`
+	Reps     int       `json:"reps"`
+	// CongestionControl is every flow's congestion control, both stacks'.
+	CongestionControl string     `json:"congestion_control"`
+	Short             bool       `json:"short"`
+	Scenarios         []Scenario `json:"scenarios"`
+	Rows              []Row      `json:"rows"`
 }
 
 // Machine records where the run happened.
@@ -64,6 +73,9 @@ type Machine struct {
 	CPUs   int    `json:"cpus"`
 	Go     string `json:"go"`
 	Load   string `json:"load_at_start"`
+	// HostCongestionControl is the host's default TCP congestion control
+	// (what a namespace would inherit; the run sets its own).
+	HostCongestionControl string `json:"host_congestion_control"`
 }
 
 // Scenario describes a scenario.
@@ -93,7 +105,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Short {
 		o.Reps = 1
 	}
-	res := &Result{Started: time.Now(), Reps: o.Reps, Short: o.Short, Machine: machine()}
+	if o.CongestionControl == "" {
+		o.CongestionControl = "cubic"
+	}
+	switch o.CongestionControl {
+	case "cubic", "reno", "bbr": // both stacks have them, under these names
+	default:
+		return nil, fmt.Errorf("congestion control %q: want cubic, reno or bbr (both stacks have them)", o.CongestionControl)
+	}
+	res := &Result{Started: time.Now(), Reps: o.Reps, Short: o.Short, Machine: machine(), CongestionControl: o.CongestionControl}
 	r := &runner{ctx: ctx, o: o}
 	for _, s := range scenarios() {
 		if o.Match != nil && !o.Match.MatchString(s.Name) {
@@ -140,6 +160,9 @@ func machine() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control"); err == nil {
+		m.HostCongestionControl = strings.TrimSpace(string(b))
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		m.Load = strings.Join(strings.Fields(string(b))[:3], " ")
@@ -231,24 +254,25 @@ type setup struct {
 	p  pair
 	o  *ours
 	ln net.Listener
+	cc string // the kernel's sockets' congestion control
 }
 
 func (r *runner) prepare(l *lab.Lab, p pair) (*setup, error) {
-	s := &setup{l: l, p: p}
+	s := &setup{l: l, p: p, cc: r.o.CongestionControl}
 	var err error
 	switch {
 	case p.ours == lab.Client:
-		if s.o, err = newOurs(l, lab.Client, p.cfg); err != nil {
+		if s.o, err = newOurs(l, lab.Client, p.cfg, r.o.CongestionControl); err != nil {
 			return nil, err
 		}
-		s.ln, err = kernelListen(l, lab.Server, true)
+		s.ln, err = kernelListen(l, lab.Server, true, r.o.CongestionControl)
 	case p.ours == lab.Server:
-		if s.o, err = newOurs(l, lab.Server, p.cfg); err != nil {
+		if s.o, err = newOurs(l, lab.Server, p.cfg, r.o.CongestionControl); err != nil {
 			return nil, err
 		}
 		s.ln, err = s.o.h.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), 5201))
 	default:
-		s.ln, err = kernelListen(l, lab.Server, !p.tcp)
+		s.ln, err = kernelListen(l, lab.Server, !p.tcp, r.o.CongestionControl)
 	}
 	if err != nil {
 		s.close()
@@ -290,7 +314,7 @@ func (s *setup) connect(ctx context.Context) (*conn, error) {
 		oc, err = s.o.h.Dial(ctx, raddr)
 		cli = oc
 	} else {
-		cli, err = kernelDial(ctx, s.l, lab.Client, !s.p.tcp, raddr)
+		cli, err = kernelDial(ctx, s.l, lab.Client, !s.p.tcp, raddr, s.cc)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

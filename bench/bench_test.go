@@ -29,6 +29,9 @@ func TestShortRun(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, progress.String())
 	}
 	t.Logf("progress:\n%s", progress.String())
+	if res.CongestionControl != "cubic" || res.Machine.HostCongestionControl == "" {
+		t.Errorf("congestion control %q, host's %q: want cubic (the default) and the host's recorded", res.CongestionControl, res.Machine.HostCongestionControl)
+	}
 	want := map[string][]string{ // scenario: pair/metric that must be there
 		"bulk": {"ours -> kernel/goodput", "ours -> kernel/CPU per GB", "kernel -> ours/goodput", "kernel -> kernel/goodput", "tcp path 1/goodput"},
 		"aggregate-2x50": {"ours -> kernel/goodput", "ours -> kernel/share on path 1", "ours -> kernel/share on path 2",
@@ -94,6 +97,9 @@ func TestShortRun(t *testing.T) {
 	}
 	var table bytes.Buffer
 	WriteTable(&table, res)
+	if !strings.Contains(table.String(), "congestion control: cubic on every flow") {
+		t.Errorf("table does not name the congestion control:\n%s", table.String())
+	}
 	for sc := range want {
 		if !strings.Contains(table.String(), sc+": ") {
 			t.Errorf("table lacks %s:\n%s", sc, table.String())
@@ -102,5 +108,11 @@ func TestShortRun(t *testing.T) {
 	files, err := WritePlots(t.TempDir(), res)
 	if err != nil || len(files) < len(want) {
 		t.Errorf("plots: %v, %d files", err, len(files))
+	}
+}
+
+func TestRunRejectsUnknownCongestionControl(t *testing.T) {
+	if _, err := Run(context.Background(), Options{CongestionControl: "vegas"}); err == nil || !strings.Contains(err.Error(), "vegas") {
+		t.Fatalf("Run with vegas: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/mptcp-go/mptcp"
@@ -22,6 +23,7 @@ import (
 	"github.com/mptcp-go/mptcp/lab"
 	"github.com/mptcp-go/mptcp/link"
 	"github.com/mptcp-go/mptcp/stack"
+	"github.com/mptcp-go/mptcp/tcp"
 )
 
 // ours is our stack owning one side of a lab.
@@ -31,9 +33,13 @@ type ours struct {
 }
 
 // newOurs gives our stack the interfaces of side (a User side of l), with
-// the other side's address on each path as gateway.
-func newOurs(l *lab.Lab, side lab.Side, cfg mptcp.Config) (*ours, error) {
-	o := &ours{st: stack.New(stack.Options{})}
+// the other side's address on each path as gateway, and congestion
+// control cc on every flow (a coupled controller in cfg stays).
+func newOurs(l *lab.Lab, side lab.Side, cfg mptcp.Config, cc string) (*ours, error) {
+	if cfg.TCP.CongestionControl == "" {
+		cfg.TCP.CongestionControl = cc
+	}
+	o := &ours{st: stack.New(stack.Options{TCP: tcp.Config{CongestionControl: cc}})}
 	for i := 1; i <= l.NumPaths(); i++ {
 		iface := l.Iface(side, i)
 		addr, gw := l.ClientAddr(i), l.ServerAddr(i)
@@ -74,11 +80,32 @@ func newOurs(l *lab.Lab, side lab.Side, cfg mptcp.Config) (*ours, error) {
 
 func (o *ours) Close() { o.st.Close() }
 
-// kernelListen listens on side's namespace, MPTCP or plain TCP.
-func kernelListen(l *lab.Lab, side lab.Side, mp bool) (net.Listener, error) {
+// setCongestion returns a socket Control that sets the socket's TCP
+// congestion control (TCP_CONGESTION; on an MPTCP socket Linux applies it
+// to every subflow, and the accepted sockets inherit the listener's). Per
+// socket, because a namespace's default may only be an algorithm of
+// net.ipv4.tcp_allowed_congestion_control, which root may bypass here.
+func setCongestion(cc string) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, cc)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("TCP_CONGESTION %s: %w", cc, serr)
+		}
+		return nil
+	}
+}
+
+// kernelListen listens on side's namespace, MPTCP or plain TCP, with
+// congestion control cc.
+func kernelListen(l *lab.Lab, side lab.Side, mp bool, cc string) (net.Listener, error) {
 	var ln net.Listener
 	err := l.Do(side, func() error {
-		lc := net.ListenConfig{}
+		lc := net.ListenConfig{Control: setCongestion(cc)}
 		lc.SetMultipathTCP(mp)
 		var err error
 		ln, err = lc.Listen(context.Background(), "tcp", "0.0.0.0:0")
@@ -88,11 +115,11 @@ func kernelListen(l *lab.Lab, side lab.Side, mp bool) (net.Listener, error) {
 }
 
 // kernelDial connects from side's namespace, MPTCP or plain TCP, from the
-// address the routes pick (or local).
-func kernelDial(ctx context.Context, l *lab.Lab, side lab.Side, mp bool, raddr netip.AddrPort) (net.Conn, error) {
+// address the routes pick, with congestion control cc.
+func kernelDial(ctx context.Context, l *lab.Lab, side lab.Side, mp bool, raddr netip.AddrPort, cc string) (net.Conn, error) {
 	var c net.Conn
 	err := l.Do(side, func() error {
-		d := net.Dialer{}
+		d := net.Dialer{Control: setCongestion(cc)}
 		d.SetMultipathTCP(mp)
 		var err error
 		c, err = d.DialContext(ctx, "tcp", raddr.String())

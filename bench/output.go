@@ -15,6 +15,8 @@ import (
 func WriteTable(w io.Writer, res *Result) error {
 	fmt.Fprintf(w, "mptcp bench: %s, %d CPUs, %s, load %s at start; %d repetition(s)%s; %.0f s\n",
 		res.Machine.Kernel, res.Machine.CPUs, res.Machine.Go, res.Machine.Load, res.Reps, map[bool]string{true: " (short)"}[res.Short], res.Duration)
+	fmt.Fprintf(w, "congestion control: %s on every flow, the kernel's and ours (the host's default: %s)\n",
+		res.CongestionControl, res.Machine.HostCongestionControl)
 	for _, s := range res.Scenarios {
 		fmt.Fprintf(w, "\n%s: %s\n  paths: %s; %s\n", s.Name, s.What, s.Paths, sizeText(s))
 		if s.Goal != "" {

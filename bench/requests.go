@@ -153,7 +153,7 @@ func oneConnsRound(ctx context.Context, r *runner, l *lab.Lab, st *setup, n int,
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := kernelDial(ctx, l, lab.Client, true, raddr)
+			c, err := kernelDial(ctx, l, lab.Client, true, raddr, r.o.CongestionControl)
 			if err != nil {
 				errs <- err
 				return

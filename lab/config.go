@@ -84,6 +84,12 @@ type Config struct {
 	// connection (to see ADD_ADDR on the wire; the kernel client's own
 	// "subflow" endpoints already join every path).
 	Announce bool
+	// CongestionControl, if set, is the kernel's TCP congestion control in
+	// the client and server namespaces (net.ipv4.tcp_congestion_control:
+	// "cubic", "reno", "bbr", ...). Empty leaves what a new namespace
+	// inherits from the host's setting, which need not be Linux's own
+	// default (cubic): a comparison with our stack should name it.
+	CongestionControl string
 	// Seed seeds the emulators' random sources (path i uses Seed+2i).
 	Seed uint64
 	// EmulatorCommand, when set, runs each emulated path's forwarder as a
@@ -167,6 +173,9 @@ func (c Config) normalize() (Config, error) {
 		if err := p.Down.Validate(); err != nil {
 			return c, fmt.Errorf("%w: path %s down: %w", ErrBadConfig, p.Name, err)
 		}
+	}
+	if c.CongestionControl != "" && !validName(c.CongestionControl, 15, false) {
+		return c, fmt.Errorf("%w: congestion control %q: want a name like cubic, reno or bbr", ErrBadConfig, c.CongestionControl)
 	}
 	for _, m := range []*Mode{&c.ClientMode, &c.ServerMode} {
 		switch *m {

@@ -151,6 +151,11 @@ func (l *Lab) build(ctx context.Context, cfg Config) error {
 		if err := sysctls(ctx, ns, "net.mptcp.enabled=1"); err != nil {
 			return fmt.Errorf("enable MPTCP (kernel without MPTCP?): %w", err)
 		}
+		if cc := cfg.CongestionControl; cc != "" {
+			if err := sysctls(ctx, ns, "net.ipv4.tcp_congestion_control="+cc); err != nil {
+				return fmt.Errorf("kernel congestion control %q (see net.ipv4.tcp_available_congestion_control): %w", cc, err)
+			}
+		}
 		if cfg.IPv6 {
 			// IPv6 on, but quiet: no DAD delay, no router solicitations.
 			if err := sysctls(ctx, ns, "net.ipv6.conf.all.disable_ipv6=0",

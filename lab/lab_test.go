@@ -490,3 +490,33 @@ func TestSetPathDownEstablished(t *testing.T) {
 		})
 	}
 }
+
+// TestCongestionControl: Config.CongestionControl is the kernel's TCP
+// congestion control in the client and server namespaces (a namespace
+// otherwise inherits the host's default); an ill-formed name is refused
+// before anything is made, one the kernel lacks fails Up.
+func TestCongestionControl(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t, PathSpec{Name: "wifi"})
+	cfg.CongestionControl = "reno"
+	l := startLab(t, cfg)
+	for _, side := range []Side{Client, Server} {
+		out, err := l.Command(context.Background(), side, "sysctl", "-n", "net.ipv4.tcp_congestion_control").Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != "reno" {
+			t.Errorf("%v: tcp_congestion_control %q (%v), want reno", side, got, err)
+		}
+	}
+	bad := testConfig(t, PathSpec{Name: "wifi"})
+	bad.CongestionControl = "cubic;reboot"
+	if _, err := Up(context.Background(), bad); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("Up with congestion control %q: %v, want ErrBadConfig", bad.CongestionControl, err)
+	}
+	missing := testConfig(t, PathSpec{Name: "wifi"})
+	missing.CongestionControl = "nosuchcc"
+	if l, err := Up(context.Background(), missing); err == nil {
+		l.Close()
+		t.Error("Up with an unknown congestion control succeeded")
+	} else if !strings.Contains(err.Error(), "nosuchcc") {
+		t.Errorf("Up with an unknown congestion control: %v", err)
+	}
+}

@@ -36,12 +36,18 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) int {
 	match := fs.String("scenario", "", "run only the scenarios whose name matches this `REGEXP`")
 	asJSON := fs.Bool("json", false, "print the result as JSON (machine, settings, scenarios, rows with every value)")
 	plotDir := fs.String("plot", "", "write an SVG bar chart per scenario and metric into `DIR`")
+	ccName := fs.String("cc", "cubic", "congestion control `NAME` of every flow, the kernel's and ours: cubic, reno or bbr (the labs' namespaces would otherwise inherit the host's default)")
 	if _, code, done := parseFlagsN(fs, env, args, 0, 0, "bench takes no arguments"); done {
 		return code
 	}
-	o := bench.Options{Reps: *reps, Short: *short, Progress: env.stderr}
+	o := bench.Options{Reps: *reps, Short: *short, Progress: env.stderr, CongestionControl: *ccName}
 	if *reps < 1 {
 		return usageError(fs, env, "--reps must be at least 1")
+	}
+	switch *ccName {
+	case "cubic", "reno", "bbr":
+	default:
+		return usageError(fs, env, fmt.Sprintf("--cc %q: want cubic, reno or bbr", *ccName))
 	}
 	if *match != "" {
 		re, err := regexp.Compile(*match)
