@@ -88,7 +88,11 @@ type Config struct {
 	// the client and server namespaces (net.ipv4.tcp_congestion_control:
 	// "cubic", "reno", "bbr", ...). Empty leaves what a new namespace
 	// inherits from the host's setting, which need not be Linux's own
-	// default (cubic): a comparison with our stack should name it.
+	// default (cubic): a comparison with our stack should name it. Outside
+	// the host's namespace Linux takes as default only an algorithm of
+	// net.ipv4.tcp_allowed_congestion_control (Up fails otherwise);
+	// TCP_CONGESTION on each socket has no such limit for root (what
+	// package bench does).
 	CongestionControl string
 	// Seed seeds the emulators' random sources (path i uses Seed+2i).
 	Seed uint64
