@@ -300,6 +300,7 @@ type MIB struct {
 	OFOQueue                atomic.Uint64 // data queued out of order at the data level
 	DuplicateData           atomic.Uint64 // data received twice (reinjections)
 	NoDSSInWindow           atomic.Uint64 // data outside the connection's window
+	RcvPruned               atomic.Uint64 // data in the window dropped: no room to track it out of order
 	AddAddr                 atomic.Uint64 // ADD_ADDRs received (HMAC valid)
 	AddAddrTx               atomic.Uint64
 	AddAddrDrop             atomic.Uint64 // ADD_ADDRs ignored (bad HMAC, over the limit)

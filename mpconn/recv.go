@@ -84,7 +84,7 @@ func (r *recvState) insert(c *Conn, dsn uint64, p []byte) {
 	if dsn == r.nxt {
 		r.advance(c, end)
 	} else if !r.addOOO(dsn, end) {
-		c.mib.NoDSSInWindow.Add(1)
+		c.mib.RcvPruned.Add(1)
 		return
 	} else {
 		c.mib.OFOQueue.Add(1)

@@ -981,6 +981,19 @@ func (s *Subflow) ReceiveWindow() (int, int) {
 	return s.c.rcv.window(s.c.cfg.ReceiveBuffer), s.c.cfg.ReceiveBuffer
 }
 
+// AnnouncedWindow implements tcp.WindowAnnouncer: the window a segment
+// of this subflow announces, relative to the DATA_ACK it carries (RFC
+// 8684 §3.3.4). The subflow's own rule that its right edge never moves
+// left may announce more than the connection's window: the connection
+// then takes data up to that edge as well, since the peer may send it
+// (Linux's mptcp_set_rwin raises rcv_wnd_sent the same way).
+func (s *Subflow) AnnouncedWindow(w int) {
+	r := &s.c.rcv
+	if e := r.nxt + uint64(w); int64(e-r.wndEdge) > 0 {
+		r.wndEdge = e
+	}
+}
+
 // ReceiveData implements tcp.DataReceiver: in-order subflow bytes are
 // placed in the data sequence space through the mappings (Linux's
 // subflow_check_data_avail and __mptcp_move_skbs).

@@ -153,6 +153,18 @@ type DataReceiver interface {
 	ReceiveWindow() (wnd, max int)
 }
 
+// WindowAnnouncer is an optional interface of a DataReceiver: the window
+// each segment actually announces (after the engine's rules: the right
+// edge of this connection never moves left, no silly-window openings,
+// the scale's rounding), in bytes from the layer's own
+// acknowledgment. It may be larger than ReceiveWindow said: MPTCP must
+// then accept data up to that edge too (Linux's mptcp_set_rwin raises
+// rcv_wnd_sent likewise), or a peer sending to it would see its data
+// dropped.
+type WindowAnnouncer interface {
+	AnnouncedWindow(wnd int)
+}
+
 // SegmentLimiter is an optional interface of SegmentHooks: where data
 // segments must end. MPTCP uses it so that no segment, first
 // transmission or retransmission, straddles two DSS mappings (RFC 8684

@@ -385,3 +385,44 @@ func TestCCReleaser(t *testing.T) {
 		}
 	}
 }
+
+// announcingSink records the windows the engine reports it announced
+// (WindowAnnouncer).
+type announcingSink struct {
+	sinkHooks
+	announced []int
+}
+
+func (h *announcingSink) AnnouncedWindow(w int) { h.announced = append(h.announced, w) }
+
+// TestWindowAnnouncer: the engine tells the layer the window each segment
+// carries, scaled as on the wire; when the layer's window falls by more
+// than the data that arrived, the engine keeps its right edge (it never
+// moves left) and so announces more than the layer asked: the layer
+// learns it from AnnouncedWindow, not ReceiveWindow.
+func TestWindowAnnouncer(t *testing.T) {
+	sink := &announcingSink{sinkHooks: sinkHooks{wnd: 256 << 10, max: 256 << 10}}
+	n := newTestNet(t, Config{}, Config{Hooks: sink})
+	n.delay = 5 * time.Millisecond
+	n.keep = true
+	n.connect()
+	data := randomData(20<<10, 4)
+	n.sendAll(data, time.Minute, func() bool { return sink.got.Len() >= len(data) })
+	// The layer's window drops to 8 KiB (another subflow filled it): the
+	// engine's next ACK still announces what is left of its edge.
+	sink.wnd = 8 << 10
+	sink.announced = nil
+	more := randomData(4<<10, 5)
+	n.sendAll(more, time.Minute, func() bool { return sink.got.Len() >= len(data)+len(more) })
+	if len(sink.announced) == 0 {
+		t.Fatal("no window reported")
+	}
+	ws := n.ep[1].Info().RcvWScale
+	last := n.sent[0][len(n.sent[0])-1]
+	if got, want := sink.announced[len(sink.announced)-1], int(last.Window())<<ws; got != want {
+		t.Fatalf("reported %d, the last segment announces %d", got, want)
+	}
+	if got := sink.announced[len(sink.announced)-1]; got <= 8<<10 {
+		t.Fatalf("reported %d: the engine shrank its window to the layer's 8 KiB", got)
+	}
+}

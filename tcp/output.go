@@ -57,6 +57,9 @@ func (e *Endpoint) windowField(syn bool) uint16 {
 	if seqGT(edge, e.rcvAdvEdge) {
 		e.rcvAdvEdge = edge
 	}
+	if a, ok := e.sink.(WindowAnnouncer); ok {
+		a.AnnouncedWindow(f << e.rcvWS)
+	}
 	return uint16(f)
 }
 
