@@ -54,6 +54,13 @@ type conn struct {
 	joinsOver uint64
 	// tokAddr are the addresses c is listed under in index.token.
 	tokAddr [2]netip.Addr
+	// dsn32: a DSS mapping of c used a 32-bit DSN; its streams are then
+	// also filed by DSN alone (index.b32a).
+	dsn32 bool
+	// probe is set while c, a subflow seen without its handshake with
+	// 32-bit DSNs and no address in common with any connection, is held
+	// and compared with the connections it may belong to (late32.go).
+	probe *probe32
 }
 
 // verified reports whether both keys were seen.

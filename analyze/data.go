@@ -51,6 +51,9 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 	h := &sf.h[d]
 	if o.HasMapping() {
 		is64 := o.Flags&option.DSSDSN8 != 0
+		if !is64 && !c.dsn32 {
+			c.dsn32 = true
+		}
 		st := &c.st[cd]
 		first := !st.mapRefSet
 		dsn := st.expand(o.DSN, is64)
@@ -127,7 +130,7 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 				a.addMapping(c, sf, d, s, m)
 				h.sawMapping = true
 			}
-			if len(h.pending) > 0 {
+			if len(h.pending) > 0 && c.probe == nil {
 				a.replay(c, sf, d)
 			}
 			if o.HasChecksum && c.csum {
@@ -144,6 +147,11 @@ func (a *Analyzer) dss(sf *subflow, d int, s *segment, o *option.DSS) {
 		st.ackRef, st.ackRefSet = ack, true
 		st.noteAck(ack)
 		a.pack, a.packSet = ack, true
+	}
+	if p := sf.conn; p != nil && p.probe != nil && o.HasMapping() {
+		// The subflow is held (late32.go): this mapping is evidence for
+		// or against the connections it may belong to.
+		a.probe32(p, sf, d, o, s.ts)
 	}
 }
 
@@ -184,6 +192,9 @@ func (a *Analyzer) addMappingAt(c *conn, sf *subflow, d int, ts time.Time, m map
 		return
 	}
 	h.insertMapping(m)
+	if c.probe != nil && h.heldMaps < 255 {
+		h.heldMaps++
+	}
 	if m.n != infinite && !m.probe {
 		if st := &c.st[sf.connDir(d)]; !st.mapEndSet || int64(m.dsn+m.n-st.mapEnd) > 0 {
 			st.mapEnd, st.mapEndSet = m.dsn+m.n, true
@@ -362,7 +373,14 @@ func (a *Analyzer) attachOrphan(sf *subflow, d int, s *segment, o *option.DSS) *
 			sf.client, sf.server, cand.tokens[1]))
 		return cand
 	}
+	// 32-bit DSNs with no address in common: held while its mappings
+	// are compared with the connection whose data it exactly continues
+	// (late32.go).
+	held := !is64 && a.fitsAny32(sf, d, o)
 	c := a.newConn(sf, s.ts, "alone")
+	if held {
+		c.probe = &probe32{}
+	}
 	a.finding(c, sf, s.ts, Info, CodeUnverified, fmt.Sprintf(
 		"subflow %v -> %v: handshake not captured; the connection's keys and other subflows are unknown", sf.client, sf.server))
 	return c
@@ -476,10 +494,10 @@ func (a *Analyzer) regroup(c *conn, cd int, o *option.DSS, ts time.Time) bool {
 	case x == nil:
 		return false
 	case regroupable(c):
-		a.absorb(x, c, xd != cd, ts)
+		a.absorb(x, c, xd != cd, ts, "")
 		return true
 	case regroupable(x):
-		a.absorb(c, x, xd != cd, ts)
+		a.absorb(c, x, xd != cd, ts, "")
 	}
 	return false
 }
@@ -501,18 +519,28 @@ func regroupable(c *conn) bool {
 
 // absorb moves the subflows of from, a connection known only from its data
 // that delivered nothing, into c; flip says that from's directions are c's
-// the other way round.
-func (a *Analyzer) absorb(c, from *conn, flip bool, ts time.Time) {
+// the other way round. evidence, if not empty, says what showed it (the
+// rule for 32-bit DSNs without an address in common, late32.go). The
+// payload held while from was held is then placed in c.
+func (a *Analyzer) absorb(c, from *conn, flip bool, ts time.Time, evidence string) {
+	held := from.probe != nil
+	from.probe = nil
+	n0 := len(c.subflows)
 	for _, sf := range from.subflows {
 		sf.conn, sf.viaDSN = c, true
 		if flip {
 			sf.same = !sf.same
 		}
 		c.subflows = append(c.subflows, sf)
-		c.event(Event{Time: ts, Type: "regrouped", Subflow: sf.id, Detail: fmt.Sprintf(
-			"subflow %d, connection %d until its data showed it belongs here (connection %d is not listed)", sf.id, from.id, from.id)})
-		a.finding(c, sf, ts, Info, CodeUnverified, fmt.Sprintf(
-			"subflow %v -> %v (handshake not captured) grouped by data sequence continuity; unverified", sf.client, sf.server))
+		detail := fmt.Sprintf("subflow %d, connection %d until its data showed it belongs here (connection %d is not listed)", sf.id, from.id, from.id)
+		msg := fmt.Sprintf("subflow %v -> %v (handshake not captured) grouped by data sequence continuity; unverified", sf.client, sf.server)
+		if evidence != "" {
+			detail += ": " + evidence
+			msg = fmt.Sprintf("subflow %v -> %v (handshake not captured, no address in common, 32-bit DSNs) grouped by data sequence agreement: %s; unverified",
+				sf.client, sf.server, evidence)
+		}
+		c.event(Event{Time: ts, Type: "regrouped", Subflow: sf.id, Detail: detail})
+		a.finding(c, sf, ts, Info, CodeUnverified, msg)
 	}
 	for _, e := range from.events {
 		c.event(e)
@@ -543,6 +571,9 @@ func (a *Analyzer) absorb(c, from *conn, flip bool, ts time.Time) {
 	a.removeConn(from)
 	a.reindex(c, 0)
 	a.reindex(c, 1)
+	if held && c.probe == nil {
+		a.placeHeld(c, c.subflows[n0:], ts)
+	}
 }
 
 func minTime(x, y time.Time) time.Time {

@@ -60,6 +60,7 @@ func (a *Analyzer) Finish() *Result {
 func (a *Analyzer) FinishContext(ctx context.Context) (*Result, error) {
 	a.giveUpAll()
 	a.conns.frozen = true
+	a.settle32(a.res.Last)
 	for i, c := range a.conns.list {
 		if i&255 == 0 && ctx.Err() != nil {
 			a.conns.frozen = false

@@ -109,5 +109,36 @@ func segmentSeeds() [][]byte {
 		s1.Close()
 		seeds = append(seeds, rec)
 	}
-	return seeds
+	// A capture started after the handshakes, 32-bit DSNs, on two
+	// subflows without an address in common (late32.go: the second one
+	// is held, then grouped).
+	var rec []byte
+	on := false
+	emit := func(_ time.Time, p []byte) {
+		if !on {
+			return
+		}
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[12:16])), binary.BigEndian.Uint16(p[20:]))
+		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[16:20])), binary.BigEndian.Uint16(p[22:]))
+		tuple, dir := 0, 0
+		for i, e := range fuzzEnds {
+			if e[0] == src && e[1] == dst {
+				tuple, dir = i, 0
+			} else if e[1] == src && e[0] == dst {
+				tuple, dir = i, 1
+			}
+		}
+		tcp := header.TCP(p[20:])
+		rec = appendSegRecord(rec, tuple, dir, byte(tcp.Flags()), tcp.Seq(), tcp.Ack(), tcp.Options(), len(tcp.Payload()))
+	}
+	c := synth.New(0x33, 0x44, emit)
+	c.DSN32 = true
+	s1 := c.Handshake(cli1, srv1)
+	s2 := c.Join(cli2, srv2, synth.JoinOptions{})
+	s1.Send(0, make([]byte, 10))
+	on = true
+	for i := range 10 {
+		[]*synth.Subflow{s1, s2}[i%2].Send(0, make([]byte, 500))
+	}
+	return append(seeds, rec)
 }

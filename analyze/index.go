@@ -16,6 +16,13 @@ import "net/netip"
 // idxBucketMax bounds the streams filed in one bucket.
 const idxBucketMax = 64
 
+// idxBucketMax32a bounds the streams filed in one bucket of index.b32a,
+// where every connection using 32-bit DSNs near each other meets,
+// whatever its addresses. It is looked up only for subflows seen without
+// their handshake that no other rule grouped, and while such a subflow is
+// held (late32.go).
+const idxBucketMax32a = 256
+
 // maxSubflows bounds the subflows of one connection (Linux allows 8 by
 // default): past it joins and subflows found by their data are not
 // attached (a finding says how many).
@@ -35,6 +42,10 @@ type key32 struct {
 type dsnIndex struct {
 	b64 map[uint64][]idxEntry
 	b32 map[key32][]idxEntry
+	// b32a files the streams of connections that use 32-bit DSNs by
+	// their low 32 bits alone, for the rule without an address in
+	// common (late32.go).
+	b32a map[uint32][]idxEntry
 	// token lists connections known only from joins to a token, by the
 	// addresses of their subflows.
 	token map[netip.Addr][]*conn
@@ -66,7 +77,8 @@ func (a *Analyzer) reindex(c *conn, cd int) {
 	}
 	k64 := bucket64(ref)
 	k32 := [2]key32{{c.info.Client.Addr(), bucket32(ref)}, {c.info.Server.Addr(), bucket32(ref)}}
-	if st.indexed && st.idx64 == k64 && st.idx32 == k32 {
+	all := c.dsn32
+	if st.indexed && st.idx64 == k64 && st.idx32 == k32 && st.idxA == all {
 		return
 	}
 	a.unindex(c, cd)
@@ -74,10 +86,16 @@ func (a *Analyzer) reindex(c *conn, cd int) {
 	if ix.b64 == nil {
 		ix.b64 = make(map[uint64][]idxEntry)
 		ix.b32 = make(map[key32][]idxEntry)
+		ix.b32a = make(map[uint32][]idxEntry)
 	}
 	e := idxEntry{c, uint8(cd)}
 	if l := ix.b64[k64]; len(l) < idxBucketMax {
 		ix.b64[k64] = append(l, e)
+	}
+	if all {
+		if l := ix.b32a[k32[0].b]; len(l) < idxBucketMax32a {
+			ix.b32a[k32[0].b] = append(l, e)
+		}
 	}
 	for i, k := range k32 {
 		if i == 1 && k == k32[0] {
@@ -87,7 +105,7 @@ func (a *Analyzer) reindex(c *conn, cd int) {
 			ix.b32[k] = append(l, e)
 		}
 	}
-	st.indexed, st.idx64, st.idx32 = true, k64, k32
+	st.indexed, st.idx64, st.idx32, st.idxA = true, k64, k32, all
 }
 
 // unindex removes stream cd of c from the index.
@@ -110,6 +128,28 @@ func (a *Analyzer) unindex(c *conn, cd int) {
 			} else {
 				ix.b32[k] = l
 			}
+		}
+	}
+	if st.idxA {
+		k := st.idx32[0].b
+		if l, ok := ix.b32a[k]; ok {
+			if l = removeEntry(l, e); len(l) == 0 {
+				delete(ix.b32a, k)
+			} else {
+				ix.b32a[k] = l
+			}
+		}
+	}
+}
+
+// candidates32a calls f for every stream of a connection using 32-bit
+// DSNs filed near the 32-bit dsn, whatever its addresses.
+func (a *Analyzer) candidates32a(dsn uint32, f func(c *conn, cd int)) {
+	b := dsn / dsnWindow32
+	n := uint32(1 << 32 / dsnWindow32)
+	for _, bb := range [3]uint32{(b + n - 1) % n, b, (b + 1) % n} {
+		for _, e := range a.index.b32a[bb] {
+			f(e.c, int(e.cd))
 		}
 	}
 }

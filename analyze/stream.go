@@ -57,6 +57,7 @@ type stream struct {
 	indexed        bool
 	idx64          uint64
 	idx32          [2]key32
+	idxA           bool // also filed in index.b32a (under idx32[0].b)
 	finSeen        bool
 	finOff         uint64
 	ackSeen        bool
@@ -570,6 +571,10 @@ func (a *Analyzer) finishStream(c *conn, st *stream, ts time.Time) {
 func (a *Analyzer) closeConn(c *conn, ts time.Time) {
 	if c.done {
 		return
+	}
+	if c.probe != nil {
+		// Held (late32.go): what it holds is its own.
+		a.release32(c, ts, "the connection ended before the evidence sufficed")
 	}
 	for _, sf := range c.subflows {
 		for d := range sf.h {

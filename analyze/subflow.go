@@ -87,6 +87,7 @@ type half struct {
 	reinj, unmapped, data uint64
 	fin, rst, sawMapping  bool
 	unmappedReported      bool
+	heldMaps              uint8 // mappings recorded while held (late32.go)
 	maps                  [mapRing]mapping
 	nmaps, mapNext        int
 	lastMap               mapping
@@ -378,6 +379,8 @@ func (a *Analyzer) onSubflow(sf *subflow, s *segment) {
 	if c := sf.conn; c != nil && len(s.payload) > 0 {
 		if sf.role == roleJoin && c.verified() && !(d == 0 && sf.iniOK || d == 1 && sf.rspOK) {
 			a.unvouchedData(c, sf, d, s)
+		} else if c.probe != nil {
+			a.hold32(c, sf, d, s.ts, start, newFrom, s.payload)
 		} else {
 			a.payload(c, sf, d, s.ts, start, newFrom, s.payload)
 		}
