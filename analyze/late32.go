@@ -303,7 +303,7 @@ func (a *Analyzer) decide32(p *conn, ts time.Time) bool {
 			i++
 			continue
 		}
-		r := a.compare32(p, k)
+		r := a.compare32(p, k, false)
 		if r.differ > 0 {
 			pr.rejectedC[pr.rejected%maxCands32] = k.c
 			pr.rejected++
@@ -339,7 +339,7 @@ func (a *Analyzer) decide32(p *conn, ts time.Time) bool {
 // fit in the probe; this look covers every connection filed near.
 func (a *Analyzer) unique32(p *conn, k cand32) bool {
 	pr := p.probe
-	other := false
+	other, checks := false, 0
 	for cd := range pr.last {
 		if !pr.lastSet[cd] || other {
 			continue
@@ -354,25 +354,59 @@ func (a *Analyzer) unique32(p *conn, k cand32) bool {
 				other = fits32(d, dd, o)
 				return
 			}
-			r := a.compare32(p, cand32{c: d, flip: dd != cd})
-			other = r.gap && r.differ == 0
+			r := a.compare32(p, cand32{c: d, flip: dd != cd}, true)
+			if r.gap {
+				// Comparing the held bytes costs their length: past a
+				// few connections that wait for them, give up (as if
+				// one more passed).
+				checks++
+				other = r.differ == 0 || checks > 2*maxCands32
+			}
 		})
 	}
 	return !other
 }
 
-// compare32 checks rule 3 for held connection p and candidate k.
-func (a *Analyzer) compare32(p *conn, k cand32) check32 {
+// compare32 checks rule 3 for held connection p and candidate k. With
+// gapFirst, the content is compared only if the gap test passes (what
+// unique32 needs, on many connections).
+func (a *Analyzer) compare32(p *conn, k cand32, gapFirst bool) check32 {
 	var r check32
 	c := k.c
+	streamOf := func(sf *subflow, d int) *stream {
+		ccd := sf.connDir(d)
+		if k.flip {
+			ccd = 1 - ccd
+		}
+		return &c.st[ccd]
+	}
 	for _, sf := range p.subflows {
 		for d := range sf.h {
-			h := &sf.h[d]
-			ccd := sf.connDir(d)
-			if k.flip {
-				ccd = 1 - ccd
+			h, st := &sf.h[d], streamOf(sf, d)
+			if r.gap || !st.waiting() {
+				continue
 			}
-			st := &c.st[ccd]
+			next := st.origin + st.next
+			covers := func(m mapping) bool {
+				return m.n != infinite && !m.probe && next-st.expand(m.dsn, false) < m.n
+			}
+			for i := 0; i < h.nmaps && !r.gap; i++ {
+				r.gap = covers(h.maps[i])
+			}
+			if !r.gap && h.lastMapSeen {
+				r.gap = covers(h.lastMap)
+			}
+			if r.gap {
+				r.gapDir, r.gapOff = st.dir, st.next
+			}
+		}
+	}
+	if gapFirst && !r.gap {
+		return r
+	}
+	for _, sf := range p.subflows {
+		for d := range sf.h {
+			h, st := &sf.h[d], streamOf(sf, d)
 			for _, pg := range h.pending {
 				pos, b := pg.pos, pg.data
 				for len(b) > 0 {
@@ -396,22 +430,6 @@ func (a *Analyzer) compare32(p *conn, k cand32) check32 {
 					}
 					b, pos = b[nb:], pos+nb
 				}
-			}
-			if r.gap || !st.waiting() {
-				continue
-			}
-			next := st.origin + st.next
-			covers := func(m mapping) bool {
-				return m.n != infinite && !m.probe && next-st.expand(m.dsn, false) < m.n
-			}
-			for i := 0; i < h.nmaps && !r.gap; i++ {
-				r.gap = covers(h.maps[i])
-			}
-			if !r.gap && h.lastMapSeen {
-				r.gap = covers(h.lastMap)
-			}
-			if r.gap {
-				r.gapDir, r.gapOff = ccd, st.next
 			}
 		}
 	}
