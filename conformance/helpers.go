@@ -58,14 +58,8 @@ func (t *T) ConnectFlow(o SockOpts, synackOpts ...Opt) (*Flow, Conn, *Got) {
 // lo to hi times the interval a-b (intervals by Interval). On an
 // in-process DUT the bounds widen by the process's stalls (see slack).
 func (t *T) Backoff(what string, a, b, c *Got, lo, hi float64) {
-	t.BackoffOver(what, a, b, b, c, lo, hi)
-}
-
-// BackoffOver is Backoff between two intervals that need not be
-// adjacent: from c to e is lo to hi times from a to b.
-func (t *T) BackoffOver(what string, a, b, c, e *Got, lo, hi float64) {
-	ref, d := Interval(a, b), Interval(c, e)
-	s := t.slack(a, e)
+	ref, d := Interval(a, b), Interval(b, c)
+	s := t.slack(a, c)
 	min := time.Duration(lo*float64(ref-s)) - s
 	max := time.Duration(hi*float64(ref+s)) + s
 	if d < min || d > max {
