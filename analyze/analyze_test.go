@@ -36,6 +36,14 @@ type recorder struct {
 	ts   []time.Time
 }
 
+// replay feeds a the packets recorded from index from on (a capture that
+// starts late).
+func (r *recorder) replay(a *Analyzer, from int) {
+	for i := from; i < len(r.pkts); i++ {
+		a.Packet(r.ts[i], r.pkts[i])
+	}
+}
+
 func (r *recorder) emit(ts time.Time, pkt []byte) {
 	r.n++
 	if r.drop != nil && r.drop(r.n, pkt) {
@@ -457,9 +465,7 @@ func TestLateCaptureUnverified(t *testing.T) {
 	// data, but see s3's.
 	start := 3 + 4 + 1
 	a := New(Config{Hash: true})
-	for i := start; i < len(rec.pkts); i++ {
-		a.Packet(rec.ts[i], rec.pkts[i])
-	}
+	rec.replay(a, start)
 	r := a.Finish()
 	if len(r.Connections) != 1 {
 		for _, cn := range r.Connections {

@@ -78,24 +78,30 @@ func FuzzAnalyzerSegments(f *testing.F) {
 	})
 }
 
+// appendPacketRecord appends the segment record of IPv4 packet p between
+// two of fuzzEnds.
+func appendPacketRecord(rec, p []byte) []byte {
+	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[12:16])), binary.BigEndian.Uint16(p[20:]))
+	dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[16:20])), binary.BigEndian.Uint16(p[22:]))
+	tuple, dir := 0, 0
+	for i, e := range fuzzEnds {
+		if e[0] == src && e[1] == dst {
+			tuple, dir = i, 0
+		} else if e[1] == src && e[0] == dst {
+			tuple, dir = i, 1
+		}
+	}
+	tcp := header.TCP(p[20:])
+	return appendSegRecord(rec, tuple, dir, byte(tcp.Flags()), tcp.Seq(), tcp.Ack(), tcp.Options(), len(tcp.Payload()))
+}
+
 // segmentSeeds turn generated MPTCP exchanges into segment records.
 func segmentSeeds() [][]byte {
 	var seeds [][]byte
 	for _, csum := range []bool{false, true} {
 		var rec []byte
 		emit := func(_ time.Time, p []byte) {
-			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[12:16])), binary.BigEndian.Uint16(p[20:]))
-			dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[16:20])), binary.BigEndian.Uint16(p[22:]))
-			tuple, dir := 0, 0
-			for i, e := range fuzzEnds {
-				if e[0] == src && e[1] == dst {
-					tuple, dir = i, 0
-				} else if e[1] == src && e[0] == dst {
-					tuple, dir = i, 1
-				}
-			}
-			tcp := header.TCP(p[20:])
-			rec = appendSegRecord(rec, tuple, dir, byte(tcp.Flags()), tcp.Seq(), tcp.Ack(), tcp.Options(), len(tcp.Payload()))
+			rec = appendPacketRecord(rec, p)
 		}
 		c := synth.New(0x11, 0x22, emit)
 		c.Checksum = csum
@@ -118,18 +124,7 @@ func segmentSeeds() [][]byte {
 		if !on {
 			return
 		}
-		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[12:16])), binary.BigEndian.Uint16(p[20:]))
-		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[16:20])), binary.BigEndian.Uint16(p[22:]))
-		tuple, dir := 0, 0
-		for i, e := range fuzzEnds {
-			if e[0] == src && e[1] == dst {
-				tuple, dir = i, 0
-			} else if e[1] == src && e[0] == dst {
-				tuple, dir = i, 1
-			}
-		}
-		tcp := header.TCP(p[20:])
-		rec = appendSegRecord(rec, tuple, dir, byte(tcp.Flags()), tcp.Seq(), tcp.Ack(), tcp.Options(), len(tcp.Payload()))
+		rec = appendPacketRecord(rec, p)
 	}
 	c := synth.New(0x33, 0x44, emit)
 	c.DSN32 = true

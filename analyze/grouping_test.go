@@ -76,9 +76,7 @@ func TestLateCaptureGroupingDeterministic(t *testing.T) {
 	} {
 		rec, start, sent := lateTwoSubflows(t, tc.steps)
 		a := New(Config{Hash: true})
-		for i := start; i < len(rec.pkts); i++ {
-			a.Packet(rec.ts[i], rec.pkts[i])
-		}
+		rec.replay(a, start)
 		r := a.Finish()
 		if len(r.Connections) != 1 {
 			for _, cn := range r.Connections {
@@ -131,9 +129,7 @@ func TestLateCaptureSharedAddressNotGrouped(t *testing.T) {
 		}
 	}
 	a := New(Config{Hash: true})
-	for i := start; i < len(rec.pkts); i++ {
-		a.Packet(rec.ts[i], rec.pkts[i])
-	}
+	rec.replay(a, start)
 	r := a.Finish()
 	if len(r.Connections) != 2 {
 		t.Fatalf("%d connections, want 2", len(r.Connections))
@@ -183,9 +179,7 @@ func TestLateCaptureManyConnectionsIndexed(t *testing.T) {
 			}
 		}
 		a := New(Config{Hash: true})
-		for i := start; i < len(rec.pkts); i++ {
-			a.Packet(rec.ts[i], rec.pkts[i])
-		}
+		rec.replay(a, start)
 		r := a.Finish()
 		if len(r.Connections) != len(conns) {
 			t.Fatalf("dsn32=%v: %d connections, want %d", dsn32, len(r.Connections), len(conns))

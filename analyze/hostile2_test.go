@@ -171,9 +171,7 @@ func TestHostileWraparounds(t *testing.T) {
 		}
 		v := &vouchSink{}
 		a := New(Config{Hash: true, Sink: v})
-		for i := start; i < len(rec.pkts); i++ {
-			a.Packet(rec.ts[i], rec.pkts[i])
-		}
+		rec.replay(a, start)
 		r := a.Finish()
 		cn := r.Connections[0]
 		if n := v.check(t, cn.ID, 0, sent, 0); n != len(sent) || len(cn.Streams[0].Holes) != 0 {

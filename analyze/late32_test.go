@@ -122,9 +122,7 @@ func TestLate32DisjointGrouped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, start, sent := late32Conn(t, tc.steps, tc.s2, tc.v6)
 			a := New(Config{Hash: true})
-			for i := start; i < len(rec.pkts); i++ {
-				a.Packet(rec.ts[i], rec.pkts[i])
-			}
+			rec.replay(a, start)
 			r := a.Finish()
 			if len(r.Connections) != 1 {
 				for _, cn := range r.Connections {
@@ -244,9 +242,7 @@ func late32Crowd(t *testing.T, seed uint64) {
 		}
 	}
 	a := New(Config{Hash: true})
-	for i := start; i < len(rec.pkts); i++ {
-		a.Packet(rec.ts[i], rec.pkts[i])
-	}
+	rec.replay(a, start)
 	r := a.Finish()
 	owner := map[netip.AddrPort]*crowdConn{}
 	for _, x := range conns {
@@ -353,9 +349,7 @@ func TestLate32Twins(t *testing.T) {
 			}
 		}
 		a := New(Config{Hash: true})
-		for i := start; i < len(rec.pkts); i++ {
-			a.Packet(rec.ts[i], rec.pkts[i])
-		}
+		rec.replay(a, start)
 		r := a.Finish()
 		var total [2]uint64
 		for _, cn := range r.Connections {
@@ -481,9 +475,7 @@ func TestLate32UntrackedRivalBlocks(t *testing.T) {
 		}
 	}
 	a := New(Config{Hash: true})
-	for i := start; i < len(rec.pkts); i++ {
-		a.Packet(rec.ts[i], rec.pkts[i])
-	}
+	rec.replay(a, start)
 	held := 0
 	for _, p := range a.conns.list {
 		if p == nil || p.probe == nil {
