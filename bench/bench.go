@@ -108,10 +108,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.CongestionControl == "" {
 		o.CongestionControl = "cubic"
 	}
-	switch o.CongestionControl {
-	case "cubic", "reno", "bbr": // both stacks have them, under these names
-	default:
-		return nil, fmt.Errorf("congestion control %q: want cubic, reno or bbr (both stacks have them)", o.CongestionControl)
+	if err := ValidCongestionControl(o.CongestionControl); err != nil {
+		return nil, err
 	}
 	res := &Result{Started: time.Now(), Reps: o.Reps, Short: o.Short, Machine: machine(), CongestionControl: o.CongestionControl}
 	r := &runner{ctx: ctx, o: o}
@@ -140,6 +138,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Duration = time.Since(res.Started).Seconds()
 	return res, nil
+}
+
+// ValidCongestionControl reports an error for a name that is not one of
+// the congestion controls both stacks have under the same name: cubic,
+// reno, bbr.
+func ValidCongestionControl(name string) error {
+	switch name {
+	case "cubic", "reno", "bbr":
+		return nil
+	}
+	return fmt.Errorf("congestion control %q: want cubic, reno or bbr (both stacks have them)", name)
 }
 
 func summarize(r *Row) {

@@ -36,11 +36,16 @@ func (r *recvState) ackSeq() uint64 { return r.nxt }
 // window returns the window to announce, moving the right edge only
 // forward: up to size bytes not yet read.
 func (r *recvState) window(size int) int {
-	w := max(size-r.buf.n, 0)
+	r.raiseEdge(max(size-r.buf.n, 0))
+	return int(r.wndEdge - r.nxt)
+}
+
+// raiseEdge moves the window's right edge to w bytes past RCV.NXT if that
+// is further (never left).
+func (r *recvState) raiseEdge(w int) {
 	if e := r.nxt + uint64(w); int64(e-r.wndEdge) > 0 {
 		r.wndEdge = e
 	}
-	return int(r.wndEdge - r.nxt)
 }
 
 // insert places data received for DSN dsn. Data below RCV.NXT is a

@@ -987,12 +987,7 @@ func (s *Subflow) ReceiveWindow() (int, int) {
 // left may announce more than the connection's window: the connection
 // then takes data up to that edge as well, since the peer may send it
 // (Linux's mptcp_set_rwin raises rcv_wnd_sent the same way).
-func (s *Subflow) AnnouncedWindow(w int) {
-	r := &s.c.rcv
-	if e := r.nxt + uint64(w); int64(e-r.wndEdge) > 0 {
-		r.wndEdge = e
-	}
-}
+func (s *Subflow) AnnouncedWindow(w int) { s.c.rcv.raiseEdge(w) }
 
 // ReceiveData implements tcp.DataReceiver: in-order subflow bytes are
 // placed in the data sequence space through the mappings (Linux's

@@ -44,10 +44,8 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) int {
 	if *reps < 1 {
 		return usageError(fs, env, "--reps must be at least 1")
 	}
-	switch *ccName {
-	case "cubic", "reno", "bbr":
-	default:
-		return usageError(fs, env, fmt.Sprintf("--cc %q: want cubic, reno or bbr", *ccName))
+	if err := bench.ValidCongestionControl(*ccName); err != nil {
+		return usageError(fs, env, "--cc: "+err.Error())
 	}
 	if *match != "" {
 		re, err := regexp.Compile(*match)
